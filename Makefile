@@ -1,0 +1,17 @@
+# The two commands a new user types: `make demo` and `make test` (both set everything up first).
+.PHONY: setup demo test bench serve
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	.venv/bin/browser-worker demo --out out
+
+test: setup
+	.venv/bin/python -m pytest -q
+
+bench: setup
+	.venv/bin/python benchmarks/start_latency.py
+
+serve: setup
+	.venv/bin/browser-worker serve

@@ -1,0 +1,94 @@
+"""Finding and launching Chromium.
+
+Order: an explicit path (flag or ``BROWSER_WORKER_CHROMIUM``), Playwright's own downloaded
+build, then system binaries. Machines that cannot download Playwright's build use Debian's
+``chromium`` package.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, Playwright
+
+SYSTEM_BINARIES = ("chromium", "chromium-browser", "chromium-headless-shell", "google-chrome", "google-chrome-stable")
+
+INSTALL_HINT = (
+    "No Chromium found. Install one of: `apt-get install -y chromium` (Debian/Ubuntu), "
+    "`python -m playwright install chromium` (needs Playwright's CDN), or pass "
+    "--chromium-path / set BROWSER_WORKER_CHROMIUM to an existing binary."
+)
+
+#: Flags for a quiet, headless, server-side browser. LocalNetworkAccessChecks would block pages
+#: served by request routing from opening websockets to a Hypha server on 127.0.0.1.
+BASE_ARGS = (
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--disable-features=LocalNetworkAccessChecks,Translate,MediaRouter,OptimizationHints",
+    "--mute-audio",
+)
+
+
+@dataclass(frozen=True)
+class ChromiumInfo:
+    path: str
+    source: str  # "explicit", "playwright" or "system"
+
+    def version(self) -> str:
+        """The binary's own ``--version`` line (best effort)."""
+        try:
+            out = subprocess.run([self.path, "--version"], capture_output=True, text=True, timeout=20)
+            return (out.stdout or out.stderr).strip() or "unknown"
+        except (OSError, subprocess.SubprocessError) as exc:
+            return f"unknown ({exc})"
+
+
+def find_chromium(explicit: str | None = None, playwright_path: str | None = None) -> ChromiumInfo | None:
+    """Resolve the executable to launch; ``None`` when nothing usable exists."""
+    if explicit:
+        resolved = shutil.which(explicit) or explicit
+        if not os.path.isfile(resolved) or not os.access(resolved, os.X_OK):
+            raise FileNotFoundError(f"Chromium path {explicit!r} does not exist or is not executable")
+        return ChromiumInfo(resolved, "explicit")
+    if playwright_path and os.path.isfile(playwright_path):
+        return ChromiumInfo(playwright_path, "playwright")
+    for name in SYSTEM_BINARIES:
+        found = shutil.which(name)
+        if found:
+            return ChromiumInfo(found, "system")
+    return None
+
+
+def launch_args(extra: tuple[str, ...] = ()) -> list[str]:
+    args = list(BASE_ARGS)
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        args.append("--no-sandbox")  # Chromium refuses to start as root otherwise
+    args.extend(extra)
+    return args
+
+
+async def launch_chromium(
+    playwright: "Playwright", explicit_path: str | None = None, headless: bool = True
+) -> tuple["Browser", ChromiumInfo]:
+    """Launch a local Chromium; raise with an install hint when none is found."""
+    pw_path = None
+    try:
+        pw_path = playwright.chromium.executable_path
+    except Exception:  # Playwright raises when its own build is not registered
+        pw_path = None
+    info = find_chromium(explicit_path, pw_path)
+    if info is None:
+        raise FileNotFoundError(INSTALL_HINT)
+    browser = await playwright.chromium.launch(
+        executable_path=info.path, headless=headless, args=launch_args()
+    )
+    return browser, info

@@ -1,0 +1,195 @@
+"""The ``browser-worker`` command: serve | run | compile | demo | doctor."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from .config import WorkerSettings
+
+log = logging.getLogger("browser_worker")
+
+
+def _worker_flags(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("browser and pool (flags override BROWSER_WORKER_* env)")
+    g.add_argument("--chromium-path", help="Chromium binary [BROWSER_WORKER_CHROMIUM]; default: Playwright's build, then system chromium")
+    g.add_argument("--pool-size", type=int, help="warm contexts kept ready (default 2)")
+    g.add_argument("--max-sessions", type=int, help="concurrent sessions before starts queue (default 32)")
+    g.add_argument("--queue-timeout", type=float, help="seconds a start waits for a free slot (default 30)")
+    g.add_argument("--start-timeout", type=float, help="default seconds for an app to load (default 60)")
+    g.add_argument("--max-log-entries", type=int, help="log ring buffer size per session (default 10000)")
+    g.add_argument("--log-retention", type=float, help="seconds logs of ended sessions stay readable (default 3600)")
+    g.add_argument("--headed", action="store_true", help="show the browser window (debugging)")
+
+
+def _settings(args: argparse.Namespace) -> WorkerSettings:
+    keys = ("server_url", "workspace", "token", "service_id", "chromium_path", "pool_size",
+            "max_sessions", "queue_timeout", "start_timeout", "max_log_entries", "log_retention")
+    overrides: dict[str, Any] = {k: getattr(args, k, None) for k in keys}
+    if getattr(args, "headed", False):
+        overrides["headless"] = False
+    return WorkerSettings.from_env(**overrides)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="browser-worker",
+        description="Run Hypha web apps in a warm pool of headless Chromium contexts.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser(
+        "serve",
+        help="register the worker on a Hypha server and serve until Ctrl-C",
+        description="Connect to a Hypha server and serve app sessions. With no --server-url "
+        "(and no HYPHA_SERVER_URL), start a local Hypha server and register there.",
+    )
+    serve.add_argument("--server-url", help="Hypha server URL [HYPHA_SERVER_URL]")
+    serve.add_argument("--workspace", help="workspace to register in [HYPHA_WORKSPACE]")
+    serve.add_argument("--token", help="access token [HYPHA_TOKEN]; prefer the env variable")
+    serve.add_argument("--service-id", help="service id (default browser-worker) [BROWSER_WORKER_SERVICE_ID]")
+    _worker_flags(serve)
+
+    run = sub.add_parser("run", help="render a page or URL headlessly, print its console, screenshot it",
+                         description="Open a local HTML file or a URL with no Hypha server. Exits 1 on a page error.")
+    run.add_argument("target", metavar="PAGE_OR_URL")
+    run.add_argument("--screenshot", metavar="OUT.png", help="write a screenshot here")
+    run.add_argument("--full-page", action="store_true", help="screenshot the whole scrollable page")
+    run.add_argument("--wait-for", metavar="SELECTOR", help="wait for this CSS selector before the screenshot")
+    run.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for load/selector (default 30)")
+    run.add_argument("--json", action="store_true", help="print the result as JSON")
+    _worker_flags(run)
+
+    comp = sub.add_parser("compile", help="build an app's index.html bundle (no server or browser needed)")
+    comp.add_argument("source", metavar="SOURCE", help="app source: a .js script or an .html page")
+    comp.add_argument("-o", "--output", metavar="OUT.html", help="write here (default: stdout)")
+    comp.add_argument("--type", default=None, help="app type (default: window for .js, iframe for .html)")
+    comp.add_argument("--name", default=None, help="app name (default: the file name)")
+    comp.add_argument("--server-url", help="default Hypha server URL baked into the bundle")
+
+    demo = sub.add_parser("demo", help="local Hypha server + sample app: install, start, call, screenshot, logs")
+    demo.add_argument("--out", default="out", help="folder for the screenshot and server logs (default ./out)")
+    _worker_flags(demo)
+
+    doctor = sub.add_parser("doctor", help="report Chromium, packages and assets found on this machine")
+    doctor.add_argument("--chromium-path", help="check this Chromium binary")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not args.verbose:
+        for noisy in ("websocket-client", "RPC", "hypha_rpc", "aiobotocore"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        settings = _settings(args)
+    except ValueError as exc:
+        print(f"browser-worker: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "doctor":
+            from .doctor import run_doctor
+
+            return run_doctor(settings)
+        if args.command == "compile":
+            return _compile(args)
+        if args.command == "run":
+            return asyncio.run(_run(args, settings))
+        if args.command == "demo":
+            from .embedded import run_demo
+
+            return asyncio.run(run_demo(settings, Path(args.out), sys.stdout))
+        if args.command == "serve":
+            return asyncio.run(_serve(settings))
+    except KeyboardInterrupt:
+        return 130
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"browser-worker: {exc}", file=sys.stderr)
+        return 1
+    return 2
+
+
+async def _run(args: argparse.Namespace, settings: WorkerSettings) -> int:
+    from .runner import print_result, run_page
+
+    result = await run_page(
+        args.target, settings=settings, screenshot=args.screenshot, full_page=args.full_page,
+        wait_for=args.wait_for, timeout=args.timeout, echo=None if args.json else sys.stdout,
+    )
+    print_result(result, args.json)
+    return 0 if result.ok else 1
+
+
+def _compile(args: argparse.Namespace) -> int:
+    from .compiler import ENTRY, compile_app
+    from .errors import WorkerError
+
+    path = Path(args.source)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {args.source}")
+    content = path.read_text(encoding="utf-8")
+    app_type = args.type or ("iframe" if path.suffix.lower() in (".html", ".htm") else "window")
+    manifest = {"type": app_type, "name": args.name or path.stem, "entry_point": path.name}
+    try:
+        out_manifest, files = compile_app(
+            manifest, [{"path": path.name, "content": content, "format": "text"}],
+            {"server_url": args.server_url} if args.server_url else None,
+        )
+    except WorkerError as exc:
+        print(f"browser-worker: {exc}", file=sys.stderr)
+        return 1
+    html = next(f["content"] for f in files if f["path"] == ENTRY)
+    if args.output:
+        Path(args.output).write_text(html, encoding="utf-8")
+        print(json.dumps({"output": args.output, "manifest": out_manifest}, indent=2), file=sys.stderr)
+    else:
+        sys.stdout.write(html)
+    return 0
+
+
+async def _serve(settings: WorkerSettings) -> int:
+    from .service import registered
+    from .worker import BrowserWorker
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    async def wait(service: Any) -> None:
+        waiter = asyncio.create_task(service.shutdown_requested.wait())
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        stopper.cancel()
+
+    if not settings.server_url:
+        from .embedded import embedded
+
+        async with embedded(settings) as env:
+            print(f"Local Hypha server: {env.server_url}", flush=True)
+            print(f"Workspace: {env.workspace}", flush=True)
+            print(f"Token (log in / connect with it): {env.token}", flush=True)
+            print("Browser worker registered; Ctrl-C to stop.", flush=True)
+            await wait(env.service)
+        print("Stopped: all sessions closed, browser closed, local server stopped.", flush=True)
+        return 0
+
+    async with BrowserWorker(settings) as worker:
+        async with registered(worker, settings.server_url, settings.token, settings.workspace,
+                              settings.service_id) as (service, _):
+            print(f"Browser worker registered on {settings.server_url}; Ctrl-C to stop.", flush=True)
+            await wait(service)
+    print("Stopped: all sessions closed, browser closed.", flush=True)
+    return 0

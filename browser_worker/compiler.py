@@ -1,0 +1,94 @@
+"""Install-time compile: turn an app's manifest and files into an ``index.html`` bundle.
+
+The Hypha server calls this when an app is installed and stores what comes back; a started
+session then loads ``index.html`` and nothing else has to be rendered at start.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+from .apptypes import canonical_type
+from .errors import WorkerError
+from .manifest import clean, is_html, requirements, web_app_url
+from .progress import Progress
+from .templates import bundle_type, render_window
+
+ENTRY = "index.html"
+
+
+def compile_app(
+    manifest: dict[str, Any],
+    files: list[dict[str, Any]] | None,
+    config: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    progress = progress or Progress(None)
+    manifest = clean(manifest)
+    files = list(files or [])
+    app_type = canonical_type(manifest.get("type"))
+    progress.info(f"Compiling {app_type} app {manifest.get('name') or ''}".rstrip())
+
+    if app_type == "web-app":
+        web_app_url(manifest)
+        progress.success("web-app: nothing to compile")
+        return manifest, files
+
+    entry_name = manifest.get("entry_point") or ENTRY
+    entry = _find(files, entry_name) or _find(files, ENTRY)
+    if entry is None:
+        names = ", ".join(_path(f) for f in files) or "none"
+        raise WorkerError(f"entry point {entry_name!r} is not among the app's files ({names})")
+    content = _text_of(entry)
+
+    if bundle_type(content):
+        progress.success("already compiled; left as is")
+        return {**manifest, "entry_point": ENTRY}, files
+
+    if app_type == "window" and not is_html(content):
+        server_url = (config or {}).get("public_url") or (config or {}).get("server_url")
+        html = render_window(
+            content,
+            name=str(manifest.get("name") or "Hypha App"),
+            requirements=requirements(manifest),
+            server_url=server_url,
+            source_name=_path(entry),
+        )
+    elif is_html(content):
+        html = content
+    else:
+        raise WorkerError(f"{app_type} apps need an HTML entry point; {_path(entry)!r} is not HTML")
+
+    out_files = [f for f in files if f is not entry and _path(f) != ENTRY]
+    out_files.append({"path": ENTRY, "name": ENTRY, "content": html, "format": "text"})
+    digest = hashlib.sha256(html.encode()).hexdigest()
+    progress.success(f"Rendered {ENTRY} ({len(html.encode()) / 1024:.1f} KiB)")
+    return {**manifest, "entry_point": ENTRY, "content_hash": f"sha256:{digest}"}, out_files
+
+
+def _path(f: dict[str, Any]) -> str:
+    return str(f.get("path") or f.get("name") or "")
+
+
+def _find(files: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    for f in files:
+        if _path(f) == name or f.get("name") == name:
+            return f
+    return None
+
+
+def _text_of(f: dict[str, Any]) -> str:
+    content = f.get("content")
+    fmt = f.get("format") or f.get("type") or "text"
+    if content is None:
+        raise WorkerError(f"file {_path(f)!r} has no content")
+    if fmt == "base64":
+        try:
+            return base64.b64decode(content).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            raise WorkerError(f"file {_path(f)!r} is not valid base64-encoded UTF-8 text") from None
+    if not isinstance(content, str):
+        raise WorkerError(f"file {_path(f)!r} must hold text, got {type(content).__name__}")
+    return content

@@ -1,0 +1,84 @@
+"""Worker settings: one dataclass, filled from defaults, then environment, then CLI flags."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Mapping
+
+
+def _env(name: str) -> dict[str, str]:
+    return {"env": name}
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """Everything an operator can tune. Each field names the environment variable it reads."""
+
+    server_url: str | None = field(default=None, metadata=_env("HYPHA_SERVER_URL"))
+    workspace: str | None = field(default=None, metadata=_env("HYPHA_WORKSPACE"))
+    token: str | None = field(default=None, metadata=_env("HYPHA_TOKEN"))
+    service_id: str = field(default="browser-worker", metadata=_env("BROWSER_WORKER_SERVICE_ID"))
+    chromium_path: str | None = field(default=None, metadata=_env("BROWSER_WORKER_CHROMIUM"))
+    pool_size: int = field(default=2, metadata=_env("BROWSER_WORKER_POOL_SIZE"))
+    max_sessions: int = field(default=32, metadata=_env("BROWSER_WORKER_MAX_SESSIONS"))
+    queue_timeout: float = field(default=30.0, metadata=_env("BROWSER_WORKER_QUEUE_TIMEOUT"))
+    start_timeout: float = field(default=60.0, metadata=_env("BROWSER_WORKER_START_TIMEOUT"))
+    max_log_entries: int = field(default=10_000, metadata=_env("BROWSER_WORKER_MAX_LOG_ENTRIES"))
+    log_retention: float = field(default=3600.0, metadata=_env("BROWSER_WORKER_LOG_RETENTION"))
+    log_retention_sessions: int = field(
+        default=200, metadata=_env("BROWSER_WORKER_LOG_RETENTION_SESSIONS")
+    )
+    viewport_width: int = field(default=1280, metadata=_env("BROWSER_WORKER_VIEWPORT_WIDTH"))
+    viewport_height: int = field(default=720, metadata=_env("BROWSER_WORKER_VIEWPORT_HEIGHT"))
+    headless: bool = field(default=True, metadata=_env("BROWSER_WORKER_HEADLESS"))
+    stop_timeout: float = field(default=10.0, metadata=_env("BROWSER_WORKER_STOP_TIMEOUT"))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "WorkerSettings":
+        """Defaults, overridden by environment variables, overridden by non-None ``overrides``."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = environ.get(f.metadata["env"])
+            if raw not in (None, ""):
+                values[f.name] = _coerce(f.name, f.default, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values).validated()
+
+    def validated(self) -> "WorkerSettings":
+        """Reject settings that cannot work, naming the field."""
+        for name in ("max_sessions", "max_log_entries", "viewport_width", "viewport_height"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("pool_size", "log_retention_sessions"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+        for name in ("queue_timeout", "start_timeout", "log_retention", "stop_timeout"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+        return self
+
+    def with_(self, **changes: Any) -> "WorkerSettings":
+        return replace(self, **changes).validated()
+
+
+def _coerce(name: str, default: Any, raw: str) -> Any:
+    if isinstance(default, bool):
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{name}: expected a boolean, got {raw!r}")
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"{name}: expected an integer, got {raw!r}") from None
+    if isinstance(default, float):
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"{name}: expected a number, got {raw!r}") from None
+    return raw

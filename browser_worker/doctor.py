@@ -1,0 +1,62 @@
+"""``browser-worker doctor``: what this machine has for running the worker, and what is missing."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import platform
+import sys
+from typing import TextIO
+
+from .chromium import INSTALL_HINT, find_chromium
+from .config import WorkerSettings
+from .resources import static_dir, templates_dir
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return None
+
+
+def _playwright_build_path() -> str | None:
+    try:
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as p:
+            return p.chromium.executable_path
+    except Exception:
+        return None
+
+
+def run_doctor(settings: WorkerSettings, out: TextIO = sys.stdout) -> int:
+    """Print a report; exit status 1 if the worker could not run here."""
+    ok = True
+    print(f"python        {platform.python_version()} ({sys.executable})", file=out)
+    for dist in ("browser-worker", "playwright", "hypha-rpc", "aiohttp", "jinja2", "hypha", "moto"):
+        v = _version(dist)
+        note = "" if v or dist in ("hypha", "moto") else "  <- missing: pip install -e ."
+        if dist in ("hypha", "moto") and not v:
+            note = "  (optional: pip install -e '.[server]' for the embedded server and tests)"
+        print(f"{dist:<13} {v or 'not installed'}{note}", file=out)
+        ok = ok and bool(v or dist in ("hypha", "moto"))
+    try:
+        info = find_chromium(settings.chromium_path, _playwright_build_path())
+    except FileNotFoundError as exc:
+        info = None
+        print(f"chromium      ERROR: {exc}", file=out)
+    if info:
+        print(f"chromium      {info.path} [{info.source}] {info.version()}", file=out)
+    else:
+        ok = False
+        print(f"chromium      not found. {INSTALL_HINT}", file=out)
+    tdir = templates_dir()
+    templates = sorted(p.name for p in tdir.glob("*.html"))
+    print(f"templates     {tdir} ({', '.join(templates) or 'none'})", file=out)
+    ok = ok and bool(templates)
+    sdir = static_dir()
+    size = sum(p.stat().st_size for p in sdir.rglob("*") if p.is_file()) if sdir.is_dir() else 0
+    print(f"static        {sdir} ({size / 1e6:.1f} MB)", file=out)
+    print(f"server        {settings.server_url or '(none: serve starts an embedded local server)'}", file=out)
+    print("status        " + ("ready" if ok else "NOT READY (see above)"), file=out)
+    return 0 if ok else 1

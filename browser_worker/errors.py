@@ -1,0 +1,31 @@
+"""Errors the worker raises; their messages travel back to Hypha callers as they are."""
+
+from __future__ import annotations
+
+
+class WorkerError(Exception):
+    """Any failure the worker reports to a caller."""
+
+
+class SessionNotFoundError(WorkerError):
+    """The session id is not live (and, for reads, not retained either)."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"Session not found: {session_id}")
+        self.session_id = session_id
+
+
+class CapacityError(WorkerError):
+    """No session slot became free within the queue timeout."""
+
+
+class AppStartError(WorkerError):
+    """The app's page failed to load or its code threw while booting."""
+
+
+class UnsupportedAppTypeError(WorkerError):
+    """The manifest names an app type this worker does not run."""
+
+
+class PermissionDeniedError(WorkerError):
+    """A caller asked for a session outside its own workspace."""

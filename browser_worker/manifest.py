@@ -1,0 +1,48 @@
+"""Reading the fields of a Hypha app manifest that the worker relies on, with clear errors."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import WorkerError
+
+WEB_APP_SCHEMES = ("http", "https", "data")
+
+
+def clean(manifest: Any) -> dict[str, Any]:
+    """A plain dict copy (hypha-rpc adds an ``_rtype`` key to objects it sends)."""
+    if manifest is None:
+        return {}
+    if not isinstance(manifest, dict):
+        raise WorkerError(f"manifest must be an object, got {type(manifest).__name__}")
+    return {k: v for k, v in manifest.items() if k != "_rtype"}
+
+
+def requirements(manifest: dict[str, Any]) -> list[str]:
+    reqs = manifest.get("requirements") or []
+    if isinstance(reqs, str):
+        reqs = [reqs]
+    if not isinstance(reqs, list) or not all(isinstance(r, str) for r in reqs):
+        raise WorkerError("manifest 'requirements' must be a list of URL strings")
+    return reqs
+
+
+def web_app_url(manifest: dict[str, Any], entry_point: str | None = None) -> str:
+    """The external URL a web-app opens; only http(s) and data: are allowed."""
+    url = manifest.get("url") or entry_point or manifest.get("entry_point")
+    if not isinstance(url, str) or not url:
+        raise WorkerError("web-app needs its external URL as 'entry_point' (or manifest 'url')")
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in WEB_APP_SCHEMES:
+        raise WorkerError(
+            f"web-app URL scheme {scheme + ':' if scheme else '(none)'} is not allowed; "
+            f"use one of: {', '.join(s + ':' for s in WEB_APP_SCHEMES)}"
+        )
+    return url
+
+
+def is_html(content: str) -> bool:
+    """Whether an entry file is a whole HTML document (as opposed to a script)."""
+    head = content.lstrip()[:64].lower()
+    return head.startswith("<!doctype html") or head.startswith("<html")

@@ -1,0 +1,326 @@
+"""BrowserWorker: the Python API that runs app sessions in a warm pool of Chromium contexts.
+
+Usable on its own (``async with BrowserWorker(settings) as worker``) or behind the Hypha
+service in ``service.py``. Data flows one way: start config → document → pooled page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from typing import Any
+
+import aiohttp
+from playwright.async_api import Browser, Playwright, async_playwright
+from playwright.async_api import Error as PlaywrightError
+
+from . import compiler
+from .apptypes import SUPPORTED_TYPES
+from .cache import EntryCache
+from .chromium import ChromiumInfo, launch_chromium
+from .config import WorkerSettings
+from .errors import AppStartError, WorkerError
+from .launch import StartRequest, build_document
+from .loader import load
+from .logs import LogBuffer
+from .pool import ContextPool, Lease
+from .progress import Progress
+from .session import Session, SessionRegistry, SessionStatus
+
+log = logging.getLogger(__name__)
+
+CONSOLE_TYPES = {"warning": "warn", "assert": "error", "trace": "debug", "dir": "log", "table": "log"}
+
+
+class BrowserWorker:
+    """Runs Hypha browser apps; one isolated context per session."""
+
+    supported_types = SUPPORTED_TYPES
+
+    def __init__(self, settings: WorkerSettings | None = None) -> None:
+        self.settings = settings or WorkerSettings.from_env()
+        self.sessions = SessionRegistry(
+            self.settings.log_retention, self.settings.log_retention_sessions
+        )
+        self.chromium: ChromiumInfo | None = None
+        self.started_at: float | None = None
+        self._playwright: Playwright | None = None
+        self._browser: Browser | None = None
+        self._pool: ContextPool | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._entries = EntryCache()
+
+    # ----- lifetime -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> "BrowserWorker":
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Launch Chromium now (not lazily) and fill the warm pool."""
+        s = self.settings
+        self._playwright = await async_playwright().start()
+        try:
+            self._browser, self.chromium = await launch_chromium(
+                self._playwright, s.chromium_path, s.headless
+            )
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+            self._pool = ContextPool(
+                self._browser,
+                size=s.pool_size,
+                max_sessions=s.max_sessions,
+                warm_server_url=s.server_url,
+                context_options={"viewport": {"width": s.viewport_width, "height": s.viewport_height}},
+            )
+            await self._pool.start()
+        except BaseException:
+            await self.close()
+            raise
+        self.started_at = time.monotonic()
+        log.info("browser worker ready: %s (%s)", self.chromium.path, self.chromium.source)
+
+    async def close(self) -> None:
+        """Stop every session, then close the pool, the browser and Playwright."""
+        for session in self.sessions.live_sessions():
+            try:
+                await self.stop(session.id)
+            except Exception as exc:  # keep closing the rest
+                log.warning("stopping %s during shutdown failed: %s", session.id, exc)
+        if self._pool:
+            await self._pool.close()
+        if self._browser:
+            await asyncio.gather(self._browser.close(), return_exceptions=True)
+        if self._http:
+            await self._http.close()
+        if self._playwright:
+            await self._playwright.stop()
+        self._pool = self._browser = self._http = self._playwright = None
+
+    @property
+    def pool(self) -> ContextPool:
+        if self._pool is None:
+            raise WorkerError("browser worker is not running (call open() or use 'async with')")
+        return self._pool
+
+    # ----- sessions -------------------------------------------------------------------------
+
+    async def start(self, config: dict[str, Any], context: dict[str, Any] | None = None) -> str:
+        """Start an app session; return its id once the page loaded and the app code ran."""
+        progress = Progress(config.get("progress_callback") if isinstance(config, dict) else None)
+        req = StartRequest.parse(config, self.settings.start_timeout)
+        if self.sessions.is_live(req.session_id):
+            raise WorkerError(f"Session {req.session_id} already exists")
+        logs = LogBuffer(self.settings.max_log_entries, [req.token] if req.token else [])
+        session = Session(
+            id=req.session_id,
+            app_id=req.app_id,
+            workspace=req.workspace,
+            client_id=req.client_id,
+            app_type=req.app_type,
+            entry_point=req.entry_point,
+            logs=logs,
+            metadata=req.manifest,
+        )
+        self.sessions.add(session)
+        progress.attach(logs)
+        t0 = time.perf_counter()
+        try:
+            progress.info(f"Starting {req.app_type} app {req.app_id} ({req.session_id})")
+            document, lease = await asyncio.gather(
+                build_document(req, self._http, self._entries),
+                self.pool.acquire(self.settings.queue_timeout),
+            )
+            session.lease = lease
+            self._watch(session, lease)
+            progress.info("Browser context ready; loading the app")
+            await load(lease, document, req.timeout or self.settings.start_timeout)
+            session.move_to(SessionStatus.RUNNING)
+            progress.success(f"App loaded in {(time.perf_counter() - t0) * 1000:.0f} ms")
+            return session.id
+        except Exception as exc:
+            reason = str(exc) or type(exc).__name__
+            await self._fail(session, reason)
+            progress.error(f"Failed to start: {reason}")
+            if isinstance(exc, WorkerError):
+                raise
+            raise AppStartError(reason) from exc
+        finally:
+            progress.detach()
+
+    async def _fail(self, session: Session, reason: str) -> None:
+        session.logs.append("error", reason, "worker")
+        if session.status not in (SessionStatus.FAILED, SessionStatus.STOPPED):
+            session.move_to(SessionStatus.FAILED, reason)
+        await self._release(session)
+        self.sessions.retire(session)
+
+    async def _release(self, session: Session) -> None:
+        lease, session.lease = session.lease, None
+        if lease is not None and self._pool is not None:
+            await self._pool.release(lease, self.settings.stop_timeout)
+
+    async def stop(self, session_id: str, context: dict[str, Any] | None = None) -> None:
+        """Stop a session and close its context; stopping an ended session is a no-op."""
+        if not self.sessions.is_live(session_id):
+            session = self.sessions.any(session_id)  # raises SessionNotFoundError if unknown
+            return None
+        session = self.sessions.live(session_id)
+        if session.status == SessionStatus.STOPPING:
+            return None
+        session.move_to(SessionStatus.STOPPING)
+        session.logs.append("info", "Session stopping", "worker")
+        await self._release(session)
+        session.move_to(SessionStatus.STOPPED)
+        session.logs.append("info", "Session stopped", "worker")
+        self.sessions.retire(session)
+        return None
+
+    def _watch(self, session: Session, lease: Lease) -> None:
+        """Turn the page's console, errors and failed requests into session logs."""
+        logs = session.logs
+        page = lease.page
+
+        def on_console(msg: Any) -> None:
+            logs.append(CONSOLE_TYPES.get(msg.type, msg.type), msg.text, "console")
+
+        def on_page_error(err: Any) -> None:
+            logs.append("error", f"Uncaught {err}", "page")
+
+        def on_request_failed(request: Any) -> None:
+            logs.append("error", f"{request.method} {request.url} failed: {request.failure}", "network")
+
+        def on_response(response: Any) -> None:
+            if response.status >= 400:
+                logs.append("warn", f"HTTP {response.status} for {response.url}", "network")
+
+        def on_crash(_: Any) -> None:
+            logs.append("error", "The page crashed", "worker")
+            if session.status in (SessionStatus.STARTING, SessionStatus.RUNNING):
+                session.move_to(SessionStatus.FAILED, "page crashed")
+
+        page.on("console", on_console)
+        page.on("pageerror", on_page_error)
+        page.on("requestfailed", on_request_failed)
+        page.on("response", on_response)
+        page.on("crash", on_crash)
+
+    # ----- reading and acting on live sessions ----------------------------------------------
+
+    async def get_logs(
+        self,
+        session_id: str,
+        type: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        return self.sessions.any(session_id).logs.query(type, offset, limit)
+
+    async def get_session_info(self, session_id: str, context: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.sessions.any(session_id).info()
+
+    async def list_sessions(self, workspace: str | None = None, context: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return [
+            s.info() for s in self.sessions.live_sessions() if workspace is None or s.workspace == workspace
+        ]
+
+    def _page(self, session_id: str) -> Any:
+        session = self.sessions.live(session_id)
+        if session.lease is None or session.status != SessionStatus.RUNNING:
+            raise WorkerError(f"Session {session_id} is {session.status.value}, not running")
+        return session.lease.page
+
+    async def execute(self, session_id: str, script: str, context: dict[str, Any] | None = None) -> Any:
+        """Evaluate JS in the session's page (an expression or a function) and return its value."""
+        if not isinstance(script, str) or not script.strip():
+            raise WorkerError("script must be a non-empty string of JavaScript")
+        page = self._page(session_id)
+        try:
+            return await page.evaluate(script)
+        except PlaywrightError as exc:
+            raise WorkerError(f"Script error: {_js_message(exc)}") from None
+
+    async def take_screenshot(
+        self,
+        session_id: str,
+        format: str = "png",
+        quality: int | None = None,
+        full_page: bool = False,
+        clip: dict[str, float] | None = None,
+        selector: str | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> bytes:
+        """PNG or JPEG bytes of the page, a region (``clip``) or one element (``selector``)."""
+        if format not in ("png", "jpeg"):
+            raise WorkerError(f"Invalid format {format!r}: use 'png' or 'jpeg'")
+        if quality is not None and (format != "jpeg" or not 0 <= int(quality) <= 100):
+            raise WorkerError("quality applies to jpeg only and must be 0-100")
+        page = self._page(session_id)
+        options: dict[str, Any] = {"type": format}
+        if quality is not None:
+            options["quality"] = int(quality)
+        try:
+            if selector:
+                element = await page.query_selector(selector)
+                if element is None:
+                    raise WorkerError(f"No element matches selector {selector!r}")
+                return await element.screenshot(**options)
+            if clip:
+                options["clip"] = {k: float(clip[k]) for k in ("x", "y", "width", "height")}
+            return await page.screenshot(full_page=bool(full_page), **options)
+        except (KeyError, TypeError, ValueError):
+            raise WorkerError("clip must be an object with numeric x, y, width and height") from None
+        except PlaywrightError as exc:
+            raise WorkerError(f"Screenshot failed: {_js_message(exc)}") from None
+
+    async def take_screenshot_base64(self, session_id: str, **kwargs: Any) -> str:
+        return base64.b64encode(await self.take_screenshot(session_id, **kwargs)).decode()
+
+    # ----- workspace-level ------------------------------------------------------------------
+
+    async def prepare_workspace(self, workspace: str, context: dict[str, Any] | None = None) -> None:
+        return None  # contexts are created per session; nothing to prepare
+
+    async def close_workspace(self, workspace: str, context: dict[str, Any] | None = None) -> None:
+        for session in self.sessions.live_sessions():
+            if session.workspace == workspace:
+                await self.stop(session.id)
+
+    async def compile(
+        self,
+        manifest: dict[str, Any],
+        files: list[dict[str, Any]],
+        config: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        progress = Progress((config or {}).get("progress_callback") if isinstance(config, dict) else None)
+        out_manifest, out_files = await asyncio.to_thread(
+            compiler.compile_app, manifest, files, config, progress
+        )
+        workspace = (config or {}).get("workspace") if isinstance(config, dict) else None
+        if workspace:
+            entry = next((f for f in out_files if f.get("path") == compiler.ENTRY), None)
+            if entry is not None:
+                self._entries.put(workspace, out_manifest.get("content_hash"), entry["content"])
+        return out_manifest, out_files
+
+    def get_load(self, context: dict[str, Any] | None = None) -> float:
+        """Share of session capacity in use (0.0 idle … 1.0 full; above 1 with a queue)."""
+        pool = self._pool
+        if pool is None:
+            return 0.0
+        return (pool.in_use + pool.waiting) / pool.capacity
+
+
+def _js_message(exc: PlaywrightError) -> str:
+    message = str(getattr(exc, "message", exc) or exc).strip()
+    for prefix in ("Page.evaluate: ", "page.evaluate: "):
+        if message.startswith(prefix):
+            message = message[len(prefix):]
+    return message.splitlines()[0] if message else "unknown error"
+

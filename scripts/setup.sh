@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# One-time (and idempotent) set-up on a fresh machine: Chromium, the venv, Python packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+have_chromium() {
+  [ -n "${BROWSER_WORKER_CHROMIUM:-}" ] && [ -x "${BROWSER_WORKER_CHROMIUM}" ] && return 0
+  for b in chromium chromium-browser chromium-headless-shell google-chrome google-chrome-stable; do
+    command -v "$b" >/dev/null 2>&1 && return 0
+  done
+  return 1
+}
+
+if ! have_chromium; then
+  echo "setup: no Chromium found; installing Debian's chromium package" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv" >&2
+  "$PY" -m venv .venv
+fi
+
+stamp=.venv/.browser-worker-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints/hypha-server.txt -nt "$stamp" ]; then
+  echo "setup: installing Python packages (browser-worker with server and test extras)" >&2
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[server,test]" -c constraints/hypha-server.txt
+  touch "$stamp"
+fi
+echo "setup: ready ($(.venv/bin/browser-worker doctor | grep -E '^chromium' | tr -s ' '))" >&2

@@ -1,0 +1,77 @@
+"""Acceptance 1 and 4: a real Hypha server drives our worker through public/server-apps."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from browser_worker import BrowserWorker, SessionNotFoundError
+
+ECHO_APP = """<config lang="json">{"name": "Echo", "type": "window", "version": "0.1.0"}</config>
+<script lang="javascript">
+console.log("echo app says hello");
+api.export({ setup() {}, echo(x) { return x; } });
+</script>
+"""
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_install_start_call_screenshot_stop(
+    apps: Any, alice: Any, served: Any, worker: BrowserWorker, alice_token: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="browser_worker")
+    workers = await apps.list_workers()
+    assert any(w["id"].endswith(":browser-worker") for w in workers)
+
+    app = await apps.install(source=ECHO_APP, overwrite=True, timeout=60)
+    session = await apps.start(app["id"], wait_for_service="default", timeout=60)
+    sid = session["id"]
+    assert worker.sessions.is_live(sid)
+    page = worker.sessions.live(sid).lease.page
+    seen_urls: list[str] = []
+    page.on("request", lambda r: seen_urls.append(r.url))
+
+    svc = await alice.get_service(sid + ":default")
+    assert await svc.echo(42) == 42
+
+    logs = await apps.get_logs(sid)
+    lines = [i for i in logs["items"] if "echo app says hello" in i["content"]]
+    assert lines, logs
+    assert lines[0]["type"] == "log" and lines[0]["time"].startswith("20")
+    assert logs["total"] >= len(logs["items"])
+
+    ws_worker = [w for w in await apps.list_workers() if w["id"].endswith(":browser-worker")][0]
+    remote = await alice.get_service(ws_worker["id"])
+    png = await remote.take_screenshot(sid, "png")
+    assert isinstance(png, (bytes, bytearray)) and len(png) > 1000
+    assert bytes(png[:8]) == b"\x89PNG\r\n\x1a\n"
+
+    listed = await remote.list_sessions("ws-user-alice")
+    assert sid in [s["id"] for s in listed]
+
+    # Token hygiene (acceptance 4): never in the page URL, any request URL, or our own logs.
+    assert alice_token not in page.url
+    await page.evaluate("() => fetch(location.href).catch(() => null)")
+    assert seen_urls and not any(alice_token in u for u in seen_urls)
+
+    await apps.stop(sid)
+    listed = await remote.list_sessions("ws-user-alice")
+    assert sid not in [s["id"] for s in listed]
+    kept = await remote.get_logs(sid)
+    assert any("echo app says hello" in i["content"] for i in kept["items"])
+    assert (await remote.get_session_info(sid))["status"] == "stopped"
+
+    worker_output = "\n".join(r.getMessage() for r in caplog.records)
+    assert alice_token not in worker_output
+    for item in kept["items"]:
+        assert alice_token not in item["content"]
+
+
+async def test_unknown_session_is_a_clear_error(worker: BrowserWorker) -> None:
+    with pytest.raises(SessionNotFoundError, match="no-such/session"):
+        await worker.stop("no-such/session")
+    with pytest.raises(SessionNotFoundError):
+        await worker.get_logs("no-such/session")
