@@ -32,12 +32,15 @@ BW_INSTALL = """(config) => {
   window.__BW__ = { config, done, ready: () => settle({ ok: true }), fail: (err) => settle(describe(err)) };
 }"""
 
+#: Replaces a warm page's document with the app (the window, and so the imported RPC module,
+#: survive ``document.open``) and resolves when the app reports back.
 WRITE_DOCUMENT = """([config, url, html]) => {
   (%s)(config);
   history.replaceState(null, "", url);
   document.open();
   document.write(html);
   document.close();
+  return window.__BW__.done;
 }""" % BW_INSTALL
 
 
@@ -90,17 +93,20 @@ async def _boot(lease: Lease, doc: AppDocument, boot_error: asyncio.Future[str])
     if doc.html is None:
         await _race(page.goto(doc.page_url, wait_until="load"), boot_error)
         return
-    await _route_app_files(page, doc)
-    if doc.reports_ready and lease.is_warm_for(doc.page_url):
-        await page.evaluate(WRITE_DOCUMENT, [doc.config, doc.page_url, doc.html])
+    warm = doc.reports_ready and lease.is_warm_for(doc.page_url)
+    if not warm or doc.files_base_url:
+        await _route_app_files(page, doc)
+    if warm:
+        outcome = await _race(page.evaluate(WRITE_DOCUMENT, [doc.config, doc.page_url, doc.html]), boot_error)
     else:
         await page.add_init_script(script=f"({BW_INSTALL})({json.dumps(doc.config)})")
         wait_until = "domcontentloaded" if doc.reports_ready else "load"
         await _race(page.goto(doc.page_url, wait_until=wait_until), boot_error)
-    if doc.reports_ready:
+        if not doc.reports_ready:
+            return
         outcome = await _race(page.evaluate("() => window.__BW__.done"), boot_error)
-        if not outcome.get("ok"):
-            raise AppStartError(f"app failed while booting: {outcome.get('message')}")
+    if not outcome.get("ok"):
+        raise AppStartError(f"app failed while booting: {outcome.get('message')}")
 
 
 async def _race(action: Any, boot_error: asyncio.Future[str]) -> Any:

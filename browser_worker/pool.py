@@ -107,8 +107,12 @@ class ContextPool:
             self._in_use -= 1
             self._slots.release()
             raise
-        self._wanted.set()
         return lease
+
+    def refill(self) -> None:
+        """Top the warm set up again. Callers do this once a start has finished booting, so
+        that warming (CPU-heavy) does not compete with the start it would replace."""
+        self._wanted.set()
 
     async def release(self, lease: Lease, timeout: float = 10.0) -> None:
         """Close the session's context (never reused) and free its slot."""

@@ -151,6 +151,8 @@ class BrowserWorker:
             raise AppStartError(reason) from exc
         finally:
             progress.detach()
+            if self._pool is not None:
+                self._pool.refill()
 
     async def _fail(self, session: Session, reason: str) -> None:
         session.logs.append("error", reason, "worker")
