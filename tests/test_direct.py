@@ -121,3 +121,26 @@ async def test_window_app_direct(worker: BrowserWorker, window_config: Any) -> N
         assert await worker.execute(sid, "location.href.includes('token')") is False
     finally:
         await worker.stop(sid)
+
+
+async def test_progress_callback_reports_steps_and_a_broken_one_is_harmless(worker: BrowserWorker) -> None:
+    seen: list[dict[str, str]] = []
+    cfg = web_app_config("data:text/html,<p>progress</p>")
+    cfg["progress_callback"] = seen.append
+    sid = await worker.start(cfg)
+    await worker.stop(sid)
+    assert seen and {m["type"] for m in seen} <= {"info", "success", "warning", "error"}
+    assert seen[-1]["type"] == "success" and "loaded" in seen[-1]["message"]
+
+    def broken(_: dict[str, str]) -> None:
+        raise RuntimeError("callback exploded")
+
+    async def broken_async(_: dict[str, str]) -> None:
+        raise RuntimeError("async callback exploded")
+
+    for cb in (broken, broken_async):
+        cfg = web_app_config("data:text/html,<p>still starts</p>")
+        cfg["progress_callback"] = cb
+        sid = await worker.start(cfg)
+        assert (await worker.get_session_info(sid))["status"] == "running"
+        await worker.stop(sid)
