@@ -25,12 +25,14 @@ def _worker_flags(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--start-timeout", type=float, help="default seconds for an app to load (default 60)")
     g.add_argument("--max-log-entries", type=int, help="log ring buffer size per session (default 10000)")
     g.add_argument("--log-retention", type=float, help="seconds logs of ended sessions stay readable (default 3600)")
+    g.add_argument("--allow-hosts", metavar="HOST,HOST", help="only these hosts may be reached from app pages (default: any) [BROWSER_WORKER_ALLOW_HOSTS]")
     g.add_argument("--headed", action="store_true", help="show the browser window (debugging)")
 
 
 def _settings(args: argparse.Namespace) -> WorkerSettings:
     keys = ("server_url", "workspace", "token", "service_id", "chromium_path", "pool_size",
-            "max_sessions", "queue_timeout", "start_timeout", "max_log_entries", "log_retention")
+            "max_sessions", "queue_timeout", "start_timeout", "max_log_entries", "log_retention",
+            "allow_hosts")
     overrides: dict[str, Any] = {k: getattr(args, k, None) for k in keys}
     if getattr(args, "headed", False):
         overrides["headless"] = False

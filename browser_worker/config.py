@@ -33,6 +33,13 @@ class WorkerSettings:
     viewport_height: int = field(default=720, metadata=_env("BROWSER_WORKER_VIEWPORT_HEIGHT"))
     headless: bool = field(default=True, metadata=_env("BROWSER_WORKER_HEADLESS"))
     stop_timeout: float = field(default=10.0, metadata=_env("BROWSER_WORKER_STOP_TIMEOUT"))
+    #: Comma-separated host names pages may reach; empty means any. Used to prove apps run
+    #: offline (only the Hypha server) and to fence apps in on locked-down deployments.
+    allow_hosts: str = field(default="", metadata=_env("BROWSER_WORKER_ALLOW_HOSTS"))
+
+    @property
+    def allowed_hosts(self) -> tuple[str, ...]:
+        return tuple(h.strip().lower() for h in self.allow_hosts.split(",") if h.strip())
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "WorkerSettings":

@@ -51,12 +51,14 @@ class ContextPool:
         max_sessions: int = 32,
         warm_server_url: str | None = None,
         context_options: dict[str, Any] | None = None,
+        allowed_hosts: tuple[str, ...] = (),
     ) -> None:
         self._browser = browser
         self._size = size
         self._max = max_sessions
         self._warm_server_url = warm_server_url
         self._context_options = {"accept_downloads": False, **(context_options or {})}
+        self._allowed_hosts = allowed_hosts
         self._ready: list[Lease] = []
         self._slots = asyncio.Semaphore(max_sessions)
         self._in_use = 0
@@ -157,6 +159,8 @@ class ContextPool:
     async def _new_lease(self, warm: bool) -> Lease:
         context = await self._browser.new_context(**self._context_options)
         try:
+            if self._allowed_hosts:
+                await context.route("**/*", self._guard)
             page = await context.new_page()
             lease = Lease(context, page)
             if warm and self._warm_server_url:
@@ -165,6 +169,14 @@ class ContextPool:
         except BaseException:
             await context.close()
             raise
+
+    async def _guard(self, route: Any) -> None:
+        """Abort requests to hosts outside the allow-list (``--allow-hosts``)."""
+        host = (urlsplit(route.request.url).hostname or "").lower()
+        if host in self._allowed_hosts:
+            await route.fallback()
+        else:
+            await route.abort("blockedbyclient")
 
     async def _warm(self, lease: Lease, server_url: str) -> None:
         """Load the shell page at the server's origin and import the RPC module there."""

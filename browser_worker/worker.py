@@ -76,6 +76,7 @@ class BrowserWorker:
                 max_sessions=s.max_sessions,
                 warm_server_url=s.server_url,
                 context_options={"viewport": {"width": s.viewport_width, "height": s.viewport_height}},
+                allowed_hosts=s.allowed_hosts,
             )
             await self._pool.start()
         except BaseException:

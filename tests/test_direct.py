@@ -144,3 +144,18 @@ async def test_progress_callback_reports_steps_and_a_broken_one_is_harmless(work
         sid = await worker.start(cfg)
         assert (await worker.get_session_info(sid))["status"] == "running"
         await worker.stop(sid)
+
+
+async def test_allow_hosts_blocks_other_hosts(settings: Any, local_site: str) -> None:
+    fenced = settings.with_(allow_hosts="127.0.0.1", pool_size=0)
+    async with BrowserWorker(fenced) as w:
+        sid = await w.start(web_app_config(local_site))
+        got = await w.execute(sid, """async () => {
+            const ok = await fetch(location.href).then(r => r.status, e => 'blocked');
+            const other = await fetch('http://localhost:1/x').then(r => r.status, e => 'blocked');
+            return [ok, other];
+        }""")
+        assert got == [200, "blocked"]
+        logs = await w.get_logs(sid, type="error")
+        assert any("localhost:1/x" in i["content"] and "BLOCKED_BY_CLIENT" in i["content"] for i in logs["items"])
+        await w.stop(sid)
