@@ -33,6 +33,11 @@ class WorkerSettings:
     viewport_height: int = field(default=720, metadata=_env("BROWSER_WORKER_VIEWPORT_HEIGHT"))
     headless: bool = field(default=True, metadata=_env("BROWSER_WORKER_HEADLESS"))
     stop_timeout: float = field(default=10.0, metadata=_env("BROWSER_WORKER_STOP_TIMEOUT"))
+    recycle_after: int = field(default=500, metadata=_env("BROWSER_WORKER_RECYCLE_AFTER"))
+    #: Seconds a session may live before it is stopped; 0 turns the limit off.
+    session_ttl: float = field(default=0.0, metadata=_env("BROWSER_WORKER_SESSION_TTL"))
+    allow_file_urls: bool = field(default=False, metadata=_env("BROWSER_WORKER_ALLOW_FILE_URLS"))
+    metrics_port: int = field(default=0, metadata=_env("BROWSER_WORKER_METRICS_PORT"))
     #: Comma-separated host names pages may reach; empty means any. Used to prove apps run
     #: offline (only the Hypha server) and to fence apps in on locked-down deployments.
     allow_hosts: str = field(default="", metadata=_env("BROWSER_WORKER_ALLOW_HOSTS"))
@@ -58,10 +63,10 @@ class WorkerSettings:
         for name in ("max_sessions", "max_log_entries", "viewport_width", "viewport_height"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("pool_size", "log_retention_sessions"):
+        for name in ("pool_size", "log_retention_sessions", "recycle_after", "metrics_port"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
-        for name in ("queue_timeout", "start_timeout", "log_retention", "stop_timeout"):
+        for name in ("queue_timeout", "start_timeout", "log_retention", "stop_timeout", "session_ttl"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
         return self

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from playwright.async_api import Browser, BrowserContext, Page
 
+from .browser_host import BrowserHost
 from .errors import CapacityError
 from .templates import render_shell
 
@@ -28,10 +30,11 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-@dataclass
+@dataclass(eq=False)
 class Lease:
     """One context and its page, held by one session until released."""
 
+    browser: Browser
     context: BrowserContext
     page: Page
     warm_origin: str | None = None  # origin whose RPC module this page already imported
@@ -45,7 +48,7 @@ class ContextPool:
 
     def __init__(
         self,
-        browser: Browser,
+        host: BrowserHost,
         *,
         size: int = 2,
         max_sessions: int = 32,
@@ -53,7 +56,7 @@ class ContextPool:
         context_options: dict[str, Any] | None = None,
         allowed_hosts: tuple[str, ...] = (),
     ) -> None:
-        self._browser = browser
+        self._host = host
         self._size = size
         self._max = max_sessions
         self._warm_server_url = warm_server_url
@@ -66,6 +69,7 @@ class ContextPool:
         self._wanted = asyncio.Event()
         self._refiller: asyncio.Task[None] | None = None
         self._closed = False
+        host.subscribe(on_lost=self._drop_browser, on_retired=self._drop_browser)
 
     @property
     def in_use(self) -> int:
@@ -89,9 +93,11 @@ class ContextPool:
         self._refiller = asyncio.create_task(self._refill_forever(), name="browser-worker-pool-refill")
 
     async def acquire(self, timeout: float) -> Lease:
-        """Take a context for a new session, waiting up to ``timeout`` s for a free slot."""
+        """Take a context for a new session, waiting up to ``timeout`` s for a free slot (and,
+        after a crash, for the relaunched browser)."""
         if self._closed:
             raise CapacityError("worker is shutting down")
+        deadline = time.monotonic() + timeout
         self._waiting += 1
         try:
             await asyncio.wait_for(self._slots.acquire(), timeout)
@@ -104,7 +110,9 @@ class ContextPool:
             self._waiting -= 1
         self._in_use += 1
         try:
-            lease = self._ready.pop(0) if self._ready else await self._new_lease(warm=False)
+            lease = self._take_ready()
+            if lease is None:
+                lease = await self._new_lease(warm=False, timeout=max(0.1, deadline - time.monotonic()))
         except BaseException:
             self._in_use -= 1
             self._slots.release()
@@ -121,8 +129,9 @@ class ContextPool:
         try:
             await asyncio.wait_for(lease.context.close(), timeout)
         except Exception as exc:  # a dead browser or a hung page must not keep the slot
-            log.warning("closing a browser context failed: %s", exc)
+            log.warning("closing a browser context failed: %s", exc or type(exc).__name__)
         finally:
+            self._host.context_closed(lease.browser)
             self._in_use -= 1
             self._slots.release()
             self._wanted.set()
@@ -133,7 +142,31 @@ class ContextPool:
             self._refiller.cancel()
             await asyncio.gather(self._refiller, return_exceptions=True)
         ready, self._ready = self._ready, []
-        await asyncio.gather(*(lease.context.close() for lease in ready), return_exceptions=True)
+        await asyncio.gather(*(self._discard(lease) for lease in ready), return_exceptions=True)
+
+    def _take_ready(self) -> Lease | None:
+        while self._ready:
+            lease = self._ready.pop(0)
+            if lease.browser.is_connected() and not lease.page.is_closed():
+                return lease
+            asyncio.ensure_future(self._discard(lease))
+        return None
+
+    def _drop_browser(self, browser: Browser) -> None:
+        """The browser died or is retiring: its warm contexts must not be handed out."""
+        stale = [lease for lease in self._ready if lease.browser is browser]
+        self._ready = [lease for lease in self._ready if lease.browser is not browser]
+        for lease in stale:
+            asyncio.ensure_future(self._discard(lease))
+        self._wanted.set()
+
+    async def _discard(self, lease: Lease) -> None:
+        try:
+            await asyncio.wait_for(lease.context.close(), 5)
+        except Exception:
+            pass
+        finally:
+            self._host.context_closed(lease.browser)
 
     async def _refill_forever(self) -> None:
         while not self._closed:
@@ -141,33 +174,36 @@ class ContextPool:
             self._wanted.clear()
             while not self._closed and len(self._ready) < self._size:
                 if not await self._add_one():
-                    await asyncio.sleep(1.0)  # the browser may be restarting; do not spin
+                    await asyncio.sleep(0.5)  # the browser may be relaunching; do not spin
+                    self._wanted.set()
                     break
 
     async def _add_one(self) -> bool:
         try:
-            lease = await self._new_lease(warm=True)
+            lease = await self._new_lease(warm=True, timeout=30)
         except Exception as exc:
             log.warning("could not prepare a warm browser context: %s", exc)
             return False
-        if self._closed:
-            await lease.context.close()
+        if self._closed or not lease.browser.is_connected():
+            await self._discard(lease)
             return False
         self._ready.append(lease)
         return True
 
-    async def _new_lease(self, warm: bool) -> Lease:
-        context = await self._browser.new_context(**self._context_options)
+    async def _new_lease(self, warm: bool, timeout: float) -> Lease:
+        browser = await self._host.browser(timeout)
+        context = await browser.new_context(**self._context_options)
+        self._host.context_opened(browser)
         try:
             if self._allowed_hosts:
                 await context.route("**/*", self._guard)
             page = await context.new_page()
-            lease = Lease(context, page)
+            lease = Lease(browser, context, page)
             if warm and self._warm_server_url:
                 await self._warm(lease, self._warm_server_url)
             return lease
         except BaseException:
-            await context.close()
+            await self._discard(Lease(browser, context, None))  # type: ignore[arg-type]
             raise
 
     async def _guard(self, route: Any) -> None:

@@ -51,6 +51,7 @@ class Session:
     )
     ended_at: float | None = None
     lease: "Lease | None" = None
+    finalizing: bool = False  # a stop or failure is already closing this session
 
     def move_to(self, status: SessionStatus, error: str | None = None) -> None:
         if status != self.status and status not in _NEXT[self.status]:

@@ -13,13 +13,14 @@ import time
 from typing import Any
 
 import aiohttp
-from playwright.async_api import Browser, Playwright, async_playwright
+from playwright.async_api import Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
 from . import compiler
 from .apptypes import SUPPORTED_TYPES
 from .cache import EntryCache
-from .chromium import ChromiumInfo, launch_chromium
+from .browser_host import BrowserHost
+from .chromium import ChromiumInfo
 from .config import WorkerSettings
 from .errors import AppStartError, WorkerError
 from .launch import StartRequest, build_document
@@ -44,13 +45,13 @@ class BrowserWorker:
         self.sessions = SessionRegistry(
             self.settings.log_retention, self.settings.log_retention_sessions
         )
-        self.chromium: ChromiumInfo | None = None
         self.started_at: float | None = None
         self._playwright: Playwright | None = None
-        self._browser: Browser | None = None
+        self._host: BrowserHost | None = None
         self._pool: ContextPool | None = None
         self._http: aiohttp.ClientSession | None = None
         self._entries = EntryCache()
+        self._tasks: set[asyncio.Future[Any]] = set()
 
     # ----- lifetime -------------------------------------------------------------------------
 
@@ -66,12 +67,15 @@ class BrowserWorker:
         s = self.settings
         self._playwright = await async_playwright().start()
         try:
-            self._browser, self.chromium = await launch_chromium(
-                self._playwright, s.chromium_path, s.headless
+            self._host = BrowserHost(
+                self._playwright, chromium_path=s.chromium_path, headless=s.headless,
+                recycle_after=s.recycle_after,
             )
+            await self._host.start()
+            self._host.subscribe(on_lost=self._browser_lost)
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
             self._pool = ContextPool(
-                self._browser,
+                self._host,
                 size=s.pool_size,
                 max_sessions=s.max_sessions,
                 warm_server_url=s.server_url,
@@ -83,7 +87,8 @@ class BrowserWorker:
             await self.close()
             raise
         self.started_at = time.monotonic()
-        log.info("browser worker ready: %s (%s)", self.chromium.path, self.chromium.source)
+        chromium = self.chromium
+        log.info("browser worker ready: %s (%s)", chromium and chromium.path, chromium and chromium.source)
 
     async def close(self) -> None:
         """Stop every session, then close the pool, the browser and Playwright."""
@@ -94,13 +99,23 @@ class BrowserWorker:
                 log.warning("stopping %s during shutdown failed: %s", session.id, exc)
         if self._pool:
             await self._pool.close()
-        if self._browser:
-            await asyncio.gather(self._browser.close(), return_exceptions=True)
+        if self._host:
+            await self._host.close()
         if self._http:
             await self._http.close()
         if self._playwright:
             await self._playwright.stop()
-        self._pool = self._browser = self._http = self._playwright = None
+        self._pool = self._host = self._http = self._playwright = None
+
+    @property
+    def chromium(self) -> ChromiumInfo | None:
+        return self._host.info if self._host else None
+
+    @property
+    def host(self) -> BrowserHost:
+        if self._host is None:
+            raise WorkerError("browser worker is not running (call open() or use 'async with')")
+        return self._host
 
     @property
     def pool(self) -> ContextPool:
@@ -156,11 +171,28 @@ class BrowserWorker:
                 self._pool.refill()
 
     async def _fail(self, session: Session, reason: str) -> None:
+        """Mark a session failed (once), close its context and keep its logs."""
+        if session.finalizing or not self.sessions.is_live(session.id):
+            return
+        session.finalizing = True
         session.logs.append("error", reason, "worker")
         if session.status not in (SessionStatus.FAILED, SessionStatus.STOPPED):
             session.move_to(SessionStatus.FAILED, reason)
         await self._release(session)
         self.sessions.retire(session)
+
+    def _fail_soon(self, session: Session, reason: str) -> None:
+        """From an event handler: fail the session without blocking the event loop's caller."""
+        if session.status in (SessionStatus.STARTING, SessionStatus.RUNNING):
+            session.move_to(SessionStatus.FAILED, reason)
+        task = asyncio.ensure_future(self._fail(session, reason))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _browser_lost(self, browser: Any) -> None:
+        for session in self.sessions.live_sessions():
+            if session.lease is not None and session.lease.browser is browser:
+                self._fail_soon(session, "Chromium exited unexpectedly; session failed")
 
     async def _release(self, session: Session) -> None:
         lease, session.lease = session.lease, None
@@ -173,8 +205,9 @@ class BrowserWorker:
             session = self.sessions.any(session_id)  # raises SessionNotFoundError if unknown
             return None
         session = self.sessions.live(session_id)
-        if session.status == SessionStatus.STOPPING:
+        if session.finalizing:
             return None
+        session.finalizing = True
         session.move_to(SessionStatus.STOPPING)
         session.logs.append("info", "Session stopping", "worker")
         await self._release(session)
@@ -202,10 +235,13 @@ class BrowserWorker:
                 logs.append("warn", f"HTTP {response.status} for {response.url}", "network")
 
         def on_crash(_: Any) -> None:
-            logs.append("error", "The page crashed", "worker")
-            if session.status in (SessionStatus.STARTING, SessionStatus.RUNNING):
-                session.move_to(SessionStatus.FAILED, "page crashed")
+            self._fail_soon(session, "The page crashed (renderer process died); session failed")
 
+        def on_context_close(_: Any) -> None:
+            if session.status in (SessionStatus.STARTING, SessionStatus.RUNNING):
+                self._fail_soon(session, "The browser context closed unexpectedly; session failed")
+
+        lease.context.on("close", on_context_close)
         page.on("console", on_console)
         page.on("pageerror", on_page_error)
         page.on("requestfailed", on_request_failed)

@@ -1,0 +1,191 @@
+"""The Chromium process behind the pool: launched at start, relaunched after a crash, recycled.
+
+Hypha's own worker stops working for good after one Chromium crash. Here a lost browser is
+reported to listeners (the pool drops its warm contexts, the worker fails the sessions that
+lived in it) and a new one is launched with backoff; starts wait for it instead of failing.
+After ``recycle_after`` sessions a fresh browser takes new sessions while the old one drains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Callable
+
+from playwright.async_api import Browser, Playwright
+
+from .chromium import ChromiumInfo, launch_chromium
+from .errors import WorkerError
+
+log = logging.getLogger(__name__)
+
+BACKOFF = (0.0, 0.5, 1.0, 2.0, 4.0)
+
+Listener = Callable[[Browser], None]
+
+
+class BrowserHost:
+    def __init__(
+        self,
+        playwright: Playwright,
+        *,
+        chromium_path: str | None = None,
+        headless: bool = True,
+        recycle_after: int = 500,
+    ) -> None:
+        self._playwright = playwright
+        self._chromium_path = chromium_path
+        self._headless = headless
+        self._recycle_after = recycle_after
+        self._current: Browser | None = None
+        self._ready = asyncio.Event()
+        self._open: dict[Browser, int] = {}  # contexts handed out per browser, still open
+        self._served: dict[Browser, int] = {}  # contexts ever handed out per browser
+        self._draining: set[Browser] = set()
+        self._closing: set[Browser] = set()
+        self._on_lost: list[Listener] = []
+        self._on_retired: list[Listener] = []
+        self._relaunch: asyncio.Task[None] | None = None
+        self._failure: str | None = None
+        self._closed = False
+        self.info: ChromiumInfo | None = None
+        self.restarts = 0
+        self.recycles = 0
+
+    # ----- lifetime -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._adopt(await self._launch())
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._relaunch:
+            self._relaunch.cancel()
+            await asyncio.gather(self._relaunch, return_exceptions=True)
+        browsers = set(self._open) | ({self._current} if self._current else set())
+        self._current = None
+        for browser in browsers:
+            self._closing.add(browser)
+            await asyncio.gather(browser.close(), return_exceptions=True)
+
+    def subscribe(self, on_lost: Listener | None = None, on_retired: Listener | None = None) -> None:
+        """``on_lost(browser)``: it died. ``on_retired(browser)``: no new contexts from it."""
+        if on_lost:
+            self._on_lost.append(on_lost)
+        if on_retired:
+            self._on_retired.append(on_retired)
+
+    @property
+    def alive(self) -> bool:
+        return self._current is not None and self._current.is_connected()
+
+    async def browser(self, timeout: float | None = None) -> Browser:
+        """The browser new contexts come from; waits while one is being relaunched."""
+        if self._closed:
+            raise WorkerError("worker is shutting down")
+        if not self.alive and (self._relaunch is None or self._relaunch.done()):
+            self._schedule_relaunch()
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except asyncio.TimeoutError:
+            reason = f": {self._failure}" if self._failure else ""
+            raise WorkerError(f"no browser available (Chromium is being relaunched){reason}") from None
+        assert self._current is not None
+        return self._current
+
+    # ----- bookkeeping of contexts, for draining --------------------------------------------
+
+    def context_opened(self, browser: Browser) -> None:
+        self._open[browser] = self._open.get(browser, 0) + 1
+        self._served[browser] = self._served.get(browser, 0) + 1
+        if (
+            browser is self._current
+            and self._recycle_after > 0
+            and self._served[browser] >= self._recycle_after
+        ):
+            self._retire(browser)
+
+    def context_closed(self, browser: Browser) -> None:
+        if browser in self._open:
+            self._open[browser] = max(0, self._open[browser] - 1)
+        self._close_if_drained(browser)
+
+    def open_contexts(self) -> int:
+        return sum(self._open.values())
+
+    def _close_if_drained(self, browser: Browser) -> None:
+        if browser in self._draining and self._open.get(browser, 0) == 0:
+            self._forget(browser)
+            self._closing.add(browser)
+            asyncio.ensure_future(browser.close())
+
+    # ----- internals ------------------------------------------------------------------------
+
+    async def _launch(self) -> Browser:
+        browser, info = await launch_chromium(self._playwright, self._chromium_path, self._headless)
+        self.info = info
+        browser.on("disconnected", lambda b: self._lost(b))
+        return browser
+
+    def _adopt(self, browser: Browser) -> None:
+        self._current = browser
+        self._failure = None
+        self._open.setdefault(browser, 0)
+        self._served.setdefault(browser, 0)
+        self._ready.set()
+
+    def _retire(self, browser: Browser) -> None:
+        """Recycle: a fresh browser takes new sessions; this one closes once its last one ends."""
+        log.info("recycling Chromium after %d sessions", self._served.get(browser, 0))
+        self.recycles += 1
+        self._draining.add(browser)
+        self._current = None
+        self._ready.clear()
+        for listener in self._on_retired:
+            listener(browser)
+        self._close_if_drained(browser)
+        self._schedule_relaunch(count_restart=False)
+
+    def _lost(self, browser: Browser) -> None:
+        if browser in self._closing or self._closed:
+            self._forget(browser)
+            return
+        log.error("Chromium disconnected unexpectedly; relaunching")
+        was_current = browser is self._current
+        self._forget(browser)
+        if was_current:
+            self._current = None
+            self._ready.clear()
+        for listener in self._on_lost:
+            try:
+                listener(browser)
+            except Exception:  # a listener must not stop recovery
+                log.exception("browser-lost listener failed")
+        if was_current:
+            self._schedule_relaunch()
+
+    def _forget(self, browser: Browser) -> None:
+        self._open.pop(browser, None)
+        self._served.pop(browser, None)
+        self._draining.discard(browser)
+
+    def _schedule_relaunch(self, count_restart: bool = True) -> None:
+        if self._closed or (self._relaunch and not self._relaunch.done()):
+            return
+        self._relaunch = asyncio.create_task(self._relaunch_with_backoff(count_restart))
+
+    async def _relaunch_with_backoff(self, count_restart: bool) -> None:
+        for attempt, delay in enumerate(BACKOFF, start=1):
+            await asyncio.sleep(delay)
+            try:
+                browser = await self._launch()
+            except Exception as exc:
+                self._failure = f"attempt {attempt}/{len(BACKOFF)} failed: {exc}"
+                log.warning("relaunching Chromium, %s", self._failure)
+                continue
+            if count_restart:
+                self.restarts += 1
+            self._adopt(browser)
+            log.info("Chromium %s", "relaunched" if count_restart else "recycled")
+            return
+        log.error("Chromium could not be relaunched after %d attempts", len(BACKOFF))
