@@ -75,6 +75,10 @@ class BrowserHost:
         if on_retired:
             self._on_retired.append(on_retired)
 
+    def is_current(self, browser: Browser) -> bool:
+        """Whether new sessions may still use contexts of ``browser`` (not dead, not draining)."""
+        return browser is self._current and browser.is_connected()
+
     @property
     def alive(self) -> bool:
         return self._current is not None and self._current.is_connected()
@@ -110,8 +114,12 @@ class BrowserHost:
             self._open[browser] = max(0, self._open[browser] - 1)
         self._close_if_drained(browser)
 
-    def open_contexts(self) -> int:
-        return sum(self._open.values())
+    def browsers(self) -> list[Browser]:
+        """Every connected browser: the current one and any still draining."""
+        found = [b for b in self._open if b.is_connected()]
+        if self._current is not None and self._current not in found and self._current.is_connected():
+            found.append(self._current)
+        return found
 
     def _close_if_drained(self, browser: Browser) -> None:
         if browser in self._draining and self._open.get(browser, 0) == 0:

@@ -25,6 +25,9 @@ def _worker_flags(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--start-timeout", type=float, help="default seconds for an app to load (default 60)")
     g.add_argument("--max-log-entries", type=int, help="log ring buffer size per session (default 10000)")
     g.add_argument("--log-retention", type=float, help="seconds logs of ended sessions stay readable (default 3600)")
+    g.add_argument("--recycle-after", type=int, help="relaunch Chromium after this many sessions, draining the old one (default 500; 0 = never)")
+    g.add_argument("--session-ttl", type=float, help="stop sessions older than this many seconds (default 0 = off)")
+    g.add_argument("--allow-file-urls", action="store_true", default=None, help="let web-app entry points use file: URLs (off: a file: page can read the disk)")
     g.add_argument("--allow-hosts", metavar="HOST,HOST", help="only these hosts may be reached from app pages (default: any) [BROWSER_WORKER_ALLOW_HOSTS]")
     g.add_argument("--headed", action="store_true", help="show the browser window (debugging)")
 
@@ -32,7 +35,7 @@ def _worker_flags(parser: argparse.ArgumentParser) -> None:
 def _settings(args: argparse.Namespace) -> WorkerSettings:
     keys = ("server_url", "workspace", "token", "service_id", "chromium_path", "pool_size",
             "max_sessions", "queue_timeout", "start_timeout", "max_log_entries", "log_retention",
-            "allow_hosts")
+            "allow_hosts", "recycle_after", "session_ttl", "allow_file_urls", "metrics_port")
     overrides: dict[str, Any] = {k: getattr(args, k, None) for k in keys}
     if getattr(args, "headed", False):
         overrides["headless"] = False
@@ -57,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workspace", help="workspace to register in [HYPHA_WORKSPACE]")
     serve.add_argument("--token", help="access token [HYPHA_TOKEN]; prefer the env variable")
     serve.add_argument("--service-id", help="service id (default browser-worker) [BROWSER_WORKER_SERVICE_ID]")
+    serve.add_argument("--metrics-port", type=int, help="serve /health and /metrics on 127.0.0.1:PORT (BROWSER_WORKER_METRICS_HOST to change the host) [BROWSER_WORKER_METRICS_PORT]")
     _worker_flags(serve)
 
     run = sub.add_parser("run", help="render a page or URL headlessly, print its console, screenshot it",
@@ -170,11 +174,19 @@ async def _serve(settings: WorkerSettings) -> int:
         loop.add_signal_handler(sig, stop.set)
 
     async def wait(service: Any) -> None:
+        metrics = None
+        if settings.metrics_port:
+            from .metrics import serve_metrics
+
+            metrics = await serve_metrics(service.worker, settings.metrics_host, settings.metrics_port)
+            print(f"Metrics: http://{settings.metrics_host}:{settings.metrics_port}/metrics (health: /health)", flush=True)
         waiter = asyncio.create_task(service.shutdown_requested.wait())
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
         stopper.cancel()
+        if metrics is not None:
+            await metrics.cleanup()
 
     if not settings.server_url:
         from .embedded import embedded

@@ -38,6 +38,7 @@ class WorkerSettings:
     session_ttl: float = field(default=0.0, metadata=_env("BROWSER_WORKER_SESSION_TTL"))
     allow_file_urls: bool = field(default=False, metadata=_env("BROWSER_WORKER_ALLOW_FILE_URLS"))
     metrics_port: int = field(default=0, metadata=_env("BROWSER_WORKER_METRICS_PORT"))
+    metrics_host: str = field(default="127.0.0.1", metadata=_env("BROWSER_WORKER_METRICS_HOST"))
     #: Comma-separated host names pages may reach; empty means any. Used to prove apps run
     #: offline (only the Hypha server) and to fence apps in on locked-down deployments.
     allow_hosts: str = field(default="", metadata=_env("BROWSER_WORKER_ALLOW_HOSTS"))

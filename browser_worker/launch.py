@@ -19,7 +19,7 @@ from .apptypes import canonical_type
 from .cache import EntryCache
 from .errors import AppStartError, WorkerError
 from .loader import AppDocument
-from .manifest import clean, is_html, requirements, web_app_url
+from .manifest import clean, is_html, permissions, requirements, web_app_url
 from .templates import bundle_type, render_window
 
 LOCAL_PAGE_BASE = "http://localhost/__browser_worker__/app"
@@ -41,9 +41,10 @@ class StartRequest:
     token: str | None
     timeout: float | None
     source: str | None
+    allow_file_urls: bool = False
 
     @classmethod
-    def parse(cls, config: Any, default_timeout: float) -> "StartRequest":
+    def parse(cls, config: Any, default_timeout: float, allow_file_urls: bool = False) -> "StartRequest":
         if not isinstance(config, dict):
             raise WorkerError(f"start config must be an object, got {type(config).__name__}")
         manifest = clean(config.get("manifest"))
@@ -81,6 +82,7 @@ class StartRequest:
             token=_text(config, "token", required=False),
             timeout=float(timeout) if timeout else default_timeout,
             source=source,
+            allow_file_urls=allow_file_urls,
         )
 
     @property
@@ -123,6 +125,7 @@ async def build_document(
     page_url = _page_url(req)
     doc = AppDocument(
         page_url=page_url,
+        permissions=permissions(req.manifest),
         config=req.page_config,
         files_base_url=req.files_base_url,
         token=req.token,
@@ -168,10 +171,11 @@ def _hash_matches(content: str, content_hash: str) -> bool:
 
 
 def _web_app_document(req: StartRequest) -> AppDocument:
-    url = web_app_url(req.manifest, req.entry_point)
+    url = web_app_url(req.manifest, req.entry_point, allow_file=req.allow_file_urls)
     m = req.manifest
     return AppDocument(
         page_url=url,
+        permissions=permissions(m),
         cookies=_cookies(m.get("cookies"), url),
         local_storage=_string_map(m.get("local_storage"), "local_storage"),
         session_storage=_string_map(m.get("session_storage"), "session_storage"),

@@ -57,6 +57,7 @@ class AppDocument:
     cookies: list[dict[str, Any]] = field(default_factory=list)
     local_storage: dict[str, str] = field(default_factory=dict)
     session_storage: dict[str, str] = field(default_factory=dict)
+    permissions: list[str] = field(default_factory=list)  # granted for the page's origin only
 
 
 async def load(lease: Lease, doc: AppDocument, timeout: float) -> None:
@@ -124,7 +125,9 @@ async def _race(action: Any, boot_error: asyncio.Future[str]) -> Any:
 
 
 async def _prepare_context(lease: Lease, doc: AppDocument) -> None:
-    """Cookies and web storage asked for by the manifest, set before any page script runs."""
+    """Cookies, storage and permissions asked for by the manifest, set before any script runs."""
+    if doc.permissions and origin_of(doc.page_url).startswith("http"):
+        await lease.context.grant_permissions(doc.permissions, origin=origin_of(doc.page_url))
     if doc.cookies:
         await lease.context.add_cookies(doc.cookies)
     if doc.local_storage or doc.session_storage:

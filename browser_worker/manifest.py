@@ -28,18 +28,42 @@ def requirements(manifest: dict[str, Any]) -> list[str]:
     return reqs
 
 
-def web_app_url(manifest: dict[str, Any], entry_point: str | None = None) -> str:
-    """The external URL a web-app opens; only http(s) and data: are allowed."""
+def web_app_url(manifest: dict[str, Any], entry_point: str | None = None, allow_file: bool = False) -> str:
+    """The external URL a web-app opens: http(s) and data:, and file: only when the operator
+    allowed it (``--allow-file-urls``): a file: page could read the worker's disk."""
     url = manifest.get("url") or entry_point or manifest.get("entry_point")
     if not isinstance(url, str) or not url:
         raise WorkerError("web-app needs its external URL as 'entry_point' (or manifest 'url')")
     scheme = urlsplit(url).scheme.lower()
-    if scheme not in WEB_APP_SCHEMES:
+    allowed = WEB_APP_SCHEMES + (("file",) if allow_file else ())
+    if scheme not in allowed:
+        hint = " (file: needs --allow-file-urls)" if scheme == "file" else ""
         raise WorkerError(
-            f"web-app URL scheme {scheme + ':' if scheme else '(none)'} is not allowed; "
-            f"use one of: {', '.join(s + ':' for s in WEB_APP_SCHEMES)}"
+            f"web-app URL scheme {scheme + ':' if scheme else '(none)'} is not allowed{hint}; "
+            f"use one of: {', '.join(s + ':' for s in allowed)}"
         )
     return url
+
+
+#: Browser permissions an app may ask for in its manifest (``permissions: [...]``); every
+#: other permission stays denied.
+GRANTABLE_PERMISSIONS = frozenset({
+    "geolocation", "notifications", "camera", "microphone", "clipboard-read",
+    "clipboard-write", "midi", "background-sync", "accelerometer", "gyroscope",
+    "magnetometer", "payment-handler", "storage-access",
+})
+
+
+def permissions(manifest: dict[str, Any]) -> list[str]:
+    asked = manifest.get("permissions") or []
+    if not isinstance(asked, list) or not all(isinstance(p, str) for p in asked):
+        raise WorkerError("manifest 'permissions' must be a list of permission names")
+    unknown = sorted(set(asked) - GRANTABLE_PERMISSIONS)
+    if unknown:
+        raise WorkerError(
+            f"unknown permission(s) {', '.join(unknown)}; grantable: {', '.join(sorted(GRANTABLE_PERMISSIONS))}"
+        )
+    return sorted(set(asked))
 
 
 def is_html(content: str) -> bool:

@@ -147,7 +147,7 @@ class ContextPool:
     def _take_ready(self) -> Lease | None:
         while self._ready:
             lease = self._ready.pop(0)
-            if lease.browser.is_connected() and not lease.page.is_closed():
+            if self._host.is_current(lease.browser) and not lease.page.is_closed():
                 return lease
             asyncio.ensure_future(self._discard(lease))
         return None
@@ -184,8 +184,8 @@ class ContextPool:
         except Exception as exc:
             log.warning("could not prepare a warm browser context: %s", exc)
             return False
-        if self._closed or not lease.browser.is_connected():
-            await self._discard(lease)
+        if self._closed or not self._host.is_current(lease.browser):
+            await self._discard(lease)  # the browser died or started draining meanwhile
             return False
         self._ready.append(lease)
         return True

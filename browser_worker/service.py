@@ -48,6 +48,12 @@ class WorkerService:
             )
 
     async def start(self, config: dict[str, Any], context: dict[str, Any] | None = None) -> str:
+        if context is not None and not _is_privileged(context) and isinstance(config, dict):
+            target = config.get("workspace") or str(config.get("id") or "").split("/", 1)[0]
+            if target and target != _caller_workspace(context):
+                raise PermissionDeniedError(
+                    f"Permission denied: cannot start a session in workspace {target}"
+                )
         return await self.worker.start(config, context=context)
 
     async def stop(self, session_id: str, context: dict[str, Any] | None = None) -> None:

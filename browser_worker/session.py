@@ -49,6 +49,7 @@ class Session:
     created_at: str = field(
         default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="milliseconds")
     )
+    started: float = field(default_factory=time.monotonic)
     ended_at: float | None = None
     lease: "Lease | None" = None
     finalizing: bool = False  # a stop or failure is already closing this session

@@ -26,12 +26,15 @@ from .errors import AppStartError, WorkerError
 from .launch import StartRequest, build_document
 from .loader import load
 from .logs import LogBuffer
+from .metrics import WorkerMetrics
 from .pool import ContextPool, Lease
 from .progress import Progress
 from .session import Session, SessionRegistry, SessionStatus
 
 log = logging.getLogger(__name__)
 
+BROWSER_LOST = "Chromium exited unexpectedly; session failed (the worker relaunches it)"
+PAGE_CRASHED = "The page crashed (its renderer process died); session failed"
 CONSOLE_TYPES = {"warning": "warn", "assert": "error", "trace": "debug", "dir": "log", "table": "log"}
 
 
@@ -52,6 +55,8 @@ class BrowserWorker:
         self._http: aiohttp.ClientSession | None = None
         self._entries = EntryCache()
         self._tasks: set[asyncio.Future[Any]] = set()
+        self._reaper: asyncio.Task[None] | None = None
+        self.metrics = WorkerMetrics(self)
 
     # ----- lifetime -------------------------------------------------------------------------
 
@@ -83,6 +88,8 @@ class BrowserWorker:
                 allowed_hosts=s.allowed_hosts,
             )
             await self._pool.start()
+            if s.session_ttl > 0:
+                self._reaper = asyncio.create_task(self._reap_expired(s.session_ttl))
         except BaseException:
             await self.close()
             raise
@@ -92,6 +99,9 @@ class BrowserWorker:
 
     async def close(self) -> None:
         """Stop every session, then close the pool, the browser and Playwright."""
+        if self._reaper:
+            self._reaper.cancel()
+            await asyncio.gather(self._reaper, return_exceptions=True)
         for session in self.sessions.live_sessions():
             try:
                 await self.stop(session.id)
@@ -106,6 +116,27 @@ class BrowserWorker:
         if self._playwright:
             await self._playwright.stop()
         self._pool = self._host = self._http = self._playwright = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._pool is not None and self._host is not None
+
+    def context_count(self) -> int:
+        """Browser contexts that exist right now (sessions plus warm ones), counted by Chromium."""
+        return sum(len(b.contexts) for b in self._host.browsers()) if self._host else 0
+
+    async def _reap_expired(self, ttl: float) -> None:
+        """Stop sessions older than ``--session-ttl`` seconds."""
+        while True:
+            await asyncio.sleep(min(5.0, max(0.2, ttl / 4)))
+            now = time.monotonic()
+            for session in self.sessions.live_sessions():
+                if session.status is SessionStatus.RUNNING and now - session.started > ttl:
+                    session.logs.append("warn", f"Session lived longer than --session-ttl={ttl:g}s; stopping", "worker")
+                    try:
+                        await self.stop(session.id)
+                    except Exception as exc:
+                        log.warning("stopping expired session %s failed: %s", session.id, exc)
 
     @property
     def chromium(self) -> ChromiumInfo | None:
@@ -128,7 +159,7 @@ class BrowserWorker:
     async def start(self, config: dict[str, Any], context: dict[str, Any] | None = None) -> str:
         """Start an app session; return its id once the page loaded and the app code ran."""
         progress = Progress(config.get("progress_callback") if isinstance(config, dict) else None)
-        req = StartRequest.parse(config, self.settings.start_timeout)
+        req = StartRequest.parse(config, self.settings.start_timeout, self.settings.allow_file_urls)
         if self.sessions.is_live(req.session_id):
             raise WorkerError(f"Session {req.session_id} already exists")
         logs = LogBuffer(self.settings.max_log_entries, [req.token] if req.token else [])
@@ -144,6 +175,7 @@ class BrowserWorker:
         )
         self.sessions.add(session)
         progress.attach(logs)
+        self.metrics.starts.inc()
         t0 = time.perf_counter()
         try:
             progress.info(f"Starting {req.app_type} app {req.app_id} ({req.session_id})")
@@ -156,10 +188,12 @@ class BrowserWorker:
             progress.info("Browser context ready; loading the app")
             await load(lease, document, req.timeout or self.settings.start_timeout)
             session.move_to(SessionStatus.RUNNING)
+            self.metrics.start_seconds.observe(time.perf_counter() - t0)
             progress.success(f"App loaded in {(time.perf_counter() - t0) * 1000:.0f} ms")
             return session.id
         except Exception as exc:
             reason = str(exc) or type(exc).__name__
+            self.metrics.failures.inc()
             await self._fail(session, reason)
             progress.error(f"Failed to start: {reason}")
             if isinstance(exc, WorkerError):
@@ -181,18 +215,31 @@ class BrowserWorker:
         await self._release(session)
         self.sessions.retire(session)
 
-    def _fail_soon(self, session: Session, reason: str) -> None:
-        """From an event handler: fail the session without blocking the event loop's caller."""
+    def _fail_soon(self, session: Session, reason: str, browser: Any = None) -> None:
+        """From an event handler: fail the session without blocking the handler.
+
+        With ``browser``, wait a moment first: when Chromium itself dies its pages report a
+        crash just before the browser reports the disconnect, and the log should say which."""
         if session.status in (SessionStatus.STARTING, SessionStatus.RUNNING):
             session.move_to(SessionStatus.FAILED, reason)
-        task = asyncio.ensure_future(self._fail(session, reason))
+
+        async def fail() -> None:
+            final = reason
+            if browser is not None:
+                await asyncio.sleep(0.2)
+                if not browser.is_connected():
+                    final = BROWSER_LOST
+            session.error = final
+            await self._fail(session, final)
+
+        task = asyncio.ensure_future(fail())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     def _browser_lost(self, browser: Any) -> None:
         for session in self.sessions.live_sessions():
             if session.lease is not None and session.lease.browser is browser:
-                self._fail_soon(session, "Chromium exited unexpectedly; session failed")
+                self._fail_soon(session, BROWSER_LOST)
 
     async def _release(self, session: Session) -> None:
         lease, session.lease = session.lease, None
@@ -235,11 +282,12 @@ class BrowserWorker:
                 logs.append("warn", f"HTTP {response.status} for {response.url}", "network")
 
         def on_crash(_: Any) -> None:
-            self._fail_soon(session, "The page crashed (renderer process died); session failed")
+            self._fail_soon(session, PAGE_CRASHED, browser=lease.browser)
 
         def on_context_close(_: Any) -> None:
             if session.status in (SessionStatus.STARTING, SessionStatus.RUNNING):
-                self._fail_soon(session, "The browser context closed unexpectedly; session failed")
+                self._fail_soon(session, "The browser context closed unexpectedly; session failed",
+                                browser=lease.browser)
 
         lease.context.on("close", on_context_close)
         page.on("console", on_console)

@@ -1,0 +1,219 @@
+"""Issue 6: crashes, overload, leaks, hostile input — the worker keeps serving."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from typing import Any
+
+import aiohttp
+import psutil
+import pytest
+
+from browser_worker import AppStartError, BrowserWorker, CapacityError, WorkerError
+from browser_worker.metrics import serve_metrics
+from browser_worker.local_server import free_port
+
+from .conftest import web_app_config
+
+pytestmark = pytest.mark.e2e
+
+
+def browser_pids() -> set[int]:
+    """Main Chromium processes started from this test process (renderers carry --type=)."""
+    pids = set()
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            cmd = proc.cmdline()
+        except psutil.Error:
+            continue
+        if cmd and "chrom" in os.path.basename(cmd[0]) and not any(a.startswith("--type=") for a in cmd):
+            pids.add(proc.pid)
+    return pids
+
+
+async def wait_for(predicate: Any, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+async def test_browser_killed_sessions_fail_and_worker_recovers(settings: Any) -> None:
+    before = browser_pids()
+    async with BrowserWorker(settings.with_(pool_size=1)) as w:
+        mine = browser_pids() - before
+        assert len(mine) == 1
+        sids = [await w.start(web_app_config(f"data:text/html,<p>{i}</p>")) for i in range(3)]
+        os.kill(mine.pop(), signal.SIGKILL)
+        killed_at = time.monotonic()
+        for sid in sids:
+            await wait_for(lambda sid=sid: not w.sessions.is_live(sid))
+            info = await w.get_session_info(sid)
+            assert info["status"] == "failed"
+            logs = await w.get_logs(sid)
+            assert any("Chromium exited unexpectedly" in i["content"] for i in logs["items"]), [i["content"] for i in logs["items"]]
+        new = await w.start(web_app_config("data:text/html,<p id=p>after crash</p>"))
+        recovered_in = time.monotonic() - killed_at
+        print(f"\nstart after Chromium SIGKILL succeeded {recovered_in:.2f}s after the kill")
+        assert await w.execute(new, "document.getElementById('p').textContent") == "after crash"
+        assert w.get_load() == pytest.approx(1 / settings.max_sessions)
+        assert w.host.restarts == 1
+        await w.stop(new)
+        assert w.get_load() == 0
+
+
+async def test_page_crash_fails_only_that_session(settings: Any) -> None:
+    async with BrowserWorker(settings.with_(pool_size=1)) as w:
+        a = await w.start(web_app_config("data:text/html,<p>a</p>"))
+        b = await w.start(web_app_config("data:text/html,<p>b</p>"))
+        page = w.sessions.live(a).lease.page
+        cdp = await page.context.new_cdp_session(page)
+        with pytest.raises(Exception):
+            await cdp.send("Page.crash")
+        await wait_for(lambda: not w.sessions.is_live(a))
+        assert (await w.get_session_info(a))["status"] == "failed"
+        assert any("crashed" in i["content"] for i in (await w.get_logs(a))["items"])
+        assert await w.execute(b, "document.body.textContent") == "b"
+        c = await w.start(web_app_config("data:text/html,<p>c</p>"))
+        assert await w.execute(c, "document.body.textContent") == "c"
+        assert w.host.restarts == 0
+
+
+async def test_overload_queues_then_fails_and_nothing_leaks(settings: Any) -> None:
+    async with BrowserWorker(settings.with_(max_sessions=3, pool_size=1, queue_timeout=1.5)) as w:
+        baseline = w.context_count()
+        results = await asyncio.gather(
+            *(w.start(web_app_config(f"data:text/html,<p>{i}</p>")) for i in range(6)), return_exceptions=True
+        )
+        ok = [r for r in results if isinstance(r, str)]
+        refused = [r for r in results if isinstance(r, CapacityError)]
+        assert len(ok) == 3 and len(refused) == 3, results
+        assert all("worker at capacity (3/3 sessions)" in str(e) for e in refused)
+
+        # Waiters succeed as others stop.
+        waiting = [asyncio.create_task(w.start(web_app_config("data:text/html,<p>late</p>"))) for _ in range(3)]
+        await asyncio.sleep(0.2)
+        for sid in ok:
+            await w.stop(sid)
+        late = await asyncio.gather(*waiting)
+        assert len(set(late)) == 3
+        for sid in late:
+            await w.stop(sid)
+        await wait_for(lambda: w.context_count() == baseline)
+        assert w.pool.in_use == 0
+
+
+async def test_fifty_start_stop_cycles_leak_no_context(settings: Any, window_config: Any) -> None:
+    async with BrowserWorker(settings.with_(pool_size=2)) as w:
+        await wait_for(lambda: w.pool.idle == 2)
+        baseline = w.context_count()
+        for _ in range(50):
+            sid = await w.start(window_config("await api.export({setup(){}});"))
+            await w.stop(sid)
+        await wait_for(lambda: w.pool.idle == 2)
+        assert w.context_count() == baseline == 2
+        assert w.metrics.failures._value.get() == 0
+
+
+async def test_recycle_after_n_sessions_drains_old_browser(settings: Any) -> None:
+    async with BrowserWorker(settings.with_(pool_size=1, recycle_after=3)) as w:
+        keep = await w.start(web_app_config("data:text/html,<p>old</p>"))
+        for _ in range(4):
+            sid = await w.start(web_app_config("data:text/html,<p>x</p>"))
+            await w.stop(sid)
+        assert w.host.recycles >= 1
+        assert await w.execute(keep, "document.body.textContent") == "old"  # old browser drains
+        assert len(w.host.browsers()) >= 2  # the old one is kept alive for `keep`
+        await w.stop(keep)
+        await wait_for(lambda: len(w.host.browsers()) == 1)
+
+
+async def test_infinite_loop_times_out_and_is_cleaned_up(settings: Any, window_config: Any) -> None:
+    async with BrowserWorker(settings.with_(pool_size=1)) as w:
+        cfg = window_config("while (true) {}")
+        cfg["timeout"] = 3
+        with pytest.raises(AppStartError, match="did not finish loading within 3s"):
+            await w.start(cfg)
+        assert not w.sessions.is_live(cfg["id"])
+        assert (await w.get_session_info(cfg["id"]))["status"] == "failed"
+        other = await w.start(web_app_config("data:text/html,<p>fine</p>"))
+        assert await w.execute(other, "document.body.textContent") == "fine"
+
+
+async def test_console_flood_stays_bounded(settings: Any) -> None:
+    async with BrowserWorker(settings.with_(pool_size=1, max_log_entries=1000)) as w:
+        flood = await w.start(web_app_config("data:text/html,<p>flood</p>"))
+        calm = await w.start(web_app_config("data:text/html,<p>calm</p>"))
+        await w.execute(flood, "() => { for (let i = 0; i < 100000; i++) console.log('line ' + i); }")
+        assert await w.execute(calm, "document.body.textContent") == "calm"
+        await wait_for(lambda: any("line 99999" in t for t in w.sessions.live(flood).logs.texts()), 60)
+        logs = await w.get_logs(flood)
+        assert logs["total"] <= 1000
+
+
+async def test_huge_script_runs(worker: BrowserWorker, window_config: Any) -> None:
+    payload = "x" * (10 * 1024 * 1024)
+    script = f"const big = {payload!r};\nwindow.bigLength = big.length;\nawait api.export({{setup(){{}}}});"
+    sid = await worker.start(window_config(script))
+    try:
+        assert await worker.execute(sid, "window.bigLength") == len(payload)
+    finally:
+        await worker.stop(sid)
+
+
+async def test_permissions_denied_unless_asked(worker: BrowserWorker, hypha_server: Any) -> None:
+    url = hypha_server.url + "/health/readiness"
+    sid = await worker.start(web_app_config(url))
+    asked = await worker.start(web_app_config(url, permissions=["geolocation"]))
+    try:
+        query = "() => navigator.permissions.query({name: 'geolocation'}).then(p => p.state)"
+        assert await worker.execute(sid, query) != "granted"
+        assert await worker.execute(asked, query) == "granted"
+    finally:
+        await worker.stop(sid)
+        await worker.stop(asked)
+    with pytest.raises(WorkerError, match="unknown permission"):
+        await worker.start(web_app_config(url, permissions=["root-shell"]))
+
+
+async def test_file_urls_need_opt_in(settings: Any, tmp_path: Any) -> None:
+    page = tmp_path / "p.html"
+    page.write_text("<p>local</p>")
+    async with BrowserWorker(settings.with_(pool_size=0)) as w:
+        with pytest.raises(WorkerError, match="--allow-file-urls"):
+            await w.start(web_app_config(page.as_uri()))
+    async with BrowserWorker(settings.with_(pool_size=0, allow_file_urls=True)) as w:
+        sid = await w.start(web_app_config(page.as_uri()))
+        assert await w.execute(sid, "document.body.textContent") == "local"
+
+
+async def test_session_ttl_stops_old_sessions(settings: Any) -> None:
+    async with BrowserWorker(settings.with_(pool_size=0, session_ttl=0.5)) as w:
+        sid = await w.start(web_app_config("data:text/html,<p>short</p>"))
+        await wait_for(lambda: not w.sessions.is_live(sid), 10)
+        assert (await w.get_session_info(sid))["status"] == "stopped"
+        assert any("session-ttl" in t for t in w.sessions.any(sid).logs.texts())
+
+
+async def test_health_and_metrics_endpoint(worker: BrowserWorker) -> None:
+    port = free_port()
+    runner = await serve_metrics(worker, "127.0.0.1", port)
+    try:
+        sid = await worker.start(web_app_config("data:text/html,<p>m</p>"))
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/health") as resp:
+                assert resp.status == 200
+                health = await resp.json()
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                text = await resp.text()
+        await worker.stop(sid)
+        assert health["browser_up"] is True and health["sessions"] >= 1
+        assert 'browser_worker_sessions{state="running"}' in text
+        assert "browser_worker_start_seconds_bucket" in text
+        assert "browser_worker_starts_total" in text and "browser_worker_browser_restarts" in text
+    finally:
+        await runner.cleanup()
