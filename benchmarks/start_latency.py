@@ -1,10 +1,12 @@
-"""Start latency of window apps: worker-side and through a real Hypha server.
+"""Start latency per app type: worker-side and through a real Hypha server, offline.
 
-Starts a local Hypha server (S3 on moto) and a BrowserWorker registered on it, then measures
-over N runs (default 20):
-  worker.start → default service registered   (direct call of the worker, window app)
-  server-apps.start → returns                 (through public/server-apps, wait_for_service=default)
-  stop, screenshot, execute round trip
+Starts a local Hypha server (S3 on moto) and a BrowserWorker registered on it whose pages may
+reach 127.0.0.1 only (--allow-hosts), then measures:
+  window:      worker.start → default registered (N runs), server-apps.start (N runs),
+               stop, screenshot, execute round trip
+  web-worker:  worker.start → default registered (N runs)
+  web-python:  from a warm page (N runs, each waiting for the pool to refill first) and cold
+               (no warm page; --cold-runs runs)
 and prints p50/p90/min/max in milliseconds. Run: .venv/bin/python benchmarks/start_latency.py
 """
 
@@ -31,7 +33,11 @@ await api.export({ setup() {}, echo(x) { return x; } });
 </script>
 """
 GAP = 0.5  # seconds between starts, so each start finds a refilled warm pool
-SCRIPT = "await api.export({ setup() {}, echo(x) { return x; } });"
+CODE = {
+    "window": "await api.export({ setup() {}, echo(x) { return x; } });",
+    "web-worker": "await api.export({ setup() {}, echo(x) { return x; } });",
+    "web-python": "from hypha_rpc import api\napi.export({'setup': lambda: None, 'add': lambda a, b: a + b})",
+}
 
 
 def summarize(name: str, samples: list[float]) -> dict[str, Any]:
@@ -59,37 +65,51 @@ async def wait_registered(client: Any, service_id: str, timeout: float = 30) -> 
             await asyncio.sleep(0.005)
 
 
-async def main(runs: int, as_json: bool) -> int:
+async def wait_idle(worker: BrowserWorker, kind: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while worker.pool.idle_of(kind) < 1 and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+
+
+class Bench:
+    def __init__(self, server: LocalHyphaServer, token: str, client: Any) -> None:
+        self.server, self.token, self.client = server, token, client
+
+    def config(self, app_type: str) -> dict[str, Any]:
+        cid = f"bench-{uuid.uuid4().hex[:8]}"
+        return {"id": f"ws-user-bench/{cid}", "workspace": "ws-user-bench", "client_id": cid,
+                "app_id": "bench", "server_url": self.server.url, "token": self.token,
+                "source": CODE[app_type], "manifest": {"type": app_type, "name": "bench"}}
+
+    async def start(self, worker: BrowserWorker, app_type: str) -> tuple[float, str]:
+        t = time.perf_counter()
+        sid = await worker.start(self.config(app_type))
+        await wait_registered(self.client, f"{sid}:default")
+        return (time.perf_counter() - t) * 1000, sid
+
+
+async def main(runs: int, python_runs: int, cold_runs: int, as_json: bool) -> int:
     logging.basicConfig(level=logging.WARNING)
     for noisy in ("websocket-client", "RPC"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     rows: list[dict[str, Any]] = []
     async with LocalHyphaServer() as server:
         token = await server.user_token("bench")
-        ws = "ws-user-bench"
-        settings = WorkerSettings.from_env(server_url=server.url)
-        async with BrowserWorker(settings) as worker, registered(worker, server.url, token) as _:
-            client = await connect_to_server({"server_url": server.url, "token": token})
+        client = await connect_to_server({"server_url": server.url, "token": token})
+        bench = Bench(server, token, client)
+        settings = WorkerSettings.from_env(server_url=server.url, allow_hosts="127.0.0.1")
+        async with BrowserWorker(settings) as worker, registered(worker, server.url, token):
             apps = await client.get_service("public/server-apps")
-            await asyncio.sleep(1.0)  # let the pool finish warming
+            await wait_idle(worker, "web-python")
 
             direct, stops, shots, execs = [], [], [], []
             for _ in range(runs):
-                cid = f"bench-{uuid.uuid4().hex[:8]}"
-                cfg = {"id": f"{ws}/{cid}", "workspace": ws, "client_id": cid, "app_id": "bench",
-                       "server_url": server.url, "token": token, "source": SCRIPT,
-                       "manifest": {"type": "window", "name": "bench"}}
-                t = time.perf_counter()
-                sid = await worker.start(cfg)
-                await wait_registered(client, f"{sid}:default")
-                direct.append((time.perf_counter() - t) * 1000)
+                ms, sid = await bench.start(worker, "window")
+                direct.append(ms)
                 await asyncio.sleep(GAP)  # the pool refills after a start; measure the rest after
-                ms, _ = await timed(lambda: worker.take_screenshot(sid))
-                shots.append(ms)
-                ms, _ = await timed(lambda: worker.execute(sid, "1 + 1"))
-                execs.append(ms)
-                ms, _ = await timed(lambda: worker.stop(sid))
-                stops.append(ms)
+                shots.append((await timed(lambda: worker.take_screenshot(sid)))[0])
+                execs.append((await timed(lambda: worker.execute(sid, "1 + 1")))[0])
+                stops.append((await timed(lambda: worker.stop(sid)))[0])
 
             app = await apps.install(source=APP, overwrite=True, timeout=60)
             via_server = []
@@ -98,28 +118,55 @@ async def main(runs: int, as_json: bool) -> int:
                 via_server.append(ms)
                 await apps.stop(session["id"])
                 await asyncio.sleep(GAP)
-            await client.disconnect()
+
+            web_worker = []
+            for _ in range(runs):
+                ms, sid = await bench.start(worker, "web-worker")
+                web_worker.append(ms)
+                await worker.stop(sid)
+                await asyncio.sleep(GAP)
+
+            warm_python = []
+            for _ in range(python_runs):
+                await wait_idle(worker, "web-python")
+                ms, sid = await bench.start(worker, "web-python")
+                warm_python.append(ms)
+                await worker.stop(sid)
+
+        cold_settings = settings.with_(python_pool_size=0, pool_size=0)
+        async with BrowserWorker(cold_settings) as worker:
+            cold_python = []
+            for _ in range(cold_runs):
+                ms, sid = await bench.start(worker, "web-python")
+                cold_python.append(ms)
+                await worker.stop(sid)
+        await client.disconnect()
 
     rows = [
-        summarize("worker.start -> default registered (window)", direct),
-        summarize("server-apps.start (window, through server)", via_server),
-        summarize("stop", stops),
-        summarize("screenshot (png, 1280x720)", shots),
-        summarize("execute round trip", execs),
+        summarize("window: worker.start -> default registered", direct),
+        summarize("window: server-apps.start (through server)", via_server),
+        summarize("window: stop", stops),
+        summarize("window: screenshot (png, 1280x720)", shots),
+        summarize("window: execute round trip", execs),
+        summarize("web-worker: worker.start -> registered", web_worker),
+        summarize("web-python warm: worker.start -> registered", warm_python),
+        summarize("web-python cold: worker.start -> registered", cold_python),
     ]
     if as_json:
         json.dump(rows, sys.stdout, indent=2)
         print()
     else:
-        print(f"{'measure':<46}{'runs':>5}{'p50 ms':>10}{'p90 ms':>10}{'min':>9}{'max':>9}")
+        print(f"{'measure (offline: pages reach 127.0.0.1 only)':<48}{'runs':>5}{'p50 ms':>9}{'p90 ms':>9}{'min':>8}{'max':>8}")
         for r in rows:
-            print(f"{r['name']:<46}{r['runs']:>5}{r['p50_ms']:>10.0f}{r['p90_ms']:>10.0f}{r['min_ms']:>9.0f}{r['max_ms']:>9.0f}")
+            print(f"{r['name']:<48}{r['runs']:>5}{r['p50_ms']:>9.0f}{r['p90_ms']:>9.0f}{r['min_ms']:>8.0f}{r['max_ms']:>8.0f}")
     return 0
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=20, help="runs for window and web-worker (default 20)")
+    parser.add_argument("--python-runs", type=int, default=10, help="warm web-python runs (default 10)")
+    parser.add_argument("--cold-runs", type=int, default=3, help="cold web-python runs (default 3)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    sys.exit(asyncio.run(main(args.runs, args.json)))
+    sys.exit(asyncio.run(main(args.runs, args.python_runs, args.cold_runs, args.json)))

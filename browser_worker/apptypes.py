@@ -5,7 +5,7 @@ from __future__ import annotations
 from .errors import UnsupportedAppTypeError
 
 #: Canonical types; each has a template under ``templates/`` (web-app needs none).
-APP_TYPES: tuple[str, ...] = ("window", "iframe", "web-app")
+APP_TYPES: tuple[str, ...] = ("window", "iframe", "web-app", "web-worker", "web-python")
 
 #: Other names Hypha manifests use for the same thing.
 ALIASES: dict[str, str] = {"javascript": "window", "hypha": "window"}

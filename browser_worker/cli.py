@@ -80,6 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--name", default=None, help="app name (default: the file name)")
     comp.add_argument("--server-url", help="default Hypha server URL baked into the bundle")
 
+    assets = sub.add_parser("assets", help="fetch or extend the offline web-python assets (Pyodide, wheels)",
+                            description="Offline assets for web-python apps live in static/ (or $BROWSER_WORKER_STATIC).")
+    assets_sub = assets.add_subparsers(dest="assets_command", required=True, metavar="ACTION")
+    fetch = assets_sub.add_parser("fetch", help="download Pyodide (npm) and the base wheelhouse (PyPI); skips what is present")
+    fetch.add_argument("--force", action="store_true", help="download again even if present")
+    add = assets_sub.add_parser("add", help="add pure-Python wheels (and their dependencies) to the wheelhouse")
+    add.add_argument("packages", nargs="+", metavar="PACKAGE", help="requirement specifiers, e.g. pyyaml==6.0.2")
+    assets_sub.add_parser("list", help="show what the asset folder holds")
+
     demo = sub.add_parser("demo", help="local Hypha server + sample app: install, start, call, screenshot, logs")
     demo.add_argument("--out", default="out", help="folder for the screenshot and server logs (default ./out)")
     _worker_flags(demo)
@@ -108,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             from .doctor import run_doctor
 
             return run_doctor(settings)
+        if args.command == "assets":
+            return _assets(args)
         if args.command == "compile":
             return _compile(args)
         if args.command == "run":
@@ -120,10 +131,27 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_serve(settings))
     except KeyboardInterrupt:
         return 130
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"browser-worker: {exc}", file=sys.stderr)
         return 1
     return 2
+
+
+def _assets(args: argparse.Namespace) -> int:
+    from . import assets
+
+    say = lambda msg: print(msg, flush=True)  # noqa: E731
+    if args.assets_command == "fetch":
+        assets.fetch(say=say, force=args.force)
+    elif args.assets_command == "add":
+        assets.add(args.packages, say=say)
+    else:
+        paths = assets.default_paths()
+        print(f"folder     {paths.root} ({paths.size_bytes() / 1e6:.1f} MB)")
+        print(f"pyodide    {assets.PYODIDE_VERSION if paths.pyodide_ready() else 'missing'}")
+        for project, files in sorted(paths.wheel_index().items()):
+            print(f"wheel      {', '.join(files)}")
+    return 0
 
 
 async def _run(args: argparse.Namespace, settings: WorkerSettings) -> int:

@@ -14,7 +14,7 @@ from .apptypes import canonical_type
 from .errors import WorkerError
 from .manifest import clean, is_html, requirements, web_app_url
 from .progress import Progress
-from .templates import bundle_type, render_window
+from .templates import WORKER_KINDS, bundle_type, render_window, render_worker_page, worker_app
 
 ENTRY = "index.html"
 
@@ -56,6 +56,13 @@ def compile_app(
             server_url=server_url,
             source_name=_path(entry),
         )
+    elif app_type in WORKER_KINDS and not is_html(content):
+        html = render_worker_page(app_type, worker_app(
+            content,
+            name=str(manifest.get("name") or "Hypha App"),
+            requirements=requirements(manifest),
+            source_name=_path(entry),
+        ))
     elif is_html(content):
         html = content
     else:

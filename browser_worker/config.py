@@ -21,6 +21,7 @@ class WorkerSettings:
     service_id: str = field(default="browser-worker", metadata=_env("BROWSER_WORKER_SERVICE_ID"))
     chromium_path: str | None = field(default=None, metadata=_env("BROWSER_WORKER_CHROMIUM"))
     pool_size: int = field(default=2, metadata=_env("BROWSER_WORKER_POOL_SIZE"))
+    python_pool_size: int = field(default=1, metadata=_env("BROWSER_WORKER_PYTHON_POOL_SIZE"))
     max_sessions: int = field(default=32, metadata=_env("BROWSER_WORKER_MAX_SESSIONS"))
     queue_timeout: float = field(default=30.0, metadata=_env("BROWSER_WORKER_QUEUE_TIMEOUT"))
     start_timeout: float = field(default=60.0, metadata=_env("BROWSER_WORKER_START_TIMEOUT"))
@@ -64,7 +65,7 @@ class WorkerSettings:
         for name in ("max_sessions", "max_log_entries", "viewport_width", "viewport_height"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("pool_size", "log_retention_sessions", "recycle_after", "metrics_port"):
+        for name in ("pool_size", "python_pool_size", "log_retention_sessions", "recycle_after", "metrics_port"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
         for name in ("queue_timeout", "start_timeout", "log_retention", "stop_timeout", "session_ttl"):

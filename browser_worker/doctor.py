@@ -9,7 +9,8 @@ from typing import TextIO
 
 from .chromium import INSTALL_HINT, find_chromium
 from .config import WorkerSettings
-from .resources import static_dir, templates_dir
+from .assets import PYODIDE_VERSION, default_paths
+from .resources import templates_dir
 
 
 def _version(dist: str) -> str | None:
@@ -54,9 +55,14 @@ def run_doctor(settings: WorkerSettings, out: TextIO = sys.stdout) -> int:
     templates = sorted(p.name for p in tdir.glob("*.html"))
     print(f"templates     {tdir} ({', '.join(templates) or 'none'})", file=out)
     ok = ok and bool(templates)
-    sdir = static_dir()
-    size = sum(p.stat().st_size for p in sdir.rglob("*") if p.is_file()) if sdir.is_dir() else 0
-    print(f"static        {sdir} ({size / 1e6:.1f} MB)", file=out)
+    paths = default_paths()
+    if paths.ready():
+        wheels = sum(len(v) for v in paths.wheel_index().values())
+        print(f"assets        {paths.root} ({paths.size_bytes() / 1e6:.1f} MB): pyodide {PYODIDE_VERSION}, "
+              f"{wheels} wheels", file=out)
+    else:
+        print(f"assets        {paths.root}: web-python assets missing (optional; run "
+              "`browser-worker assets fetch`)", file=out)
     print(f"server        {settings.server_url or '(none: serve starts an embedded local server)'}", file=out)
     print("status        " + ("ready" if ok else "NOT READY (see above)"), file=out)
     return 0 if ok else 1

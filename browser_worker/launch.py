@@ -20,7 +20,7 @@ from .cache import EntryCache
 from .errors import AppStartError, WorkerError
 from .loader import AppDocument
 from .manifest import clean, is_html, permissions, requirements, web_app_url
-from .templates import bundle_type, render_window
+from .templates import WORKER_KINDS, app_data, bundle_type, render_window, render_worker_page, worker_app
 
 LOCAL_PAGE_BASE = "http://localhost/__browser_worker__/app"
 
@@ -109,7 +109,10 @@ def _text(config: dict[str, Any], key: str, required: bool = True) -> str | None
 
 
 async def build_document(
-    req: StartRequest, http: aiohttp.ClientSession | None, cache: EntryCache | None = None
+    req: StartRequest,
+    http: aiohttp.ClientSession | None,
+    cache: EntryCache | None = None,
+    assets: dict[str, Any] | None = None,
 ) -> AppDocument:
     """Decide what the page loads for this request (fetching the entry file when needed)."""
     if req.app_type == "web-app":
@@ -126,11 +129,19 @@ async def build_document(
     doc = AppDocument(
         page_url=page_url,
         permissions=permissions(req.manifest),
-        config=req.page_config,
+        config={**req.page_config, "assets": assets},
         files_base_url=req.files_base_url,
         token=req.token,
+        kind=req.app_type,
     )
-    if req.app_type == "window" and not is_html(content):
+    if req.app_type in WORKER_KINDS and not is_html(content):
+        doc.html = render_worker_page(req.app_type, worker_app(
+            content,
+            name=str(req.manifest.get("name") or req.app_id),
+            requirements=requirements(req.manifest),
+            source_name=req.entry_point or "app",
+        ))
+    elif req.app_type == "window" and not is_html(content):
         doc.html = render_window(
             content,
             name=str(req.manifest.get("name") or req.app_id),
@@ -141,6 +152,13 @@ async def build_document(
     else:
         doc.html = content
     doc.reports_ready = bundle_type(doc.html) is not None
+    if req.app_type == "web-python":
+        if not (assets and assets.get("url")):
+            raise AppStartError(
+                "web-python needs the local Pyodide assets, which this worker does not have; "
+                "run `browser-worker assets fetch` and restart the worker"
+            )
+        doc.app = app_data(doc.html)
     return doc
 
 

@@ -32,6 +32,13 @@ BW_INSTALL = """(config) => {
   window.__BW__ = { config, done, ready: () => settle({ ok: true }), fail: (err) => settle(describe(err)) };
 }"""
 
+#: Hands an app to a warm worker page whose Pyodide already booted.
+RUN_IN_WARM_WORKER = """([config, app]) => {
+  (%s)(config);
+  window.__bwRunApp(app);
+  return window.__BW__.done;
+}""" % BW_INSTALL
+
 #: Replaces a warm page's document with the app (the window, and so the imported RPC module,
 #: survive ``document.open``) and resolves when the app reports back.
 WRITE_DOCUMENT = """([config, url, html]) => {
@@ -58,6 +65,8 @@ class AppDocument:
     local_storage: dict[str, str] = field(default_factory=dict)
     session_storage: dict[str, str] = field(default_factory=dict)
     permissions: list[str] = field(default_factory=list)  # granted for the page's origin only
+    kind: str = "window"  # app type; decides which kind of warm page can take it
+    app: Any = None  # web-python: the app data a warm Pyodide page runs without reloading
 
 
 async def load(lease: Lease, doc: AppDocument, timeout: float) -> None:
@@ -94,10 +103,12 @@ async def _boot(lease: Lease, doc: AppDocument, boot_error: asyncio.Future[str])
     if doc.html is None:
         await _race(page.goto(doc.page_url, wait_until="load"), boot_error)
         return
-    warm = doc.reports_ready and lease.is_warm_for(doc.page_url)
+    warm = doc.reports_ready and lease.is_warm_for(doc.page_url, doc.kind)
     if not warm or doc.files_base_url:
         await _route_app_files(page, doc)
-    if warm:
+    if warm and lease.warm_kind == "web-python":
+        outcome = await _race(page.evaluate(RUN_IN_WARM_WORKER, [doc.config, doc.app]), boot_error)
+    elif warm:
         outcome = await _race(page.evaluate(WRITE_DOCUMENT, [doc.config, doc.page_url, doc.html]), boot_error)
     else:
         await page.add_init_script(script=f"({BW_INSTALL})({json.dumps(doc.config)})")

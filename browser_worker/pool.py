@@ -18,11 +18,15 @@ from playwright.async_api import Browser, BrowserContext, Page
 
 from .browser_host import BrowserHost
 from .errors import CapacityError
-from .templates import render_shell
+from .templates import render_shell, render_worker_page
 
 log = logging.getLogger(__name__)
 
 SHELL_PATH = "/__browser_worker__/shell.html"
+PYTHON_SHELL_PATH = "/__browser_worker__/python.html"
+
+#: Which kind of warm page serves which app type.
+WARM_KIND = {"window": "window", "web-worker": "window", "web-python": "web-python"}
 
 
 def origin_of(url: str) -> str:
@@ -37,10 +41,14 @@ class Lease:
     browser: Browser
     context: BrowserContext
     page: Page
-    warm_origin: str | None = None  # origin whose RPC module this page already imported
+    warm_origin: str | None = None  # origin at which this page was pre-warmed
+    warm_kind: str | None = None  # "window" (RPC module imported) or "web-python" (Pyodide booted)
 
-    def is_warm_for(self, url: str | None) -> bool:
-        return bool(url and self.warm_origin and origin_of(url) == self.warm_origin)
+    def is_warm_for(self, url: str | None, app_type: str = "window") -> bool:
+        return bool(
+            url and self.warm_origin and origin_of(url) == self.warm_origin
+            and self.warm_kind == WARM_KIND.get(app_type)
+        )
 
 
 class ContextPool:
@@ -51,13 +59,17 @@ class ContextPool:
         host: BrowserHost,
         *,
         size: int = 2,
+        python_size: int = 0,
         max_sessions: int = 32,
         warm_server_url: str | None = None,
         context_options: dict[str, Any] | None = None,
         allowed_hosts: tuple[str, ...] = (),
+        python_config: dict[str, Any] | None = None,
     ) -> None:
         self._host = host
-        self._size = size
+        # Warm pages need the server's origin; without one there is nothing to pre-load.
+        self._sizes = {"window": size, "web-python": python_size if warm_server_url else 0}
+        self._python_config = python_config or {}
         self._max = max_sessions
         self._warm_server_url = warm_server_url
         self._context_options = {"accept_downloads": False, **(context_options or {})}
@@ -68,6 +80,8 @@ class ContextPool:
         self._waiting = 0
         self._wanted = asyncio.Event()
         self._refiller: asyncio.Task[None] | None = None
+        self._failures: dict[str, int] = {}
+        self._retry_at: dict[str, float] = {}
         self._closed = False
         host.subscribe(on_lost=self._drop_browser, on_retired=self._drop_browser)
 
@@ -87,12 +101,18 @@ class ContextPool:
     def idle(self) -> int:
         return len(self._ready)
 
+    def idle_of(self, kind: str) -> int:
+        return sum(1 for lease in self._ready if lease.warm_kind == kind or (kind == "cold" and lease.warm_kind is None))
+
     async def start(self) -> None:
-        """Fill the pool once (so the first start is warm), then keep it filled."""
-        await asyncio.gather(*(self._add_one() for _ in range(self._size)), return_exceptions=True)
+        """Fill the window pool once (so the first start is warm), then keep every kind filled;
+        warm Python pages take seconds to boot, so they fill in the background."""
+        await asyncio.gather(*(self._add_one("window") for _ in range(self._sizes["window"])),
+                             return_exceptions=True)
+        self._wanted.set()
         self._refiller = asyncio.create_task(self._refill_forever(), name="browser-worker-pool-refill")
 
-    async def acquire(self, timeout: float) -> Lease:
+    async def acquire(self, timeout: float, app_type: str = "window") -> Lease:
         """Take a context for a new session, waiting up to ``timeout`` s for a free slot (and,
         after a crash, for the relaunched browser)."""
         if self._closed:
@@ -110,9 +130,9 @@ class ContextPool:
             self._waiting -= 1
         self._in_use += 1
         try:
-            lease = self._take_ready()
+            lease = self._take_ready(WARM_KIND.get(app_type, "window"))
             if lease is None:
-                lease = await self._new_lease(warm=False, timeout=max(0.1, deadline - time.monotonic()))
+                lease = await self._new_lease(warm=None, timeout=max(0.1, deadline - time.monotonic()))
         except BaseException:
             self._in_use -= 1
             self._slots.release()
@@ -144,9 +164,9 @@ class ContextPool:
         ready, self._ready = self._ready, []
         await asyncio.gather(*(self._discard(lease) for lease in ready), return_exceptions=True)
 
-    def _take_ready(self) -> Lease | None:
-        while self._ready:
-            lease = self._ready.pop(0)
+    def _take_ready(self, kind: str) -> Lease | None:
+        for lease in [lease for lease in self._ready if lease.warm_kind == kind]:
+            self._ready.remove(lease)
             if self._host.is_current(lease.browser) and not lease.page.is_closed():
                 return lease
             asyncio.ensure_future(self._discard(lease))
@@ -172,15 +192,24 @@ class ContextPool:
         while not self._closed:
             await self._wanted.wait()
             self._wanted.clear()
-            while not self._closed and len(self._ready) < self._size:
-                if not await self._add_one():
-                    await asyncio.sleep(0.5)  # the browser may be relaunching; do not spin
-                    self._wanted.set()
+            for kind, size in self._sizes.items():
+                if time.monotonic() < self._retry_at.get(kind, 0.0):
+                    continue
+                while not self._closed and self.idle_of(kind) < size:
+                    if await self._add_one(kind):
+                        self._failures[kind] = 0
+                        continue
+                    # Back off (0.5 s doubling to 60 s): the browser may be relaunching, or a
+                    # Python page may be unable to boot; either way, do not spin.
+                    self._failures[kind] = self._failures.get(kind, 0) + 1
+                    delay = min(60.0, 0.5 * 2 ** (self._failures[kind] - 1))
+                    self._retry_at[kind] = time.monotonic() + delay
+                    asyncio.get_running_loop().call_later(delay, self._wanted.set)
                     break
 
-    async def _add_one(self) -> bool:
+    async def _add_one(self, kind: str) -> bool:
         try:
-            lease = await self._new_lease(warm=True, timeout=30)
+            lease = await self._new_lease(warm=kind, timeout=30)
         except Exception as exc:
             log.warning("could not prepare a warm browser context: %s", exc)
             return False
@@ -190,7 +219,7 @@ class ContextPool:
         self._ready.append(lease)
         return True
 
-    async def _new_lease(self, warm: bool, timeout: float) -> Lease:
+    async def _new_lease(self, warm: str | None, timeout: float) -> Lease:
         browser = await self._host.browser(timeout)
         context = await browser.new_context(**self._context_options)
         self._host.context_opened(browser)
@@ -200,7 +229,9 @@ class ContextPool:
             page = await context.new_page()
             lease = Lease(browser, context, page)
             if warm and self._warm_server_url:
-                await self._warm(lease, self._warm_server_url)
+                await self._warm(lease, self._warm_server_url, warm)
+            elif warm:
+                lease.warm_kind = warm  # no server to pre-load from: a context made ahead still helps
             return lease
         except BaseException:
             await self._discard(Lease(browser, context, None))  # type: ignore[arg-type]
@@ -214,11 +245,18 @@ class ContextPool:
         else:
             await route.abort("blockedbyclient")
 
-    async def _warm(self, lease: Lease, server_url: str) -> None:
-        """Load the shell page at the server's origin and import the RPC module there."""
+    async def _warm(self, lease: Lease, server_url: str, kind: str) -> None:
+        """Load a shell page at the server's origin: for ``window`` it imports the RPC module,
+        for ``web-python`` it boots Pyodide and imports hypha-rpc in a Web Worker."""
         origin = origin_of(server_url)
-        shell_url = origin + SHELL_PATH
-        html = render_shell(server_url)
+        if kind == "web-python":
+            shell_url = origin + PYTHON_SHELL_PATH
+            html = render_worker_page("web-python", None, self._python_config)
+            timeout = 120_000
+        else:
+            shell_url = origin + SHELL_PATH
+            html = render_shell(server_url)
+            timeout = 30_000
 
         async def serve_shell(route: Any) -> None:
             await route.fulfill(status=200, content_type="text/html; charset=utf-8", body=html)
@@ -226,8 +264,10 @@ class ContextPool:
         await lease.page.route(shell_url, serve_shell)
         await lease.page.goto(shell_url, wait_until="domcontentloaded")
         await lease.page.unroute(shell_url, serve_shell)
-        result = await lease.page.evaluate("() => window.__bwWarm")
+        await lease.page.wait_for_function("() => window.__bwWarm !== undefined", timeout=timeout)
+        result = await asyncio.wait_for(lease.page.evaluate("() => window.__bwWarm"), timeout / 1000)
         if result is True:
             lease.warm_origin = origin
+            lease.warm_kind = kind
         else:
-            log.warning("pre-warming at %s failed: %s", origin, result)
+            raise RuntimeError(f"pre-warming a {kind} page at {origin} failed: {result}")

@@ -6,6 +6,7 @@ into JSON blocks that the page parses at run time.
 
 from __future__ import annotations
 
+import json
 import re
 from functools import lru_cache
 from typing import Any, Iterable
@@ -59,6 +60,52 @@ def render_window(
         "window_html": window_html,
     }
     return environment().get_template("window.html").render(app=app, bundle_type=bundle_type)
+
+
+WORKER_KINDS = ("web-worker", "web-python")
+
+
+@lru_cache(maxsize=None)
+def _template_text(name: str) -> str:
+    return (templates_dir() / name).read_text(encoding="utf-8")
+
+
+def render_worker_page(
+    kind: str,
+    app: dict[str, Any] | None,
+    config: dict[str, Any] | None = None,
+) -> str:
+    """A page running the app in a Web Worker (``web-worker``: JS, ``web-python``: Pyodide).
+
+    With ``app=None`` it is a warm page: the worker boots and waits for ``__bwRunApp(app)``.
+    ``config`` holds run-time defaults (e.g. the asset server) used when no session config is
+    injected — never secrets.
+    """
+    if kind not in WORKER_KINDS:
+        raise ValueError(f"not a worker app type: {kind}")
+    boot = {
+        "kind": kind,
+        "worker_js": _template_text("worker-console.js") + "\n" + _template_text(f"{kind}.worker.js"),
+        "python": _template_text("web_python_boot.py") if kind == "web-python" else None,
+        "config": config or {},
+    }
+    return environment().get_template("worker-page.html").render(kind=kind, app=app, boot=boot)
+
+
+def worker_app(
+    script: str, *, name: str = "Hypha App", requirements: Iterable[str] = (), source_name: str = "app"
+) -> dict[str, Any]:
+    """The app data a worker page runs."""
+    return {"name": name, "script": script, "requirements": list(requirements), "source_name": source_name}
+
+
+APP_DATA = re.compile(r'<script id="bw-app" type="application/json">(.*?)</script>', re.S)
+
+
+def app_data(html: str) -> Any:
+    """The app JSON embedded in a page this package rendered (tojson output holds no '<')."""
+    match = APP_DATA.search(html)
+    return json.loads(match.group(1)) if match else None
 
 
 def bundle_type(html: str) -> str | None:

@@ -19,6 +19,8 @@ from playwright.async_api import Error as PlaywrightError
 from . import compiler
 from .apptypes import SUPPORTED_TYPES
 from .cache import EntryCache
+from .asset_server import AssetServer
+from .assets import default_paths
 from .browser_host import BrowserHost
 from .chromium import ChromiumInfo
 from .config import WorkerSettings
@@ -53,6 +55,8 @@ class BrowserWorker:
         self._host: BrowserHost | None = None
         self._pool: ContextPool | None = None
         self._http: aiohttp.ClientSession | None = None
+        self._assets: AssetServer | None = None
+        self.assets_config: dict[str, Any] | None = None
         self._entries = EntryCache()
         self._tasks: set[asyncio.Future[Any]] = set()
         self._reaper: asyncio.Task[None] | None = None
@@ -79,9 +83,12 @@ class BrowserWorker:
             await self._host.start()
             self._host.subscribe(on_lost=self._browser_lost)
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+            await self._start_assets()
             self._pool = ContextPool(
                 self._host,
                 size=s.pool_size,
+                python_size=s.python_pool_size if self.assets_config else 0,
+                python_config={"assets": self.assets_config},
                 max_sessions=s.max_sessions,
                 warm_server_url=s.server_url,
                 context_options={"viewport": {"width": s.viewport_width, "height": s.viewport_height}},
@@ -113,9 +120,23 @@ class BrowserWorker:
             await self._host.close()
         if self._http:
             await self._http.close()
+        if self._assets:
+            await self._assets.close()
+            self._assets = None
         if self._playwright:
             await self._playwright.stop()
         self._pool = self._host = self._http = self._playwright = None
+
+    async def _start_assets(self) -> None:
+        """Serve Pyodide and the wheelhouse locally, if the set-up step fetched them."""
+        paths = default_paths()
+        if not paths.ready():
+            log.warning("no web-python assets in %s: web-python apps cannot start "
+                        "(run `browser-worker assets fetch`)", paths.root)
+            return
+        self._assets = AssetServer(paths)
+        url = await self._assets.start()
+        self.assets_config = {"url": url, "wheels": paths.base_wheels()}
 
     @property
     def is_open(self) -> bool:
@@ -180,8 +201,8 @@ class BrowserWorker:
         try:
             progress.info(f"Starting {req.app_type} app {req.app_id} ({req.session_id})")
             document, lease = await asyncio.gather(
-                build_document(req, self._http, self._entries),
-                self.pool.acquire(self.settings.queue_timeout),
+                build_document(req, self._http, self._entries, self.assets_config),
+                self.pool.acquire(self.settings.queue_timeout, req.app_type),
             )
             session.lease = lease
             self._watch(session, lease)

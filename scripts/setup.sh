@@ -31,4 +31,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints/hypha-s
   .venv/bin/python -m pip install -q -e ".[server,test]" -c constraints/hypha-server.txt
   touch "$stamp"
 fi
+# Offline web-python assets (Pyodide from npm, wheels from PyPI); skips what is present.
+.venv/bin/browser-worker assets fetch >&2
 echo "setup: ready ($(.venv/bin/browser-worker doctor | grep -E '^chromium' | tr -s ' '))" >&2

@@ -29,7 +29,11 @@ async def alice_token(hypha_server: LocalHyphaServer) -> str:
 
 @pytest.fixture(scope="session")
 def settings(hypha_server: LocalHyphaServer) -> WorkerSettings:
-    return WorkerSettings.from_env(server_url=hypha_server.url, start_timeout=30.0, queue_timeout=20.0)
+    # No warm Python page by default: booting Pyodide costs seconds of CPU per worker, and
+    # only tests/test_worker_apps.py needs one.
+    return WorkerSettings.from_env(
+        server_url=hypha_server.url, start_timeout=30.0, queue_timeout=20.0, python_pool_size=0
+    )
 
 
 @pytest_asyncio.fixture(scope="session")
