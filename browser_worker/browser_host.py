@@ -14,7 +14,7 @@ from typing import Callable
 
 from playwright.async_api import Browser, Playwright
 
-from .chromium import ChromiumInfo, launch_chromium
+from .chromium import ChromiumInfo, connect_remote, launch_chromium
 from .errors import WorkerError
 
 log = logging.getLogger(__name__)
@@ -32,8 +32,14 @@ class BrowserHost:
         chromium_path: str | None = None,
         headless: bool = True,
         recycle_after: int = 500,
+        browser_endpoint: str | None = None,
+        cdp_endpoint: str | None = None,
     ) -> None:
+        if browser_endpoint and cdp_endpoint:
+            raise ValueError("give either a browser endpoint or a CDP endpoint, not both")
         self._playwright = playwright
+        self._endpoint = browser_endpoint
+        self._cdp_endpoint = cdp_endpoint
         self._chromium_path = chromium_path
         self._headless = headless
         self._recycle_after = recycle_after
@@ -129,9 +135,19 @@ class BrowserHost:
 
     # ----- internals ------------------------------------------------------------------------
 
+    @property
+    def remote(self) -> bool:
+        return bool(self._endpoint or self._cdp_endpoint)
+
     async def _launch(self) -> Browser:
-        browser, info = await launch_chromium(self._playwright, self._chromium_path, self._headless)
-        self.info = info
+        if self._endpoint:
+            browser = await connect_remote(self._playwright, self._endpoint, self._chromium_path, self._headless)
+            self.info = ChromiumInfo(self._endpoint, "remote (Playwright server)")
+        elif self._cdp_endpoint:
+            browser = await self._playwright.chromium.connect_over_cdp(self._cdp_endpoint)
+            self.info = ChromiumInfo(self._cdp_endpoint, "remote (CDP)")
+        else:
+            browser, self.info = await launch_chromium(self._playwright, self._chromium_path, self._headless)
         browser.on("disconnected", lambda b: self._lost(b))
         return browser
 
@@ -183,12 +199,18 @@ class BrowserHost:
         self._relaunch = asyncio.create_task(self._relaunch_with_backoff(count_restart))
 
     async def _relaunch_with_backoff(self, count_restart: bool) -> None:
-        for attempt, delay in enumerate(BACKOFF, start=1):
+        """Local Chromium: a few tries, then give up until the next start asks again.
+        A remote browser may be down for a while: keep trying every few seconds."""
+        attempt = 0
+        while attempt < len(BACKOFF) or (self.remote and not self._closed):
+            delay = BACKOFF[min(attempt, len(BACKOFF) - 1)]
+            attempt += 1
             await asyncio.sleep(delay)
             try:
                 browser = await self._launch()
             except Exception as exc:
-                self._failure = f"attempt {attempt}/{len(BACKOFF)} failed: {exc}"
+                first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                self._failure = f"attempt {attempt} failed: {first_line}"
                 log.warning("relaunching Chromium, %s", self._failure)
                 continue
             if count_restart:

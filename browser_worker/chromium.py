@@ -7,6 +7,7 @@ build, then system binaries. Machines that cannot download Playwright's build us
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -92,3 +93,19 @@ async def launch_chromium(
         executable_path=info.path, headless=headless, args=launch_args()
     )
     return browser, info
+
+
+async def connect_remote(
+    playwright: "Playwright", endpoint: str, executable_path: str | None = None, headless: bool = True
+) -> "Browser":
+    """Connect to a Playwright browser server (``playwright run-server``, browserless, Moon…).
+
+    The server launches the browser; our launch options travel in the
+    ``x-playwright-launch-options`` header so it gets the same flags as a local one."""
+    options: dict[str, object] = {"headless": headless, "args": list(BASE_ARGS)}
+    if executable_path:
+        options["executablePath"] = executable_path
+    return await playwright.chromium.connect(
+        endpoint, headers={"x-playwright-launch-options": json.dumps(options)}
+    )
+

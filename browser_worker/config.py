@@ -20,6 +20,10 @@ class WorkerSettings:
     token: str | None = field(default=None, metadata=_env("HYPHA_TOKEN"))
     service_id: str = field(default="browser-worker", metadata=_env("BROWSER_WORKER_SERVICE_ID"))
     chromium_path: str | None = field(default=None, metadata=_env("BROWSER_WORKER_CHROMIUM"))
+    #: ws:// endpoint of a Playwright browser server; sessions then live on that machine.
+    browser_endpoint: str | None = field(default=None, metadata=_env("BROWSER_WORKER_BROWSER_ENDPOINT"))
+    #: http(s):// or ws:// Chrome DevTools endpoint of an already running Chromium.
+    cdp_endpoint: str | None = field(default=None, metadata=_env("BROWSER_WORKER_CDP_ENDPOINT"))
     pool_size: int = field(default=2, metadata=_env("BROWSER_WORKER_POOL_SIZE"))
     python_pool_size: int = field(default=1, metadata=_env("BROWSER_WORKER_PYTHON_POOL_SIZE"))
     max_sessions: int = field(default=32, metadata=_env("BROWSER_WORKER_MAX_SESSIONS"))
@@ -68,6 +72,8 @@ class WorkerSettings:
         for name in ("pool_size", "python_pool_size", "log_retention_sessions", "recycle_after", "metrics_port"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+        if self.browser_endpoint and self.cdp_endpoint:
+            raise ValueError("give either browser_endpoint or cdp_endpoint, not both")
         for name in ("queue_timeout", "start_timeout", "log_retention", "stop_timeout", "session_ttl"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")

@@ -7,6 +7,7 @@ sessions of its own workspace; root and admins may act on any.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import logging
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
@@ -137,6 +138,20 @@ class WorkerService:
         }
 
 
+async def _connect_with_retry(connect: Any, options: dict[str, Any], attempts: int = 4) -> Any:
+    """Connect, retrying briefly: a server that is still starting, or creating the workspace
+    for another client at the same moment, refuses the first try."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await connect(dict(options))
+        except Exception as exc:
+            if attempt == attempts:
+                raise
+            delay = 0.5 * 2 ** (attempt - 1)
+            log.warning("connecting to %s failed (%s); retrying in %.1fs", options["server_url"], exc, delay)
+            await asyncio.sleep(delay)
+
+
 @asynccontextmanager
 async def registered(
     worker: BrowserWorker,
@@ -148,12 +163,18 @@ async def registered(
     """Connect to a Hypha server and register the worker service for the block's duration."""
     from hypha_rpc import connect_to_server
 
-    options: dict[str, Any] = {"server_url": server_url, "name": "browser-worker"}
+    # A client id ending in "__rlb" makes the server track this client's request rate, which is
+    # what worker_selection_mode="min_load" compares between workers.
+    options: dict[str, Any] = {
+        "server_url": server_url,
+        "name": "browser-worker",
+        "client_id": f"browser-worker-{secrets.token_hex(4)}__rlb",
+    }
     if token:
         options["token"] = token
     if workspace:
         options["workspace"] = workspace
-    server = await connect_to_server(options)
+    server = await _connect_with_retry(connect_to_server, options)
     service = WorkerService(worker, service_id=service_id, use_local_url=server_url.rstrip("/"))
     try:
         info = await server.register_service(service.definition())

@@ -53,6 +53,7 @@ class Session:
     ended_at: float | None = None
     lease: "Lease | None" = None
     finalizing: bool = False  # a stop or failure is already closing this session
+    progress: Any = None  # the start's Progress while the session is starting
 
     def move_to(self, status: SessionStatus, error: str | None = None) -> None:
         if status != self.status and status not in _NEXT[self.status]:

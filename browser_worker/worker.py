@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 BROWSER_LOST = "Chromium exited unexpectedly; session failed (the worker relaunches it)"
 PAGE_CRASHED = "The page crashed (its renderer process died); session failed"
+PAGE_PROGRESS = "[browser-worker] "  # prefix of progress lines that pages print (Pyodide boot, …)
 CONSOLE_TYPES = {"warning": "warn", "assert": "error", "trace": "debug", "dir": "log", "table": "log"}
 
 
@@ -78,7 +79,8 @@ class BrowserWorker:
         try:
             self._host = BrowserHost(
                 self._playwright, chromium_path=s.chromium_path, headless=s.headless,
-                recycle_after=s.recycle_after,
+                recycle_after=0 if (s.browser_endpoint or s.cdp_endpoint) else s.recycle_after,
+                browser_endpoint=s.browser_endpoint, cdp_endpoint=s.cdp_endpoint,
             )
             await self._host.start()
             self._host.subscribe(on_lost=self._browser_lost)
@@ -196,6 +198,7 @@ class BrowserWorker:
         )
         self.sessions.add(session)
         progress.attach(logs)
+        session.progress = progress
         self.metrics.starts.inc()
         t0 = time.perf_counter()
         try:
@@ -221,6 +224,7 @@ class BrowserWorker:
                 raise
             raise AppStartError(reason) from exc
         finally:
+            session.progress = None
             progress.detach()
             if self._pool is not None:
                 self._pool.refill()
@@ -290,7 +294,11 @@ class BrowserWorker:
         page = lease.page
 
         def on_console(msg: Any) -> None:
-            logs.append(CONSOLE_TYPES.get(msg.type, msg.type), msg.text, "console")
+            text = msg.text
+            if text.startswith(PAGE_PROGRESS) and session.progress is not None:
+                session.progress.info(text[len(PAGE_PROGRESS):])  # also logged, as worker info
+                return
+            logs.append(CONSOLE_TYPES.get(msg.type, msg.type), text, "console")
 
         def on_page_error(err: Any) -> None:
             logs.append("error", f"Uncaught {err}", "page")
