@@ -34,19 +34,20 @@ class BrowserHost:
         recycle_after: int = 500,
         browser_endpoint: str | None = None,
         cdp_endpoint: str | None = None,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         if browser_endpoint and cdp_endpoint:
             raise ValueError("give either a browser endpoint or a CDP endpoint, not both")
         self._playwright = playwright
         self._endpoint = browser_endpoint
         self._cdp_endpoint = cdp_endpoint
+        self._extra_args = extra_args
         self._chromium_path = chromium_path
         self._headless = headless
         self._recycle_after = recycle_after
         self._current: Browser | None = None
         self._ready = asyncio.Event()
-        self._open: dict[Browser, int] = {}  # contexts handed out per browser, still open
-        self._served: dict[Browser, int] = {}  # contexts ever handed out per browser
+        self._served: dict[Browser, int] = {}  # known browsers → contexts ever created in them
         self._draining: set[Browser] = set()
         self._closing: set[Browser] = set()
         self._on_lost: list[Listener] = []
@@ -68,7 +69,7 @@ class BrowserHost:
         if self._relaunch:
             self._relaunch.cancel()
             await asyncio.gather(self._relaunch, return_exceptions=True)
-        browsers = set(self._open) | ({self._current} if self._current else set())
+        browsers = set(self._served) | ({self._current} if self._current else set())
         self._current = None
         for browser in browsers:
             self._closing.add(browser)
@@ -106,8 +107,9 @@ class BrowserHost:
     # ----- bookkeeping of contexts, for draining --------------------------------------------
 
     def context_opened(self, browser: Browser) -> None:
-        self._open[browser] = self._open.get(browser, 0) + 1
-        self._served[browser] = self._served.get(browser, 0) + 1
+        if browser not in self._served:
+            return  # already drained and closing
+        self._served[browser] += 1
         if (
             browser is self._current
             and self._recycle_after > 0
@@ -116,19 +118,18 @@ class BrowserHost:
             self._retire(browser)
 
     def context_closed(self, browser: Browser) -> None:
-        if browser in self._open:
-            self._open[browser] = max(0, self._open[browser] - 1)
         self._close_if_drained(browser)
 
     def browsers(self) -> list[Browser]:
         """Every connected browser: the current one and any still draining."""
-        found = [b for b in self._open if b.is_connected()]
+        found = [b for b in self._served if b.is_connected()]
         if self._current is not None and self._current not in found and self._current.is_connected():
             found.append(self._current)
         return found
 
     def _close_if_drained(self, browser: Browser) -> None:
-        if browser in self._draining and self._open.get(browser, 0) == 0:
+        # Count what Chromium itself reports open: bookkeeping of our own could drift.
+        if browser in self._draining and not browser.contexts:
             self._forget(browser)
             self._closing.add(browser)
             asyncio.ensure_future(browser.close())
@@ -141,20 +142,23 @@ class BrowserHost:
 
     async def _launch(self) -> Browser:
         if self._endpoint:
-            browser = await connect_remote(self._playwright, self._endpoint, self._chromium_path, self._headless)
+            browser = await connect_remote(
+                self._playwright, self._endpoint, self._chromium_path, self._headless, self._extra_args
+            )
             self.info = ChromiumInfo(self._endpoint, "remote (Playwright server)")
         elif self._cdp_endpoint:
             browser = await self._playwright.chromium.connect_over_cdp(self._cdp_endpoint)
             self.info = ChromiumInfo(self._cdp_endpoint, "remote (CDP)")
         else:
-            browser, self.info = await launch_chromium(self._playwright, self._chromium_path, self._headless)
+            browser, self.info = await launch_chromium(
+                self._playwright, self._chromium_path, self._headless, self._extra_args
+            )
         browser.on("disconnected", lambda b: self._lost(b))
         return browser
 
     def _adopt(self, browser: Browser) -> None:
         self._current = browser
         self._failure = None
-        self._open.setdefault(browser, 0)
         self._served.setdefault(browser, 0)
         self._ready.set()
 
@@ -189,7 +193,6 @@ class BrowserHost:
             self._schedule_relaunch()
 
     def _forget(self, browser: Browser) -> None:
-        self._open.pop(browser, None)
         self._served.pop(browser, None)
         self._draining.discard(browser)
 

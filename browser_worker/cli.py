@@ -19,6 +19,7 @@ log = logging.getLogger("browser_worker")
 def _worker_flags(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("browser and pool (flags override BROWSER_WORKER_* env)")
     g.add_argument("--chromium-path", help="Chromium binary [BROWSER_WORKER_CHROMIUM]; default: Playwright's build, then system chromium")
+    g.add_argument("--chromium-args", metavar="'--flag --flag'", help="extra Chromium flags, space-separated [BROWSER_WORKER_CHROMIUM_ARGS]")
     g.add_argument("--browser-endpoint", metavar="WS_URL", help="use a remote Playwright browser server (playwright run-server, browserless, Moon) [BROWSER_WORKER_BROWSER_ENDPOINT]")
     g.add_argument("--cdp-endpoint", metavar="URL", help="use a running Chromium through its DevTools endpoint [BROWSER_WORKER_CDP_ENDPOINT]")
     g.add_argument("--python-pool-size", type=int, help="warm web-python pages (Pyodide booted) kept ready (default 1)")
@@ -38,7 +39,7 @@ def _worker_flags(parser: argparse.ArgumentParser) -> None:
 def _settings(args: argparse.Namespace) -> WorkerSettings:
     keys = ("server_url", "workspace", "token", "service_id", "chromium_path", "pool_size",
             "max_sessions", "queue_timeout", "start_timeout", "max_log_entries", "log_retention",
-            "allow_hosts", "browser_endpoint", "cdp_endpoint", "python_pool_size", "recycle_after", "session_ttl", "allow_file_urls", "metrics_port")
+            "allow_hosts", "chromium_args", "browser_endpoint", "cdp_endpoint", "python_pool_size", "recycle_after", "session_ttl", "allow_file_urls", "metrics_port")
     overrides: dict[str, Any] = {k: getattr(args, k, None) for k in keys}
     if getattr(args, "headed", False):
         overrides["headless"] = False

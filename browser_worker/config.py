@@ -20,6 +20,8 @@ class WorkerSettings:
     token: str | None = field(default=None, metadata=_env("HYPHA_TOKEN"))
     service_id: str = field(default="browser-worker", metadata=_env("BROWSER_WORKER_SERVICE_ID"))
     chromium_path: str | None = field(default=None, metadata=_env("BROWSER_WORKER_CHROMIUM"))
+    #: Extra Chromium command-line flags, space-separated (added after the worker's own).
+    chromium_args: str = field(default="", metadata=_env("BROWSER_WORKER_CHROMIUM_ARGS"))
     #: ws:// endpoint of a Playwright browser server; sessions then live on that machine.
     browser_endpoint: str | None = field(default=None, metadata=_env("BROWSER_WORKER_BROWSER_ENDPOINT"))
     #: http(s):// or ws:// Chrome DevTools endpoint of an already running Chromium.

@@ -42,7 +42,7 @@ def run_doctor(settings: WorkerSettings, out: TextIO = sys.stdout) -> int:
         print(f"{dist:<13} {v or 'not installed'}{note}", file=out)
         ok = ok and bool(v or dist in ("hypha", "moto"))
     try:
-        info = find_chromium(settings.chromium_path, _playwright_build_path())
+        info = find_chromium(settings.chromium_path, _playwright_build_path(), settings.headless)
     except FileNotFoundError as exc:
         info = None
         print(f"chromium      ERROR: {exc}", file=out)

@@ -29,7 +29,8 @@ BW_INSTALL = """(config) => {
     message: err && err.message ? String(err.message) : String(err),
     stack: err && err.stack ? String(err.stack) : "",
   });
-  window.__BW__ = { config, done, ready: () => settle({ ok: true }), fail: (err) => settle(describe(err)) };
+  const flushed = (outcome) => { if (window.__bwFlushConsole) window.__bwFlushConsole(); settle(outcome); };
+  window.__BW__ = { config, done, ready: () => flushed({ ok: true }), fail: (err) => flushed(describe(err)) };
 }"""
 
 #: Hands an app to a warm worker page whose Pyodide already booted.

@@ -11,14 +11,14 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from playwright.async_api import Browser, BrowserContext, Page
 
 from .browser_host import BrowserHost
 from .errors import CapacityError
-from .templates import render_shell, render_worker_page
+from .templates import console_capture_script, render_shell, render_worker_page
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,12 @@ class Lease:
     page: Page
     warm_origin: str | None = None  # origin at which this page was pre-warmed
     warm_kind: str | None = None  # "window" (RPC module imported) or "web-python" (Pyodide booted)
+    #: Receives batches of ``[level, text]`` console lines from the page (set by the session).
+    console_sink: Callable[[list[list[str]]], None] | None = None
+
+    def _console(self, _source: Any, batch: list[list[str]]) -> None:
+        if self.console_sink is not None and isinstance(batch, list):
+            self.console_sink(batch)
 
     def is_warm_for(self, url: str | None, app_type: str = "window") -> bool:
         return bool(
@@ -226,8 +232,12 @@ class ContextPool:
         try:
             if self._allowed_hosts:
                 await context.route("**/*", self._guard)
+            sink: list[Lease] = []
+            await context.expose_binding("__bwConsole", lambda source, batch: sink[0]._console(source, batch) if sink else None)
+            await context.add_init_script(script=console_capture_script())
             page = await context.new_page()
             lease = Lease(browser, context, page)
+            sink.append(lease)
             if warm and self._warm_server_url:
                 await self._warm(lease, self._warm_server_url, warm)
             elif warm:

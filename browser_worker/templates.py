@@ -70,6 +70,11 @@ def _template_text(name: str) -> str:
     return (templates_dir() / name).read_text(encoding="utf-8")
 
 
+def console_capture_script() -> str:
+    """The init script that batches a page's console output (see console-capture.js)."""
+    return _template_text("console-capture.js")
+
+
 def render_worker_page(
     kind: str,
     app: dict[str, Any] | None,

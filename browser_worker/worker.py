@@ -81,6 +81,7 @@ class BrowserWorker:
                 self._playwright, chromium_path=s.chromium_path, headless=s.headless,
                 recycle_after=0 if (s.browser_endpoint or s.cdp_endpoint) else s.recycle_after,
                 browser_endpoint=s.browser_endpoint, cdp_endpoint=s.cdp_endpoint,
+                extra_args=tuple(s.chromium_args.split()),
             )
             await self._host.start()
             self._host.subscribe(on_lost=self._browser_lost)
@@ -293,12 +294,14 @@ class BrowserWorker:
         logs = session.logs
         page = lease.page
 
-        def on_console(msg: Any) -> None:
-            text = msg.text
-            if text.startswith(PAGE_PROGRESS) and session.progress is not None:
-                session.progress.info(text[len(PAGE_PROGRESS):])  # also logged, as worker info
-                return
-            logs.append(CONSOLE_TYPES.get(msg.type, msg.type), text, "console")
+        def on_console(batch: list[list[str]]) -> None:
+            for entry in batch:
+                level, text = (entry + ["", ""])[:2] if isinstance(entry, list) else ("log", str(entry))
+                text = str(text)
+                if text.startswith(PAGE_PROGRESS) and session.progress is not None:
+                    session.progress.info(text[len(PAGE_PROGRESS):])  # also logged, as worker info
+                    continue
+                logs.append(CONSOLE_TYPES.get(level, level), text, "console")
 
         def on_page_error(err: Any) -> None:
             logs.append("error", f"Uncaught {err}", "page")
@@ -319,7 +322,7 @@ class BrowserWorker:
                                 browser=lease.browser)
 
         lease.context.on("close", on_context_close)
-        page.on("console", on_console)
+        lease.console_sink = on_console
         page.on("pageerror", on_page_error)
         page.on("requestfailed", on_request_failed)
         page.on("response", on_response)

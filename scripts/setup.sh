@@ -5,17 +5,19 @@ cd "$(dirname "$0")/.."
 
 have_chromium() {
   [ -n "${BROWSER_WORKER_CHROMIUM:-}" ] && [ -x "${BROWSER_WORKER_CHROMIUM}" ] && return 0
-  for b in chromium chromium-browser chromium-headless-shell google-chrome google-chrome-stable; do
+  for b in chromium-headless-shell chromium chromium-browser google-chrome google-chrome-stable; do
     command -v "$b" >/dev/null 2>&1 && return 0
   done
   return 1
 }
 
-if ! have_chromium; then
-  echo "setup: no Chromium found; installing Debian's chromium package" >&2
+# Debian's chromium, plus its headless shell: one renderer per session instead of two, so
+# less than half the memory per idle session (see README, Capacity).
+if ! have_chromium || { [ -z "${BROWSER_WORKER_CHROMIUM:-}" ] && ! command -v chromium-headless-shell >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; }; then
+  echo "setup: installing Debian's chromium and chromium-headless-shell packages" >&2
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-headless-shell >/dev/null
 fi
 
 PY="${PYTHON:-python3}"

@@ -122,14 +122,17 @@ async def test_fifty_start_stop_cycles_leak_no_context(settings: Any, window_con
 async def test_recycle_after_n_sessions_drains_old_browser(settings: Any) -> None:
     async with BrowserWorker(settings.with_(pool_size=1, recycle_after=3)) as w:
         keep = await w.start(web_app_config("data:text/html,<p>old</p>"))
+        old_browser = w.sessions.live(keep).lease.browser
         for _ in range(4):
             sid = await w.start(web_app_config("data:text/html,<p>x</p>"))
             await w.stop(sid)
         assert w.host.recycles >= 1
-        assert await w.execute(keep, "document.body.textContent") == "old"  # old browser drains
-        assert len(w.host.browsers()) >= 2  # the old one is kept alive for `keep`
+        assert not w.host.is_current(old_browser)  # new sessions go to a fresh browser
+        assert await w.execute(keep, "document.body.textContent") == "old"  # the old one drains
+        assert old_browser in w.host.browsers()
         await w.stop(keep)
-        await wait_for(lambda: len(w.host.browsers()) == 1)
+        await wait_for(lambda: old_browser not in w.host.browsers())
+        assert not old_browser.is_connected() or not old_browser.contexts
 
 
 async def test_infinite_loop_times_out_and_is_cleaned_up(settings: Any, window_config: Any) -> None:

@@ -24,7 +24,7 @@ async def test_install_start_call_screenshot_stop(
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="browser_worker")
     workers = await apps.list_workers()
-    assert any(w["id"].endswith(":browser-worker") for w in workers)
+    assert any(w["id"].endswith(":browser-worker") for w in workers), [w["id"] for w in workers]
 
     app = await apps.install(source=ECHO_APP, overwrite=True, timeout=60)
     session = await apps.start(app["id"], wait_for_service="default", timeout=60)
