@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 import time
 import uuid
 
-from soak import chromium_pss_mb, rss_mb  # same folder
+from common import chromium_pss_mb, quiet_logs, rss_mb  # same folder
 
 from browser_worker import BrowserWorker, WorkerSettings
 from browser_worker.local_server import LocalHyphaServer
@@ -26,9 +25,7 @@ SCRIPT = "await api.export({ setup() {}, echo(x) { return x; } });"
 
 
 async def main(target: int, step: int) -> int:
-    logging.basicConfig(level=logging.WARNING)
-    for noisy in ("websocket-client", "RPC"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+    quiet_logs()
     async with LocalHyphaServer() as server:
         token = await server.user_token("cap")
         settings = WorkerSettings.from_env(server_url=server.url, max_sessions=target + 10, python_pool_size=0)

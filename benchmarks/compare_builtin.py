@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import statistics
 import sys
@@ -22,7 +21,9 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+
+from common import pct, quiet_logs, timed, wait_registered
+from typing import Any
 
 APP = """<config lang="json">{"name": "Compare", "type": "window", "version": "0.1.0"}</config>
 <script lang="javascript">
@@ -46,29 +47,6 @@ def point_playwright_at(chromium: str) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.symlink_to(chromium)
     return root
-
-
-def pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-async def timed(fn: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
-    t = time.perf_counter()
-    result = await fn()
-    return (time.perf_counter() - t) * 1000, result
-
-
-async def wait_registered(client: Any, service_id: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            await client.get_service(service_id)
-            return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.01)
 
 
 class Side:
@@ -141,9 +119,7 @@ async def raw_screenshots(chromium: str, runs: int) -> list[float]:
 
 
 async def main(runs: int, burst: int) -> int:
-    logging.basicConfig(level=logging.WARNING)
-    for noisy in ("websocket-client", "RPC", "hypha", "hypha.workers.browser"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+    quiet_logs()
     from browser_worker.chromium import find_chromium
 
     chromium = find_chromium(os.environ.get("BROWSER_WORKER_CHROMIUM"))

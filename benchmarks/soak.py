@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
-import os
 import sys
 import time
 import uuid
 
-import psutil
+from common import chromium_pss_mb, quiet_logs, rss_mb
 
 from browser_worker import BrowserWorker, WorkerSettings
 from browser_worker.local_server import LocalHyphaServer
@@ -25,26 +23,8 @@ from browser_worker.local_server import LocalHyphaServer
 SCRIPT = "await api.export({ setup() {}, echo(x) { return x; } });"
 
 
-def chromium_pss_mb() -> float:
-    """Proportional set size of every Chromium process under this one (shared pages split)."""
-    total = 0
-    for proc in psutil.Process().children(recursive=True):
-        try:
-            if "chrom" in os.path.basename(proc.cmdline()[0]):
-                total += proc.memory_full_info().pss
-        except (psutil.Error, IndexError):
-            continue
-    return total / 2**20
-
-
-def rss_mb() -> float:
-    return psutil.Process().memory_info().rss / 2**20
-
-
 async def main(cycles: int, every: int) -> int:
-    logging.basicConfig(level=logging.WARNING)
-    for noisy in ("websocket-client", "RPC"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+    quiet_logs()
     async with LocalHyphaServer() as server:
         token = await server.user_token("soak")
         settings = WorkerSettings.from_env(server_url=server.url, recycle_after=0)

@@ -15,14 +15,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
-import statistics
 import sys
 import time
 import uuid
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from hypha_rpc import connect_to_server
+
+from common import quiet_logs, summarize, timed, wait_registered
 
 from browser_worker import BrowserWorker, WorkerSettings, registered
 from browser_worker.local_server import LocalHyphaServer
@@ -38,31 +38,6 @@ CODE = {
     "web-worker": "await api.export({ setup() {}, echo(x) { return x; } });",
     "web-python": "from hypha_rpc import api\napi.export({'setup': lambda: None, 'add': lambda a, b: a + b})",
 }
-
-
-def summarize(name: str, samples: list[float]) -> dict[str, Any]:
-    ordered = sorted(samples)
-    p90 = ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
-    return {"name": name, "runs": len(samples), "p50_ms": statistics.median(ordered), "p90_ms": p90,
-            "min_ms": ordered[0], "max_ms": ordered[-1]}
-
-
-async def timed(fn: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
-    t = time.perf_counter()
-    result = await fn()
-    return (time.perf_counter() - t) * 1000, result
-
-
-async def wait_registered(client: Any, service_id: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            await client.get_service(service_id)
-            return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.005)
 
 
 async def wait_idle(worker: BrowserWorker, kind: str, timeout: float = 120) -> None:
@@ -89,9 +64,7 @@ class Bench:
 
 
 async def main(runs: int, python_runs: int, cold_runs: int, as_json: bool) -> int:
-    logging.basicConfig(level=logging.WARNING)
-    for noisy in ("websocket-client", "RPC"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+    quiet_logs()
     rows: list[dict[str, Any]] = []
     async with LocalHyphaServer() as server:
         token = await server.user_token("bench")
