@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import asyncio
 import json
 import logging
@@ -78,9 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     _worker_flags(run)
 
     comp = sub.add_parser("compile", help="build an app's index.html bundle (no server or browser needed)")
-    comp.add_argument("source", metavar="SOURCE", help="app source: a .js script or an .html page")
+    comp.add_argument("source", metavar="SOURCE", help="app source: a .js/.py script, an .html page or an ImJoy/Hypha XML source")
+    comp.add_argument("--files", metavar="DIR", help="folder of the app's other files (assets are resolved and inlined from here; default: SOURCE's folder)")
+    comp.add_argument("--check", action="store_true", help="open the result in headless Chromium with all network blocked; exit 1 on console errors")
     comp.add_argument("-o", "--output", metavar="OUT.html", help="write here (default: stdout)")
-    comp.add_argument("--type", default=None, help="app type (default: window for .js, iframe for .html)")
+    comp.add_argument("--type", default=None, help="app type (default: from <config>, else window for .js, web-python for .py, iframe for .html)")
     comp.add_argument("--name", default=None, help="app name (default: the file name)")
     comp.add_argument("--server-url", help="default Hypha server URL baked into the bundle")
 
@@ -176,24 +179,52 @@ def _compile(args: argparse.Namespace) -> int:
     path = Path(args.source)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {args.source}")
-    content = path.read_text(encoding="utf-8")
-    app_type = args.type or ("iframe" if path.suffix.lower() in (".html", ".htm") else "window")
-    manifest = {"type": app_type, "name": args.name or path.stem, "entry_point": path.name}
+    root = Path(args.files) if args.files else path.parent
+    if not root.is_dir():
+        raise FileNotFoundError(f"no such folder: {root}")
+    entry = path.resolve().relative_to(root.resolve()).as_posix() if path.resolve().is_relative_to(root.resolve()) else path.name
+    files = [{"path": entry, "content": path.read_text(encoding="utf-8"), "format": "text"}]
+    for item in sorted(root.rglob("*")):
+        rel = item.relative_to(root).as_posix()
+        if item.is_file() and rel != entry and not any(part.startswith(".") for part in item.relative_to(root).parts):
+            files.append({"path": rel, "content": base64.b64encode(item.read_bytes()).decode(), "format": "base64"})
+    default_type = {".html": "iframe", ".htm": "iframe", ".py": "web-python"}.get(path.suffix.lower(), "window")
+    manifest = {"type": args.type or default_type, "name": args.name or path.stem, "entry_point": entry}
     try:
-        out_manifest, files = compile_app(
-            manifest, [{"path": path.name, "content": content, "format": "text"}],
-            {"server_url": args.server_url} if args.server_url else None,
+        out_manifest, out_files = compile_app(
+            manifest, files, {"server_url": args.server_url} if args.server_url else None,
         )
     except WorkerError as exc:
         print(f"browser-worker: {exc}", file=sys.stderr)
         return 1
-    html = next(f["content"] for f in files if f["path"] == ENTRY)
+    html = next(f["content"] for f in out_files if f["path"] == ENTRY)
+    report = {"manifest": {k: v for k, v in out_manifest.items() if k != "code"}, "bytes": len(html.encode())}
     if args.output:
         Path(args.output).write_text(html, encoding="utf-8")
-        print(json.dumps({"output": args.output, "manifest": out_manifest}, indent=2), file=sys.stderr)
+        report["output"] = args.output
     else:
         sys.stdout.write(html)
+    print(json.dumps(report, indent=2), file=sys.stderr)
+    if args.check:
+        return asyncio.run(_check(html))
     return 0
+
+
+async def _check(html: str) -> int:
+    """Load a bundle with every request blocked: a self-contained bundle shows no errors."""
+    import tempfile
+
+    from .runner import run_page
+
+    with tempfile.TemporaryDirectory() as tmp:
+        page = Path(tmp) / "index.html"
+        page.write_text(html, encoding="utf-8")
+        result = await run_page(str(page), block_network=True)
+    errors = [e["content"] for e in result.logs if e["type"] == "error"] + result.errors
+    for line in errors:
+        print(f"check: {line}", file=sys.stderr)
+    print(f"check: {'ok' if not errors else f'{len(errors)} error(s)'} (network blocked)", file=sys.stderr)
+    return 0 if not errors else 1
 
 
 async def _serve(settings: WorkerSettings) -> int:

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from typing import Any
+
+import lxml.html
 
 from .apptypes import canonical_type
 from .errors import WorkerError
+from .imjoy import looks_like_source, parse_source
+from .inline import Inliner
 from .manifest import clean, is_html, requirements, web_app_url
 from .progress import Progress
 from .templates import WORKER_KINDS, bundle_type, render_window, render_worker_page, worker_app
@@ -47,6 +52,19 @@ def compile_app(
         progress.success("already compiled; left as is")
         return {**manifest, "entry_point": ENTRY}, files
 
+    source_name = _path(entry)
+    styles: list[str] = []
+    window_html = ""
+    if looks_like_source(content):
+        progress.info(f"Parsing the app source {source_name}")
+        source = parse_source(content)
+        manifest = {**manifest, **source.config}
+        app_type = canonical_type(manifest.get("type") or app_type)
+        files = files + [f for f in source.files if _find(files, f["path"]) is None]
+        styles, window_html, content = source.styles, source.window_html, source.script
+    assets = _asset_bytes(files)
+    inliner = Inliner(assets)
+    progress.info(f"Rendering {app_type} with its template" if not is_html(content) else "Inlining the page's assets")
     if app_type == "window" and not is_html(content):
         server_url = (config or {}).get("public_url") or (config or {}).get("server_url")
         html = render_window(
@@ -54,25 +72,66 @@ def compile_app(
             name=str(manifest.get("name") or "Hypha App"),
             requirements=requirements(manifest),
             server_url=server_url,
-            source_name=_path(entry),
+            source_name=source_name,
+            styles=[inliner.css(css, source_name) for css in styles],
+            window_html=_inline_fragment(inliner, window_html, source_name),
         )
     elif app_type in WORKER_KINDS and not is_html(content):
         html = render_worker_page(app_type, worker_app(
             content,
             name=str(manifest.get("name") or "Hypha App"),
             requirements=requirements(manifest),
-            source_name=_path(entry),
+            source_name=source_name,
         ))
     elif is_html(content):
-        html = content
+        html = inliner.html(content, source_name)
     else:
-        raise WorkerError(f"{app_type} apps need an HTML entry point; {_path(entry)!r} is not HTML")
+        raise WorkerError(f"{app_type} apps need an HTML entry point; {source_name!r} is not HTML")
+    progress.info(f"Inlined {inliner.count} asset(s)")
 
     out_files = [f for f in files if f is not entry and _path(f) != ENTRY]
     out_files.append({"path": ENTRY, "name": ENTRY, "content": html, "format": "text"})
     digest = hashlib.sha256(html.encode()).hexdigest()
     progress.success(f"Rendered {ENTRY} ({len(html.encode()) / 1024:.1f} KiB)")
-    return {**manifest, "entry_point": ENTRY, "content_hash": f"sha256:{digest}"}, out_files
+    out_manifest = {**manifest, "type": manifest.get("type") or app_type, "entry_point": ENTRY,
+                    "content_hash": f"sha256:{digest}", "compiled": {"template": _template_of(app_type, content),
+                                                                  "source": source_name}}
+    return out_manifest, out_files
+
+
+def _template_of(app_type: str, content: str) -> str:
+    if is_html(content):
+        return "none (the app's own HTML, assets inlined)"
+    return "worker-page.html" if app_type in WORKER_KINDS else "window.html"
+
+
+def _inline_fragment(inliner: Inliner, html: str, referrer: str) -> str:
+    """Inline assets referred to from a ``<window>`` fragment."""
+    if not html.strip():
+        return html
+    root = lxml.html.fragment_fromstring(html, create_parent="div")
+    inliner.fragment(root, referrer)
+    return "".join([root.text or ""] + [lxml.html.tostring(c, encoding="unicode") for c in root])
+
+
+def _asset_bytes(files: list[dict[str, Any]]) -> dict[str, bytes]:
+    """The app's files by path, as bytes, for inlining."""
+    out: dict[str, bytes] = {}
+    for f in files:
+        content = f.get("content")
+        if content is None:
+            continue
+        fmt = f.get("format") or f.get("type") or "text"
+        if fmt == "base64":
+            try:
+                out[_path(f)] = base64.b64decode(content)
+            except ValueError:
+                raise WorkerError(f"file {_path(f)!r} is not valid base64") from None
+        elif fmt == "json" or not isinstance(content, str):
+            out[_path(f)] = json.dumps(content).encode()
+        else:
+            out[_path(f)] = content.encode("utf-8")
+    return out
 
 
 def _path(f: dict[str, Any]) -> str:

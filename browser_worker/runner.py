@@ -50,6 +50,7 @@ async def run_page(
     wait_for: str | None = None,
     timeout: float = 30.0,
     echo: TextIO | None = None,
+    block_network: bool = False,
 ) -> RunResult:
     settings = settings or WorkerSettings.from_env()
     result = RunResult(url=to_url(target))
@@ -71,6 +72,16 @@ async def run_page(
             context = await browser.new_context(
                 viewport={"width": settings.viewport_width, "height": settings.viewport_height}
             )
+            if block_network:
+                async def only_the_page(route: Any) -> None:
+                    url = route.request.url
+                    if url == result.url or url.startswith(("data:", "blob:")):
+                        await route.fallback()
+                    else:
+                        record("error", f"blocked (network is off): {url}")
+                        await route.abort("blockedbyclient")
+
+                await context.route("**/*", only_the_page)
             page = await context.new_page()
             page.on("console", lambda m: record(CONSOLE_TYPES.get(m.type, m.type), m.text))
             page.on("pageerror", on_error)

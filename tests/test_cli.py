@@ -77,3 +77,28 @@ async def test_help_explains_each_command(command: str) -> None:
     proc = await run(command, "--help")
     assert proc.returncode == 0
     assert "usage: browser-worker " + command in proc.stdout
+
+
+async def test_compile_with_files_dir_and_check(tmp_path: Path) -> None:
+    from .fixtures.compile.make_png import png
+
+    (tmp_path / "css").mkdir()
+    (tmp_path / "img").mkdir()
+    (tmp_path / "index.html").write_text(
+        '<!doctype html><html><head><link rel="stylesheet" href="css/s.css"></head>'
+        '<body><img src="img/l.png"><script>console.log("ok")</script></body></html>')
+    (tmp_path / "css" / "s.css").write_text("body { background: url(../img/l.png) }")
+    (tmp_path / "img" / "l.png").write_bytes(png(3, 3, (1, 2, 3)))
+    out = tmp_path / "bundle.html"
+    proc = await run("compile", str(tmp_path / "index.html"), "--files", str(tmp_path), "-o", str(out), "--check")
+    assert proc.returncode == 0, proc.stderr
+    assert "check: ok (network blocked)" in proc.stderr
+    assert "img/l.png" not in out.read_text() and "data:image/png;base64," in out.read_text()
+
+    (tmp_path / "remote.html").write_text('<!doctype html><html><body><img src="https://example.org/x.png"></body></html>')
+    proc = await run("compile", str(tmp_path / "remote.html"), "-o", str(tmp_path / "r.html"), "--check")
+    assert proc.returncode == 1 and "blocked (network is off): https://example.org/x.png" in proc.stderr
+
+    (tmp_path / "missing.html").write_text('<!doctype html><html><body><img src="nope.png"></body></html>')
+    proc = await run("compile", str(tmp_path / "missing.html"))
+    assert proc.returncode == 1 and "missing.html refers to 'nope.png'" in proc.stderr

@@ -1,0 +1,103 @@
+"""Issue 4 (pure parts): inlining, ImJoy sources, determinism, errors, injection safety."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import pytest
+
+from browser_worker import UnsupportedAppTypeError, WorkerError
+from browser_worker.compiler import compile_app
+from browser_worker.templates import app_data
+
+from .fixtures.compile.make_png import png
+
+LOGO = png(7, 5, (200, 30, 30))
+
+
+def app_files() -> list[dict]:
+    return [
+        {"path": "index.html", "content": '<!doctype html><html><head><link rel="stylesheet" href="css/style.css">'
+         '<link rel="icon" href="img/logo.png"><script src="js/app.js"></script></head>'
+         '<body><div id="card">styled</div><img id="logo" src="img/logo.png">'
+         '<a href="https://example.org/x.js">remote stays</a></body></html>', "format": "text"},
+        {"path": "js/app.js", "content": "window.appRan = '</script><!-- `${x}`';", "format": "text"},
+        {"path": "css/style.css", "content": "@import 'base.css';\n#card { color: rgb(1, 2, 3); background: url(../img/logo.png); font-family: Brand; }\n"
+         "@font-face { font-family: Brand; src: url('../fonts/brand.ttf'); }", "format": "text"},
+        {"path": "css/base.css", "content": "body { margin: 0 }", "format": "text"},
+        {"path": "img/logo.png", "content": base64.b64encode(LOGO).decode(), "format": "base64"},
+        {"path": "fonts/brand.ttf", "content": base64.b64encode(b"\x00\x01\x00\x00font").decode(), "format": "base64"},
+    ]
+
+
+def index_of(files: list[dict]) -> str:
+    return next(f["content"] for f in files if f["path"] == "index.html")
+
+
+def decoded_css(html: str) -> str:
+    return base64.b64decode(re.search(r'data:text/css;base64,([^"]+)', html).group(1)).decode()
+
+
+def test_raw_html_assets_are_inlined() -> None:
+    manifest, files = compile_app({"type": "window", "entry_point": "index.html", "name": "a"}, app_files())
+    html = index_of(files)
+    assert "js/app.js" not in html and "css/style.css" not in html and 'src="img/logo.png"' not in html
+    assert html.count("data:image/png;base64,") == 2  # <img> and the icon
+    assert "https://example.org/x.js" in html
+    css = decoded_css(html)
+    assert "data:font/ttf;base64," in css and "data:image/png;base64," in css
+    assert '@import "data:text/css;base64,' in css
+    script = base64.b64decode(re.search(r'data:text/javascript;base64,([^"]+)', html).group(1)).decode()
+    assert script == "window.appRan = '</script><!-- `${x}`';"
+    assert manifest["entry_point"] == "index.html" and manifest["content_hash"].startswith("sha256:")
+    assert manifest["compiled"]["source"] == "index.html"
+
+
+def test_deterministic_and_idempotent() -> None:
+    m1, f1 = compile_app({"type": "window", "entry_point": "index.html"}, app_files())
+    m2, f2 = compile_app({"type": "window", "entry_point": "index.html"}, app_files())
+    assert index_of(f1) == index_of(f2) and m1["content_hash"] == m2["content_hash"]
+    m3, f3 = compile_app(m1, f1)
+    assert index_of(f3) == index_of(f1) and m3["content_hash"] == m1["content_hash"]
+
+
+def test_missing_asset_names_file_and_referrer() -> None:
+    files = [f for f in app_files() if f["path"] != "fonts/brand.ttf"]
+    with pytest.raises(WorkerError, match=r"css/style.css refers to '../fonts/brand.ttf'.*'fonts/brand.ttf' is not among"):
+        compile_app({"type": "window", "entry_point": "index.html"}, files)
+    with pytest.raises(WorkerError, match="outside the app's files"):
+        compile_app({"type": "window", "entry_point": "index.html"},
+                    [{"path": "index.html", "content": '<!doctype html><img src="../../etc/passwd">'}])
+
+
+SOURCE = """<config lang="yaml">
+name: Yaml App
+type: window
+requirements: []
+</config>
+<window><div id="w">from window <img src="logo.png"></div></window>
+<style>#w { color: rgb(9, 8, 7) } /* </style> stays inside */</style>
+<script lang="javascript">api.export({setup() {}});</script>
+"""
+
+
+def test_imjoy_source_config_window_style_script() -> None:
+    files = [{"path": "app.imjoy.html", "content": SOURCE},
+             {"path": "logo.png", "content": base64.b64encode(LOGO).decode(), "format": "base64"}]
+    manifest, out = compile_app({"type": "window", "entry_point": "app.imjoy.html"}, files)
+    assert manifest["name"] == "Yaml App" and manifest["type"] == "window"
+    assert manifest["compiled"]["template"] == "window.html"
+    app = app_data(index_of(out))
+    assert app["script"] == "api.export({setup() {}});"
+    assert "data:image/png;base64," in app["window_html"] and 'id="w"' in app["window_html"]
+    assert "rgb(9, 8, 7)" in app["styles"][0]
+
+
+def test_yaml_error_names_the_line_and_unknown_type_lists_supported() -> None:
+    bad = "<config lang=\"yaml\">\nname: x\ntype: window\n  broken: [\n</config><script>1</script>"
+    with pytest.raises(WorkerError, match=r"invalid YAML in <config> at line \d+"):
+        compile_app({"type": "window", "entry_point": "a.html"}, [{"path": "a.html", "content": bad}])
+    with pytest.raises(UnsupportedAppTypeError, match="supported types: .*web-python"):
+        compile_app({"type": "window", "entry_point": "a.html"},
+                    [{"path": "a.html", "content": '<config lang="json">{"type": "flash"}</config><script>1</script>'}])
