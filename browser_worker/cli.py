@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp = sub.add_parser("compile", help="build an app's index.html bundle (no server or browser needed)")
     comp.add_argument("source", metavar="SOURCE", help="app source: a .js/.py script, an .html page or an ImJoy/Hypha XML source")
     comp.add_argument("--files", metavar="DIR", help="folder of the app's other files (assets are resolved and inlined from here; default: SOURCE's folder)")
+    comp.add_argument("--inline-remote", action="store_true", help="also fetch and inline remote http(s) assets (5 MB each, 50 MB in all, 15 s timeout)")
     comp.add_argument("--check", action="store_true", help="open the result in headless Chromium with all network blocked; exit 1 on console errors")
     comp.add_argument("-o", "--output", metavar="OUT.html", help="write here (default: stdout)")
     comp.add_argument("--type", default=None, help="app type (default: from <config>, else window for .js, web-python for .py, iframe for .html)")
@@ -191,9 +192,8 @@ def _compile(args: argparse.Namespace) -> int:
     default_type = {".html": "iframe", ".htm": "iframe", ".py": "web-python"}.get(path.suffix.lower(), "window")
     manifest = {"type": args.type or default_type, "name": args.name or path.stem, "entry_point": entry}
     try:
-        out_manifest, out_files = compile_app(
-            manifest, files, {"server_url": args.server_url} if args.server_url else None,
-        )
+        options = {"server_url": args.server_url, "inline_remote": args.inline_remote}
+        out_manifest, out_files = compile_app(manifest, files, {k: v for k, v in options.items() if v})
     except WorkerError as exc:
         print(f"browser-worker: {exc}", file=sys.stderr)
         return 1

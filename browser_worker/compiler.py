@@ -17,6 +17,7 @@ from .apptypes import canonical_type
 from .errors import WorkerError
 from .imjoy import looks_like_source, parse_source
 from .inline import Inliner
+from .remote import RemoteFetcher
 from .manifest import clean, is_html, requirements, web_app_url
 from .progress import Progress
 from .templates import WORKER_KINDS, bundle_type, render_window, render_worker_page, worker_app
@@ -63,8 +64,28 @@ def compile_app(
         files = files + [f for f in source.files if _find(files, f["path"]) is None]
         styles, window_html, content = source.styles, source.window_html, source.script
     assets = _asset_bytes(files)
-    inliner = Inliner(assets)
-    progress.info(f"Rendering {app_type} with its template" if not is_html(content) else "Inlining the page's assets")
+    fetcher = RemoteFetcher() if (config or {}).get("inline_remote") else None
+    inliner = Inliner(assets, fetch=fetcher)
+    try:
+        html = _render(app_type, content, manifest, config, inliner, source_name, styles, window_html)
+    finally:
+        if fetcher is not None:
+            fetcher.close()
+    progress.info(f"Inlined {inliner.count} asset(s)")
+
+    out_files = [f for f in files if f is not entry and _path(f) != ENTRY]
+    out_files.append({"path": ENTRY, "name": ENTRY, "content": html, "format": "text"})
+    digest = hashlib.sha256(html.encode()).hexdigest()
+    progress.success(f"Rendered {ENTRY} ({len(html.encode()) / 1024:.1f} KiB)")
+    out_manifest = {**manifest, "type": manifest.get("type") or app_type, "entry_point": ENTRY,
+                    "content_hash": f"sha256:{digest}", "compiled": {"template": _template_of(app_type, content),
+                                                                  "source": source_name}}
+    return out_manifest, out_files
+
+
+def _render(app_type: str, content: str, manifest: dict[str, Any], config: dict[str, Any] | None,
+            inliner: Inliner, source_name: str, styles: list[str], window_html: str) -> str:
+    """The bundle's HTML: a template filled with the app (assets inlined), or the app's own page."""
     if app_type == "window" and not is_html(content):
         server_url = (config or {}).get("public_url") or (config or {}).get("server_url")
         html = render_window(
@@ -87,16 +108,7 @@ def compile_app(
         html = inliner.html(content, source_name)
     else:
         raise WorkerError(f"{app_type} apps need an HTML entry point; {source_name!r} is not HTML")
-    progress.info(f"Inlined {inliner.count} asset(s)")
-
-    out_files = [f for f in files if f is not entry and _path(f) != ENTRY]
-    out_files.append({"path": ENTRY, "name": ENTRY, "content": html, "format": "text"})
-    digest = hashlib.sha256(html.encode()).hexdigest()
-    progress.success(f"Rendered {ENTRY} ({len(html.encode()) / 1024:.1f} KiB)")
-    out_manifest = {**manifest, "type": manifest.get("type") or app_type, "entry_point": ENTRY,
-                    "content_hash": f"sha256:{digest}", "compiled": {"template": _template_of(app_type, content),
-                                                                  "source": source_name}}
-    return out_manifest, out_files
+    return html
 
 
 def _template_of(app_type: str, content: str) -> str:

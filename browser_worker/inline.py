@@ -14,7 +14,7 @@ import mimetypes
 import posixpath
 from dataclasses import dataclass, field
 from typing import Callable
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import lxml.html
 import tinycss2
@@ -54,8 +54,22 @@ class Inliner:
     """Resolves references against the app's files (``path → bytes``)."""
 
     files: dict[str, bytes]
+    #: With ``inline_remote``: fetches an http(s) URL → (bytes, content type). None leaves
+    #: remote references as they are.
+    fetch: Callable[[str], tuple[bytes, str | None]] | None = None
     count: int = 0
     seen: set[str] = field(default_factory=set)
+
+    def wants(self, ref: str, referrer: str) -> bool:
+        """Whether ``ref`` (found in ``referrer``) is to be inlined."""
+        if is_local(ref):
+            return True
+        return self.fetch is not None and _is_http(ref)
+
+    def _remote_url(self, ref: str, referrer: str) -> str | None:
+        if _is_http(referrer):
+            return urljoin(referrer, ref)
+        return ref if _is_http(ref) else None
 
     def resolve(self, ref: str, referrer: str) -> str:
         """The app-relative path ``ref`` names, relative to ``referrer``'s folder."""
@@ -69,6 +83,16 @@ class Inliner:
         return path
 
     def asset(self, ref: str, referrer: str) -> str:
+        url = self._remote_url(ref, referrer)
+        if url is not None:
+            if self.fetch is None:
+                return ref
+            data, ctype = self.fetch(url)
+            self.count += 1
+            name = urlsplit(url).path or "/asset"
+            if ctype == "text/css" or name.endswith(".css"):
+                data = self.css(data.decode("utf-8"), url).encode("utf-8")
+            return f"data:{ctype or mime_type(name)};base64,{base64.b64encode(data).decode('ascii')}"
         path = self.resolve(ref, referrer)
         self.count += 1
         data = self.files[path]
@@ -91,17 +115,17 @@ class Inliner:
     def _walk(self, nodes: list, referrer: str) -> None:
         for node in nodes:
             kind = getattr(node, "type", None)
-            if kind == "url" and is_local(node.value):
+            if kind == "url" and self.wants(node.value, referrer):
                 node.value = self.asset(node.value, referrer)
                 node.representation = f"url({serialize_url(node.value)})"
             elif kind == "function" and node.lower_name == "url":
                 for arg in node.arguments:
-                    if arg.type == "string" and is_local(arg.value):
+                    if arg.type == "string" and self.wants(arg.value, referrer):
                         arg.value = self.asset(arg.value, referrer)
                         arg.representation = f'"{serialize_string_value(arg.value)}"'
             elif kind == "at-rule" and node.lower_at_keyword == "import":
                 for token in node.prelude:
-                    if token.type == "string" and is_local(token.value):
+                    if token.type == "string" and self.wants(token.value, referrer):
                         token.value = self.asset(token.value, referrer)
                         token.representation = f'"{serialize_string_value(token.value)}"'
             for child_attr in ("prelude", "content", "arguments"):
@@ -120,12 +144,12 @@ class Inliner:
         for tag, attr in ASSET_ATTRIBUTES:
             for el in root.iter(tag):
                 ref = el.get(attr)
-                if ref and is_local(ref):
+                if ref and self.wants(ref, referrer):
                     el.set(attr, self.asset(ref, referrer))
         for el in root.iter("link"):
             rel = (el.get("rel") or "").lower().split()
             ref = el.get("href")
-            if ref and is_local(ref) and ({"stylesheet", "icon", "preload", "modulepreload", "manifest"} & set(rel)
+            if ref and self.wants(ref, referrer) and ({"stylesheet", "icon", "preload", "modulepreload", "manifest"} & set(rel)
                                           or "apple-touch-icon" in rel):
                 el.set("href", self.asset(ref, referrer))
         for el in root.iter("style"):
@@ -138,6 +162,10 @@ class Inliner:
         tokens = tinycss2.parse_component_value_list(text)
         self._walk(tokens, referrer)
         return tinycss2.serialize(tokens)
+
+
+def _is_http(ref: str) -> bool:
+    return urlsplit(ref.strip()).scheme in ("http", "https")
 
 
 def inline_html(text: str, files: dict[str, bytes], referrer: str = "index.html",

@@ -101,3 +101,43 @@ def test_yaml_error_names_the_line_and_unknown_type_lists_supported() -> None:
     with pytest.raises(UnsupportedAppTypeError, match="supported types: .*web-python"):
         compile_app({"type": "window", "entry_point": "a.html"},
                     [{"path": "a.html", "content": '<config lang="json">{"type": "flash"}</config><script>1</script>'}])
+
+
+async def test_inline_remote_fetches_with_aiohttp_and_caps_size(tmp_path) -> None:
+    import asyncio
+
+    from aiohttp import web
+
+    async def css(_: web.Request) -> web.Response:
+        return web.Response(text="p { background: url(dot.png) }", content_type="text/css")
+
+    async def dot(_: web.Request) -> web.Response:
+        return web.Response(body=LOGO, content_type="image/png")
+
+    async def big(_: web.Request) -> web.Response:
+        return web.Response(body=b"x" * (6 * 1024 * 1024), content_type="application/octet-stream")
+
+    app = web.Application()
+    app.router.add_get("/s/style.css", css)
+    app.router.add_get("/s/dot.png", dot)
+    app.router.add_get("/big.bin", big)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    try:
+        page = f'<!doctype html><html><head><link rel="stylesheet" href="{base}/s/style.css"></head><body></body></html>'
+        files = [{"path": "index.html", "content": page}]
+        _, kept = await asyncio.to_thread(compile_app, {"type": "iframe", "entry_point": "index.html"}, files)
+        assert f"{base}/s/style.css" in index_of(kept)  # remote stays unless asked
+        _, out = await asyncio.to_thread(compile_app, {"type": "iframe", "entry_point": "index.html"}, files,
+                                         {"inline_remote": True})
+        css_text = decoded_css(index_of(out))
+        assert "data:image/png;base64," in css_text  # relative to the remote stylesheet
+        big_page = f'<!doctype html><html><body><img src="{base}/big.bin"></body></html>'
+        with pytest.raises(WorkerError, match="larger than"):
+            await asyncio.to_thread(compile_app, {"type": "iframe", "entry_point": "index.html"},
+                                    [{"path": "index.html", "content": big_page}], {"inline_remote": True})
+    finally:
+        await runner.cleanup()
