@@ -39,7 +39,6 @@ class LocalHyphaServer:
     port: int = 0
     s3_port: int = 0
     jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
-    root_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     log_dir: Path | None = None
     ready_timeout: float = 90.0
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -89,7 +88,6 @@ class LocalHyphaServer:
                     "--access-key-id=testing", "--secret-access-key=testing",
                     "--region-name=us-east-1", "--s3-admin-type=generic",
                     "--workspace-bucket=hypha-workspaces", "--reset-redis",
-                    f"--root-token={self.root_token}",
                     f"--cache-dir={self._workdir / 'cache'}",
                 ],
                 log_dir / "hypha.log",

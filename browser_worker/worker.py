@@ -338,7 +338,21 @@ class BrowserWorker:
         limit: int | None = None,
         context: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        return self.sessions.any(session_id).logs.query(type, offset, limit)
+        session = self.sessions.any(session_id)
+        await self._flush_console(session)
+        return session.logs.query(type, offset, limit)
+
+    async def _flush_console(self, session: Session) -> None:
+        """Pull console lines the page has batched but not yet sent, so logs are up to date."""
+        lease = session.lease
+        if lease is None or session.status is not SessionStatus.RUNNING:
+            return
+        try:
+            await asyncio.wait_for(
+                lease.page.evaluate("() => { if (window.__bwFlushConsole) window.__bwFlushConsole(); }"), 1.0
+            )
+        except Exception:  # a busy or closing page: return what we have
+            pass
 
     async def get_session_info(self, session_id: str, context: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.sessions.any(session_id).info()
