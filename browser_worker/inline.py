@@ -166,12 +166,3 @@ class Inliner:
 
 def _is_http(ref: str) -> bool:
     return urlsplit(ref.strip()).scheme in ("http", "https")
-
-
-def inline_html(text: str, files: dict[str, bytes], referrer: str = "index.html",
-                on_count: Callable[[int], None] | None = None) -> str:
-    inliner = Inliner(files)
-    out = inliner.html(text, referrer)
-    if on_count:
-        on_count(inliner.count)
-    return out

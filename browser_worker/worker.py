@@ -7,16 +7,14 @@ service in ``service.py``. Data flows one way: start config → document → poo
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import time
 from typing import Any
 
 import aiohttp
 from playwright.async_api import Playwright, async_playwright
-from playwright.async_api import Error as PlaywrightError
 
-from . import compiler
+from . import compiler, page_actions
 from .apptypes import SUPPORTED_TYPES
 from .cache import EntryCache
 from .asset_server import AssetServer
@@ -370,13 +368,7 @@ class BrowserWorker:
 
     async def execute(self, session_id: str, script: str, context: dict[str, Any] | None = None) -> Any:
         """Evaluate JS in the session's page (an expression or a function) and return its value."""
-        if not isinstance(script, str) or not script.strip():
-            raise WorkerError("script must be a non-empty string of JavaScript")
-        page = self._page(session_id)
-        try:
-            return await page.evaluate(script)
-        except PlaywrightError as exc:
-            raise WorkerError(f"Script error: {_js_message(exc)}") from None
+        return await page_actions.evaluate(self._page(session_id), script)
 
     async def take_screenshot(
         self,
@@ -389,30 +381,7 @@ class BrowserWorker:
         context: dict[str, Any] | None = None,
     ) -> bytes:
         """PNG or JPEG bytes of the page, a region (``clip``) or one element (``selector``)."""
-        if format not in ("png", "jpeg"):
-            raise WorkerError(f"Invalid format {format!r}: use 'png' or 'jpeg'")
-        if quality is not None and (format != "jpeg" or not 0 <= int(quality) <= 100):
-            raise WorkerError("quality applies to jpeg only and must be 0-100")
-        page = self._page(session_id)
-        options: dict[str, Any] = {"type": format}
-        if quality is not None:
-            options["quality"] = int(quality)
-        try:
-            if selector:
-                element = await page.query_selector(selector)
-                if element is None:
-                    raise WorkerError(f"No element matches selector {selector!r}")
-                return await element.screenshot(**options)
-            if clip:
-                options["clip"] = {k: float(clip[k]) for k in ("x", "y", "width", "height")}
-            return await page.screenshot(full_page=bool(full_page), **options)
-        except (KeyError, TypeError, ValueError):
-            raise WorkerError("clip must be an object with numeric x, y, width and height") from None
-        except PlaywrightError as exc:
-            raise WorkerError(f"Screenshot failed: {_js_message(exc)}") from None
-
-    async def take_screenshot_base64(self, session_id: str, **kwargs: Any) -> str:
-        return base64.b64encode(await self.take_screenshot(session_id, **kwargs)).decode()
+        return await page_actions.screenshot(self._page(session_id), format, quality, full_page, clip, selector)
 
     # ----- workspace-level ------------------------------------------------------------------
 
@@ -448,12 +417,3 @@ class BrowserWorker:
         if pool is None:
             return 0.0
         return (pool.in_use + pool.waiting) / pool.capacity
-
-
-def _js_message(exc: PlaywrightError) -> str:
-    message = str(getattr(exc, "message", exc) or exc).strip()
-    for prefix in ("Page.evaluate: ", "page.evaluate: "):
-        if message.startswith(prefix):
-            message = message[len(prefix):]
-    return message.splitlines()[0] if message else "unknown error"
-

@@ -121,7 +121,7 @@ async def test_injection_suite_compiled_bundles_run_as_written(erin: dict[str, A
     script = f"window.seen = {text!r}.length === undefined ? null : {text!r};\nawait api.export({{setup(){{}}}});"
     js_manifest, js_files = compile_app({"type": "window", "entry_point": "main.js", "name": text},
                                         [{"path": "main.js", "content": script}], {"server_url": hypha_server.url})
-    html_app = f"<!doctype html><html><body><p id=t></p><script src='t.js'></script></body></html>"
+    html_app = "<!doctype html><html><body><p id=t></p><script src='t.js'></script></body></html>"
     _, html_files = compile_app({"type": "iframe", "entry_point": "index.html"},
                                 [{"path": "index.html", "content": html_app},
                                  {"path": "t.js", "content": f"document.getElementById('t').textContent = {text!r};"}])
