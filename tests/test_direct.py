@@ -159,3 +159,12 @@ async def test_allow_hosts_blocks_other_hosts(settings: Any, local_site: str) ->
         logs = await w.get_logs(sid, type="error")
         assert any("localhost:1/x" in i["content"] and "BLOCKED_BY_CLIENT" in i["content"] for i in logs["items"])
         await w.stop(sid)
+
+
+async def test_window_app_cold_path_without_warm_pages(settings: Any, window_config: Any) -> None:
+    async with BrowserWorker(settings.with_(pool_size=0)) as w:
+        sid = await w.start(window_config("document.body.dataset.ran = 'cold'; await api.export({setup(){}});"))
+        assert w.sessions.live(sid).lease.warm_kind is None
+        assert await w.execute(sid, "document.body.dataset.ran") == "cold"
+        assert await w.execute(sid, "location.pathname.endsWith('/index.html')") is True
+        await w.stop(sid)
