@@ -1,13 +1,21 @@
 """Compiled entry pages kept in memory, so a start need not download what compile just made.
 
-Keys are ``(workspace, content_hash)``: the compile step records a hash of the bundle in the
-manifest, and a page is only ever served to sessions of the workspace it was compiled or
-fetched for, so a manifest naming someone else's hash cannot read their app.
+A bundle is never trusted by the hash a caller names: ``put`` computes the digest of the bytes
+itself and files them under ``(workspace, digest)``, so ``get(workspace, "sha256:…")`` can only
+return bytes that hash to that value and were produced (or fetched) for that same workspace.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections import OrderedDict
+
+_HASH = re.compile(r"^sha256:([0-9a-f]{64})$")
+
+
+def content_hash(html: str) -> str:
+    return "sha256:" + hashlib.sha256(html.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class EntryCache:
@@ -16,19 +24,21 @@ class EntryCache:
         self._bytes = 0
         self._max = max_bytes
 
-    def get(self, workspace: str, content_hash: str | None) -> str | None:
-        if not content_hash:
+    def get(self, workspace: str, wanted_hash: str | None) -> str | None:
+        if not isinstance(wanted_hash, str) or not _HASH.match(wanted_hash):
             return None
-        key = (workspace, content_hash)
+        key = (workspace, wanted_hash)
         html = self._items.get(key)
         if html is not None:
             self._items.move_to_end(key)
         return html
 
-    def put(self, workspace: str, content_hash: str | None, html: str) -> None:
-        if not content_hash or len(html) > self._max:
-            return
-        key = (workspace, content_hash)
+    def put(self, workspace: str, html: str) -> str:
+        """Keep ``html`` for ``workspace``; returns the digest it is filed under."""
+        digest = content_hash(html)
+        if len(html) > self._max:
+            return digest
+        key = (workspace, digest)
         old = self._items.pop(key, None)
         if old is not None:
             self._bytes -= len(old)
@@ -37,6 +47,7 @@ class EntryCache:
         while self._bytes > self._max:
             _, dropped = self._items.popitem(last=False)
             self._bytes -= len(dropped)
+        return digest
 
     def __len__(self) -> int:
         return len(self._items)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Mapping
@@ -44,6 +45,16 @@ class WorkerSettings:
     #: Seconds a session may live before it is stopped; 0 turns the limit off.
     session_ttl: float = field(default=0.0, metadata=_env("BROWSER_WORKER_SESSION_TTL"))
     allow_file_urls: bool = field(default=False, metadata=_env("BROWSER_WORKER_ALLOW_FILE_URLS"))
+    #: Let server-side fetches (entry files, inline_remote) reach loopback/private addresses
+    #: other than the Hypha server itself.
+    allow_private_network: bool = field(default=False, metadata=_env("BROWSER_WORKER_ALLOW_PRIVATE_NETWORK"))
+    #: Longest start timeout a caller may ask for (seconds).
+    max_start_timeout: float = field(default=600.0, metadata=_env("BROWSER_WORKER_MAX_START_TIMEOUT"))
+    #: Deadline of ``execute`` when the call gives none, and the most it may ask for.
+    execute_timeout: float = field(default=30.0, metadata=_env("BROWSER_WORKER_EXECUTE_TIMEOUT"))
+    max_execute_timeout: float = field(default=300.0, metadata=_env("BROWSER_WORKER_MAX_EXECUTE_TIMEOUT"))
+    #: How long a screenshot waits for its element (``selector``) to be visible.
+    screenshot_timeout: float = field(default=10.0, metadata=_env("BROWSER_WORKER_SCREENSHOT_TIMEOUT"))
     metrics_port: int = field(default=0, metadata=_env("BROWSER_WORKER_METRICS_PORT"))
     metrics_host: str = field(default="127.0.0.1", metadata=_env("BROWSER_WORKER_METRICS_HOST"))
     #: Comma-separated host names pages may reach; empty means any. Used to prove apps run
@@ -77,8 +88,13 @@ class WorkerSettings:
         if self.browser_endpoint and self.cdp_endpoint:
             raise ValueError("give either browser_endpoint or cdp_endpoint, not both")
         for name in ("queue_timeout", "start_timeout", "log_retention", "stop_timeout", "session_ttl"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+            if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
+                raise ValueError(f"{name} must be a finite number, not negative, got {getattr(self, name)}")
+        for name in ("max_start_timeout", "execute_timeout", "max_execute_timeout", "screenshot_timeout"):
+            if not math.isfinite(getattr(self, name)) or getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be a finite positive number, got {getattr(self, name)}")
+        if self.start_timeout > self.max_start_timeout:
+            raise ValueError(f"start_timeout ({self.start_timeout:g}) must not exceed max_start_timeout ({self.max_start_timeout:g})")
         return self
 
     def with_(self, **changes: Any) -> "WorkerSettings":

@@ -7,105 +7,19 @@ Server-less callers may pass the entry's text directly as ``config["source"]``.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 
-from .apptypes import canonical_type
 from .cache import EntryCache
-from .errors import AppStartError, WorkerError
+from .errors import AppStartError
 from .loader import AppDocument
-from .manifest import clean, is_html, permissions, requirements, web_app_url
+from .manifest import is_html
+from .requests import StartRequest
 from .templates import WORKER_KINDS, app_data, bundle_type, render_window, render_worker_page, worker_app
 
 LOCAL_PAGE_BASE = "http://localhost/__browser_worker__/app"
-
-
-@dataclass(frozen=True)
-class StartRequest:
-    """The validated parts of a start config that the worker uses."""
-
-    session_id: str
-    app_id: str
-    workspace: str
-    client_id: str
-    app_type: str
-    manifest: dict[str, Any]
-    server_url: str | None
-    files_base_url: str | None
-    entry_point: str | None
-    token: str | None
-    timeout: float | None
-    source: str | None
-    allow_file_urls: bool = False
-
-    @classmethod
-    def parse(cls, config: Any, default_timeout: float, allow_file_urls: bool = False) -> "StartRequest":
-        if not isinstance(config, dict):
-            raise WorkerError(f"start config must be an object, got {type(config).__name__}")
-        manifest = clean(config.get("manifest"))
-        app_type = canonical_type(manifest.get("type") or config.get("app_type"))
-        workspace = _text(config, "workspace", required=False) or ""
-        client_id = _text(config, "client_id", required=False) or ""
-        session_id = _text(config, "id", required=False) or (
-            f"{workspace}/{client_id}" if workspace and client_id else ""
-        )
-        if not session_id:
-            raise WorkerError("start config needs 'id' (or 'workspace' and 'client_id')")
-        if "/" in session_id and not workspace:
-            workspace = session_id.split("/", 1)[0]
-        if "/" in session_id and not client_id:
-            client_id = session_id.split("/", 1)[1]
-        timeout = config.get("timeout")
-        if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
-            raise WorkerError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        entry_point = config.get("entry_point") or manifest.get("entry_point")
-        if entry_point is not None and not isinstance(entry_point, str):
-            raise WorkerError(f"entry_point must be a string, got {type(entry_point).__name__}")
-        source = config.get("source")
-        if source is not None and not isinstance(source, str):
-            raise WorkerError(f"source must be a string, got {type(source).__name__}")
-        return cls(
-            session_id=session_id,
-            app_id=_text(config, "app_id", required=False) or manifest.get("id") or "app",
-            workspace=workspace,
-            client_id=client_id,
-            app_type=app_type,
-            manifest=manifest,
-            server_url=(_text(config, "server_url", required=False) or "").rstrip("/") or None,
-            files_base_url=(_text(config, "app_files_base_url", required=False) or "").rstrip("/") or None,
-            entry_point=entry_point,
-            token=_text(config, "token", required=False),
-            timeout=float(timeout) if timeout else default_timeout,
-            source=source,
-            allow_file_urls=allow_file_urls,
-        )
-
-    @property
-    def page_config(self) -> dict[str, Any]:
-        """What the page gets as ``window.__BW__.config``."""
-        return {
-            "server_url": self.server_url,
-            "workspace": self.workspace,
-            "client_id": self.client_id,
-            "token": self.token,
-            "app_id": self.app_id,
-        }
-
-
-def _text(config: dict[str, Any], key: str, required: bool = True) -> str | None:
-    value = config.get(key)
-    if value is None:
-        if required:
-            raise WorkerError(f"start config is missing {key!r}")
-        return None
-    if not isinstance(value, str):
-        raise WorkerError(f"{key} must be a string, got {type(value).__name__}")
-    return value
 
 
 async def build_document(
@@ -119,16 +33,15 @@ async def build_document(
         return _web_app_document(req)
     content = req.source
     if content is None:
-        content_hash = req.manifest.get("content_hash")
-        content = cache.get(req.workspace, content_hash) if cache else None
+        content = cache.get(req.workspace, req.content_hash) if cache else None
         if content is None:
             content = await fetch_entry(req, http)
-            if cache and content_hash and _hash_matches(content, content_hash):
-                cache.put(req.workspace, content_hash, content)
+            if cache and req.content_hash:
+                cache.put(req.workspace, content)
     page_url = _page_url(req)
     doc = AppDocument(
         page_url=page_url,
-        permissions=permissions(req.manifest),
+        permissions=list(req.permissions),
         config={**req.page_config, "assets": assets},
         files_base_url=req.files_base_url,
         token=req.token,
@@ -138,14 +51,14 @@ async def build_document(
         doc.html = render_worker_page(req.app_type, worker_app(
             content,
             name=str(req.manifest.get("name") or req.app_id),
-            requirements=requirements(req.manifest),
+            requirements=list(req.requirements),
             source_name=req.entry_point or "app",
         ))
     elif req.app_type == "window" and not is_html(content):
         doc.html = render_window(
             content,
             name=str(req.manifest.get("name") or req.app_id),
-            requirements=requirements(req.manifest),
+            requirements=list(req.requirements),
             server_url=req.server_url,
             source_name=req.entry_point or "app.js",
         )
@@ -183,20 +96,15 @@ async def fetch_entry(req: StartRequest, http: aiohttp.ClientSession | None) -> 
         raise AppStartError(f"could not fetch the app's entry file {req.entry_point!r}: {exc}") from None
 
 
-def _hash_matches(content: str, content_hash: str) -> bool:
-    algo, _, digest = content_hash.partition(":")
-    return algo == "sha256" and hashlib.sha256(content.encode()).hexdigest() == digest
-
-
 def _web_app_document(req: StartRequest) -> AppDocument:
-    url = web_app_url(req.manifest, req.entry_point, allow_file=req.allow_file_urls)
-    m = req.manifest
+    target = req.web_app
+    assert target is not None  # parse_start sets it for every web-app
     return AppDocument(
-        page_url=url,
-        permissions=permissions(m),
-        cookies=_cookies(m.get("cookies"), url),
-        local_storage=_string_map(m.get("local_storage"), "local_storage"),
-        session_storage=_string_map(m.get("session_storage"), "session_storage"),
+        page_url=target.url,
+        permissions=list(req.permissions),
+        cookies=list(target.cookies),
+        local_storage=dict(target.local_storage),
+        session_storage=dict(target.session_storage),
     )
 
 
@@ -207,32 +115,3 @@ def _page_url(req: StartRequest) -> str:
     if req.server_url:
         return f"{req.server_url}/__browser_worker__/app/{quote(req.session_id, safe='')}/{quote(entry)}"
     return f"{LOCAL_PAGE_BASE}/{quote(req.session_id, safe='')}/{quote(entry)}"
-
-
-def _string_map(value: Any, name: str) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise WorkerError(f"manifest {name!r} must be an object of key/value pairs")
-    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in value.items()}
-
-
-def _cookies(value: Any, url: str) -> list[dict[str, Any]]:
-    """Accept ``{name: value}`` or a list of Playwright cookie objects; default them to ``url``."""
-    if value is None:
-        return []
-    if isinstance(value, dict):
-        return [{"name": str(k), "value": str(v), "url": url} for k, v in value.items()]
-    if isinstance(value, list) and all(isinstance(c, dict) and "name" in c for c in value):
-        cookies = []
-        for c in value:
-            cookie = {k: v for k, v in c.items() if k in _COOKIE_KEYS}
-            cookie["value"] = str(cookie.get("value", ""))
-            if "domain" not in cookie and "url" not in cookie:
-                cookie["url"] = url
-            cookies.append(cookie)
-        return cookies
-    raise WorkerError("manifest 'cookies' must be an object of name/value pairs or a list of cookie objects")
-
-
-_COOKIE_KEYS = {"name", "value", "url", "domain", "path", "expires", "httpOnly", "secure", "sameSite"}

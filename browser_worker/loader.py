@@ -24,9 +24,16 @@ BW_INSTALL = """(config) => {
   if (window !== window.top || window.__BW__) return;
   let settle;
   const done = new Promise((resolve) => (settle = resolve));
+  const text = (err) => {
+    if (err && typeof err.message === "string" && err.message) return err.message;
+    if (err !== null && typeof err === "object") {
+      try { return "thrown value " + JSON.stringify(err).slice(0, 2000); } catch (_) { /* fall through */ }
+    }
+    return String(err);
+  };
   const describe = (err) => ({
     ok: false,
-    message: err && err.message ? String(err.message) : String(err),
+    message: text(err),
     stack: err && err.stack ? String(err.stack) : "",
   });
   const flushed = (outcome) => { if (window.__bwFlushConsole) window.__bwFlushConsole(); settle(outcome); };

@@ -10,6 +10,8 @@ from collections import deque
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
+from .redact import redact
+
 REDACTED = "***"
 
 
@@ -30,6 +32,7 @@ class LogBuffer:
         for secret in self._secrets:
             if secret in content:
                 content = content.replace(secret, REDACTED)
+        content = redact(content)
         if len(self._items) == self._items.maxlen:
             self.dropped += 1
         self._items.append(

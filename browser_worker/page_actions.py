@@ -1,63 +1,104 @@
 """What a caller can do to a live session's page: run JS in it, or take a screenshot of it.
 
-Playwright's errors are turned into WorkerErrors that carry the JS message and nothing else.
+Both have a deadline. A script's value is turned into JSON inside the page, by our own function
+(CSP-safe, never ``eval``), and comes back as one bounded string, so what travels back over RPC
+is always something hypha-rpc can encode, and a huge or odd value costs the worker nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 
 from .errors import WorkerError
+from .requests import ScreenshotRequest
+
+MAX_RESULT_CHARS = 10 * 1024 * 1024
+
+#: Runs on the script's value in the page. BigInt → number when exact, else a decimal string;
+#: Date → ISO text (JSON's own rule); undefined/functions → null; cycles are refused.
+TO_JSON = """(value, limit) => {
+  const kind = (v) => v === null ? "null" : Array.isArray(v) ? "array"
+    : (v && v.constructor && typeof v.constructor.name === "string" ? v.constructor.name : typeof v);
+  let text;
+  try {
+    text = JSON.stringify(value, (key, v) => typeof v === "bigint"
+      ? (Number.isSafeInteger(Number(v)) ? Number(v) : v.toString()) : v);
+  } catch (err) {
+    return ["error", `${kind(value)} is not JSON-able (${String(err && err.message || err).slice(0, 200)})`];
+  }
+  if (typeof text !== "string") return ["ok", "null"];
+  if (text.length > limit) return ["error", `${kind(value)} is ${text.length} characters as JSON (limit ${limit})`];
+  return ["ok", text];
+}"""
 
 
-async def evaluate(page: Page, script: str) -> Any:
+async def evaluate(page: Page, script: str, timeout: float) -> Any:
     """Evaluate an expression or a function in the page and return its JSON-able value."""
-    if not isinstance(script, str) or not script.strip():
-        raise WorkerError("script must be a non-empty string of JavaScript")
+    handle = None
     try:
-        return await page.evaluate(script)
+        async with asyncio.timeout(timeout):
+            handle = await page.evaluate_handle(script)
+            outcome = await handle.evaluate(TO_JSON, MAX_RESULT_CHARS)
+    except TimeoutError:
+        raise WorkerError(
+            f"execute did not finish within {timeout:g}s (pass a larger 'timeout' or end the script sooner)"
+        ) from None
     except PlaywrightError as exc:
         raise WorkerError(f"Script error: {js_message(exc)}") from None
+    finally:
+        if handle is not None:
+            asyncio.ensure_future(_dispose(handle))
+    if not (isinstance(outcome, list) and len(outcome) == 2 and isinstance(outcome[1], str)):
+        raise WorkerError("execute: the page returned an unreadable result")
+    status, text = outcome
+    if status != "ok":
+        raise WorkerError(f"execute: the script returned a {text}; return JSON-able data")
+    return json.loads(text)
 
 
-async def screenshot(
-    page: Page,
-    format: str = "png",
-    quality: int | None = None,
-    full_page: bool = False,
-    clip: dict[str, float] | None = None,
-    selector: str | None = None,
-) -> bytes:
-    """PNG or JPEG bytes of the page, a region (``clip``) or one element (``selector``)."""
-    if format not in ("png", "jpeg"):
-        raise WorkerError(f"Invalid format {format!r}: use 'png' or 'jpeg'")
-    if quality is not None and (format != "jpeg" or not 0 <= int(quality) <= 100):
-        raise WorkerError("quality applies to jpeg only and must be 0-100")
-    options: dict[str, Any] = {"type": format}
-    if quality is not None:
-        options["quality"] = int(quality)
+async def _dispose(handle: Any) -> None:
     try:
-        if selector:
-            element = await page.query_selector(selector)
-            if element is None:
-                raise WorkerError(f"No element matches selector {selector!r}")
-            return await element.screenshot(**options)
-        if clip:
-            options["clip"] = {k: float(clip[k]) for k in ("x", "y", "width", "height")}
-        return await page.screenshot(full_page=bool(full_page), **options)
-    except (KeyError, TypeError, ValueError):
-        raise WorkerError("clip must be an object with numeric x, y, width and height") from None
+        await handle.dispose()
+    except Exception:  # the page may be gone; nothing to free then
+        pass
+
+
+async def screenshot(page: Page, req: ScreenshotRequest) -> bytes:
+    """PNG or JPEG bytes of the page, a region (``clip``) or one element (``selector``)."""
+    options: dict[str, Any] = {"type": req.format, "timeout": req.timeout * 1000}
+    if req.quality is not None:
+        options["quality"] = req.quality
+    try:
+        async with asyncio.timeout(req.timeout + 2):
+            if req.selector:
+                locator = page.locator(req.selector).first
+                if await locator.count() == 0:
+                    raise WorkerError(f"No element matches selector {req.selector!r}")
+                return await locator.screenshot(**options)
+            if req.clip:
+                options["clip"] = req.clip
+            return await page.screenshot(full_page=req.full_page, **options)
+    except TimeoutError:
+        raise WorkerError(f"Screenshot did not finish within {req.timeout:g}s") from None
     except PlaywrightError as exc:
-        raise WorkerError(f"Screenshot failed: {js_message(exc)}") from None
+        message = js_message(exc)
+        if "Timeout" in message and req.selector:
+            raise WorkerError(
+                f"Screenshot failed: the element matching {req.selector!r} did not become visible "
+                f"within {req.timeout:g}s"
+            ) from None
+        raise WorkerError(f"Screenshot failed: {message}") from None
 
 
 def js_message(exc: PlaywrightError) -> str:
     """The first line of a Playwright error, without its API prefix."""
     message = str(getattr(exc, "message", exc) or exc).strip()
-    for prefix in ("Page.evaluate: ", "page.evaluate: "):
+    for prefix in ("Page.evaluate: ", "page.evaluate: ", "Page.evaluate_handle: ", "JSHandle.evaluate: "):
         if message.startswith(prefix):
             message = message[len(prefix):]
-    return message.splitlines()[0] if message else "unknown error"
+    return message.splitlines()[0][:2000] if message else "unknown error"

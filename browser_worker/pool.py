@@ -126,8 +126,11 @@ class ContextPool:
         deadline = time.monotonic() + timeout
         self._waiting += 1
         try:
-            await asyncio.wait_for(self._slots.acquire(), timeout)
-        except asyncio.TimeoutError:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can lose a slot it acquired
+            # just as the timeout or a cancellation fires.
+            async with asyncio.timeout(timeout):
+                await self._slots.acquire()
+        except TimeoutError:
             raise CapacityError(
                 f"worker at capacity ({self._in_use}/{self._max} sessions); "
                 f"no slot became free within {timeout:g}s"

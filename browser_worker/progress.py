@@ -12,6 +12,7 @@ import logging
 from typing import Any, Callable
 
 from .logs import LogBuffer
+from .redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class Progress:
         if self._loop is not None and not _in_loop(self._loop):
             self._loop.call_soon_threadsafe(self.emit, type, message)
             return
+        message = redact(message)
         if self._logs is not None:
             self._logs.append("error" if type == "error" else "info", message, "worker")
         if self._callback is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -9,7 +10,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from .errors import SessionNotFoundError
+from .errors import SessionNotFoundError, WorkerError
 from .logs import LogBuffer
 
 if TYPE_CHECKING:
@@ -51,9 +52,18 @@ class Session:
     )
     started: float = field(default_factory=time.monotonic)
     ended_at: float | None = None
+    #: The session owns its lease from the moment the pool hands it out; only
+    #: ``BrowserWorker._end`` releases it.
     lease: "Lease | None" = None
-    finalizing: bool = False  # a stop or failure is already closing this session
+    #: The task running the start, so a stop can cancel it (queue wait included).
+    start_task: "asyncio.Task[Any] | None" = None
+    #: Set once ``_end`` has begun: later stops/failures wait for it instead of ending twice.
+    ending: "asyncio.Future[None] | None" = None
     progress: Any = None  # the start's Progress while the session is starting
+
+    @property
+    def finalizing(self) -> bool:
+        return self.ending is not None
 
     def move_to(self, status: SessionStatus, error: str | None = None) -> None:
         if status != self.status and status not in _NEXT[self.status]:
@@ -92,6 +102,10 @@ class SessionRegistry:
         self._retention_count = retention_count
 
     def add(self, session: Session) -> None:
+        """Register a starting session; its id must not be live. Ended logs under the same id
+        (same workspace: ids are bound to it) give way to the new session."""
+        if session.id in self._live:
+            raise WorkerError(f"Session {session.id} already exists")
         self._ended.pop(session.id, None)
         self._live[session.id] = session
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, Mapping
 
 import aiohttp
 from playwright.async_api import Playwright, async_playwright
@@ -22,13 +22,18 @@ from .assets import default_paths
 from .browser_host import BrowserHost
 from .chromium import ChromiumInfo
 from .config import WorkerSettings
-from .errors import AppStartError, WorkerError
-from .launch import StartRequest, build_document
+from .errors import AppStartError, SessionNotFoundError, WorkerError
+from .launch import build_document
 from .loader import load
 from .logs import LogBuffer
 from .metrics import WorkerMetrics
-from .pool import ContextPool, Lease
+from .pool import ContextPool, Lease, origin_of
 from .progress import Progress
+from .netpolicy import NetworkPolicy
+from .policy import Caller, authorize, caller_from, check_name
+from .redact import add_secret, redact, redact_value
+from .requests import (Limits, StartRequest, parse_execute, parse_logs, parse_screenshot,
+                       parse_session_id, parse_start)
 from .session import Session, SessionRegistry, SessionStatus
 
 log = logging.getLogger(__name__)
@@ -60,6 +65,20 @@ class BrowserWorker:
         self._tasks: set[asyncio.Future[Any]] = set()
         self._reaper: asyncio.Task[None] | None = None
         self.metrics = WorkerMetrics(self)
+        s = self.settings
+        self.limits = Limits(
+            default_start_timeout=s.start_timeout, max_start_timeout=s.max_start_timeout,
+            default_execute_timeout=s.execute_timeout, max_execute_timeout=s.max_execute_timeout,
+            screenshot_timeout=s.screenshot_timeout,
+        )
+        self.net = NetworkPolicy(
+            allow_private=s.allow_private_network, allow_hosts=s.allowed_hosts,
+            allow_file_urls=s.allow_file_urls,
+            trusted_origins=(origin_of(s.server_url),) if s.server_url else (),
+        )
+        #: The workspace the worker's service is registered in (set by ``registered``).
+        self.owner_workspace: str | None = None
+        self.shutdown_requested = asyncio.Event()
 
     # ----- lifetime -------------------------------------------------------------------------
 
@@ -110,11 +129,15 @@ class BrowserWorker:
         if self._reaper:
             self._reaper.cancel()
             await asyncio.gather(self._reaper, return_exceptions=True)
-        for session in self.sessions.live_sessions():
-            try:
-                await self.stop(session.id)
-            except Exception as exc:  # keep closing the rest
-                log.warning("stopping %s during shutdown failed: %s", session.id, exc)
+        results = await asyncio.gather(
+            *(self._end(s, SessionStatus.STOPPED, "the worker is shutting down") for s in self.sessions.live_sessions()),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):  # keep closing the rest
+                log.warning("stopping a session during shutdown failed: %s", result)
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
         if self._pool:
             await self._pool.close()
         if self._host:
@@ -156,7 +179,7 @@ class BrowserWorker:
                 if session.status is SessionStatus.RUNNING and now - session.started > ttl:
                     session.logs.append("warn", f"Session lived longer than --session-ttl={ttl:g}s; stopping", "worker")
                     try:
-                        await self.stop(session.id)
+                        await self._end(session, SessionStatus.STOPPED, "session TTL reached")
                     except Exception as exc:
                         log.warning("stopping expired session %s failed: %s", session.id, exc)
 
@@ -178,74 +201,123 @@ class BrowserWorker:
 
     # ----- sessions -------------------------------------------------------------------------
 
-    async def start(self, config: dict[str, Any], context: dict[str, Any] | None = None) -> str:
-        """Start an app session; return its id once the page loaded and the app code ran."""
-        progress = Progress(config.get("progress_callback") if isinstance(config, dict) else None)
-        req = StartRequest.parse(config, self.settings.start_timeout, self.settings.allow_file_urls)
-        if self.sessions.is_live(req.session_id):
-            raise WorkerError(f"Session {req.session_id} already exists")
+    def _caller(self, context: Mapping[str, Any] | None) -> Caller:
+        return caller_from(context, self.owner_workspace)
+
+    async def start(self, config: Any, context: dict[str, Any] | None = None) -> str:
+        """Start an app session; return its id once the page loaded and the app code ran.
+
+        The config is parsed and authorized before anything is allocated; from then on the
+        session owns whatever the start acquires and ``_end`` is its only release path."""
+        caller = self._caller(context)
+        workspace = authorize("start", caller, None)
+        req = parse_start(config, workspace=None if caller.privileged else workspace,
+                          limits=self.limits, net=self.net)
+        add_secret(req.token)
         logs = LogBuffer(self.settings.max_log_entries, [req.token] if req.token else [])
         session = Session(
-            id=req.session_id,
-            app_id=req.app_id,
-            workspace=req.workspace,
-            client_id=req.client_id,
-            app_type=req.app_type,
-            entry_point=req.entry_point,
-            logs=logs,
-            metadata=req.manifest,
+            id=req.session_id, app_id=req.app_id, workspace=req.workspace, client_id=req.client_id,
+            app_type=req.app_type, entry_point=req.entry_point, logs=logs, metadata=req.manifest,
         )
         self.sessions.add(session)
+        progress = Progress(req.progress_callback)
         progress.attach(logs)
         session.progress = progress
         self.metrics.starts.inc()
-        t0 = time.perf_counter()
+        task = asyncio.create_task(self._run_start(session, req, progress), name=f"start {session.id}")
+        session.start_task = task
         try:
-            progress.info(f"Starting {req.app_type} app {req.app_id} ({req.session_id})")
-            document, lease = await asyncio.gather(
-                build_document(req, self._http, self._entries, self.assets_config),
-                self.pool.acquire(self.settings.queue_timeout, req.app_type),
-            )
-            session.lease = lease
-            self._watch(session, lease)
-            progress.info("Browser context ready; loading the app")
-            await load(lease, document, req.timeout or self.settings.start_timeout)
-            session.move_to(SessionStatus.RUNNING)
-            self.metrics.start_seconds.observe(time.perf_counter() - t0)
-            progress.success(f"App loaded in {(time.perf_counter() - t0) * 1000:.0f} ms")
-            return session.id
-        except Exception as exc:
-            reason = str(exc) or type(exc).__name__
-            self.metrics.failures.inc()
-            await self._fail(session, reason)
-            progress.error(f"Failed to start: {reason}")
-            if isinstance(exc, WorkerError):
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():  # our own caller gave up
+                await asyncio.shield(self._end(session, SessionStatus.STOPPED, "the start was cancelled by its caller"))
                 raise
-            raise AppStartError(reason) from exc
+            reason = session.error or "stopped while starting"
+            raise AppStartError(f"Session {session.id} did not start: {reason}") from None
         finally:
             session.progress = None
             progress.detach()
             if self._pool is not None:
                 self._pool.refill()
 
-    async def _fail(self, session: Session, reason: str) -> None:
-        """Mark a session failed (once), close its context and keep its logs."""
-        if session.finalizing or not self.sessions.is_live(session.id):
+    async def _run_start(self, session: Session, req: StartRequest, progress: Progress) -> str:
+        t0 = time.perf_counter()
+        progress.info(f"Starting {req.app_type} app {req.app_id} ({req.session_id})")
+        # Build the document while waiting for a context; the lease belongs to the session as
+        # soon as the pool hands it out, so every exit below releases it through _end.
+        doc_task = asyncio.ensure_future(build_document(req, self._http, self._entries, self.assets_config))
+        lease_task = asyncio.ensure_future(self.pool.acquire(self.settings.queue_timeout, req.app_type))
+
+        def own(task: asyncio.Future[Lease]) -> None:
+            if not task.cancelled() and task.exception() is None:
+                session.lease = task.result()
+
+        lease_task.add_done_callback(own)
+        try:
+            try:
+                await asyncio.wait({doc_task, lease_task}, return_when=asyncio.FIRST_EXCEPTION)
+                document = await doc_task
+                lease = await lease_task
+            finally:
+                for task in (doc_task, lease_task):
+                    task.cancel()
+                await asyncio.gather(doc_task, lease_task, return_exceptions=True)
+            self._watch(session, lease)
+            progress.info("Browser context ready; loading the app")
+            await load(lease, document, req.timeout)
+            session.move_to(SessionStatus.RUNNING)
+            self.metrics.start_seconds.observe(time.perf_counter() - t0)
+            progress.success(f"App loaded in {(time.perf_counter() - t0) * 1000:.0f} ms")
+            return session.id
+        except asyncio.CancelledError:
+            raise  # whoever cancelled the start ends the session
+        except Exception as exc:
+            reason = redact(str(exc) or type(exc).__name__)
+            self.metrics.failures.inc()
+            progress.error(f"Failed to start: {reason}")
+            await self._end(session, SessionStatus.FAILED, reason)
+            error = exc if isinstance(exc, WorkerError) else AppStartError(reason)
+            error.args = (reason,)
+            raise error from None
+
+    async def _end(self, session: Session, status: SessionStatus, reason: str | None = None) -> None:
+        """The one way a session ends (stop, failure, crash, TTL, shutdown): cancel its start if
+        it is still running, close its context, free its slot, and keep its logs."""
+        if session.ending is not None:
+            await asyncio.shield(session.ending)
             return
-        session.finalizing = True
-        session.logs.append("error", reason, "worker")
-        if session.status not in (SessionStatus.FAILED, SessionStatus.STOPPED):
-            session.move_to(SessionStatus.FAILED, reason)
-        await self._release(session)
-        self.sessions.retire(session)
+        session.ending = asyncio.get_running_loop().create_future()
+        try:
+            task = session.start_task
+            if task is not None and not task.done() and task is not asyncio.current_task():
+                if reason and session.error is None:
+                    session.error = reason
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            if status is SessionStatus.FAILED:
+                session.logs.append("error", reason or "session failed", "worker")
+                if session.status is not SessionStatus.FAILED:
+                    session.move_to(SessionStatus.FAILED, reason)
+            else:
+                session.logs.append("info", "Session stopping" + (f" ({reason})" if reason else ""), "worker")
+                session.move_to(SessionStatus.STOPPING)
+            await self._release(session)
+            if status is not SessionStatus.FAILED:
+                session.move_to(SessionStatus.STOPPED)
+                session.logs.append("info", "Session stopped", "worker")
+        finally:
+            self._release_now(session)
+            self.sessions.retire(session)
+            session.ending.set_result(None)
 
     def _fail_soon(self, session: Session, reason: str, browser: Any = None) -> None:
         """From an event handler: fail the session without blocking the handler.
 
         With ``browser``, wait a moment first: when Chromium itself dies its pages report a
         crash just before the browser reports the disconnect, and the log should say which."""
-        if session.status in (SessionStatus.STARTING, SessionStatus.RUNNING):
-            session.move_to(SessionStatus.FAILED, reason)
+        if session.ending is not None:
+            return
 
         async def fail() -> None:
             final = reason
@@ -253,8 +325,7 @@ class BrowserWorker:
                 await asyncio.sleep(0.2)
                 if not browser.is_connected():
                     final = BROWSER_LOST
-            session.error = final
-            await self._fail(session, final)
+            await self._end(session, SessionStatus.FAILED, final)
 
         task = asyncio.ensure_future(fail())
         self._tasks.add(task)
@@ -270,22 +341,43 @@ class BrowserWorker:
         if lease is not None and self._pool is not None:
             await self._pool.release(lease, self.settings.stop_timeout)
 
-    async def stop(self, session_id: str, context: dict[str, Any] | None = None) -> None:
-        """Stop a session and close its context; stopping an ended session is a no-op."""
-        if not self.sessions.is_live(session_id):
-            session = self.sessions.any(session_id)  # raises SessionNotFoundError if unknown
+    def _release_now(self, session: Session) -> None:
+        """Last resort when ``_end`` itself is interrupted: release in the background."""
+        if session.lease is not None:
+            task = asyncio.ensure_future(self._release(session))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def stop(self, session_id: Any, context: dict[str, Any] | None = None) -> None:
+        """Stop a session (a start in flight or queued is cancelled). Unknown or ended ids are
+        a quiet no-op, as in the Worker API: a restarted worker must not block cleanup."""
+        caller = self._caller(context)
+        session_id = parse_session_id(session_id)
+        session = self._find(session_id)
+        if session is None:
+            authorize("stop", caller, None)
             return None
-        session = self.sessions.live(session_id)
-        if session.finalizing:
-            return None
-        session.finalizing = True
-        session.move_to(SessionStatus.STOPPING)
-        session.logs.append("info", "Session stopping", "worker")
-        await self._release(session)
-        session.move_to(SessionStatus.STOPPED)
-        session.logs.append("info", "Session stopped", "worker")
-        self.sessions.retire(session)
+        authorize("stop", caller, session.workspace)
+        if self.sessions.is_live(session_id):
+            await self._end(session, SessionStatus.STOPPED)
         return None
+
+    def _find(self, session_id: str) -> Session | None:
+        try:
+            return self.sessions.any(session_id)
+        except SessionNotFoundError:
+            return None
+
+    def _authorized_session(self, method: str, session_id: Any, context: Mapping[str, Any] | None) -> Session:
+        """The session ``session_id`` names, if the caller may use ``method`` on it."""
+        caller = self._caller(context)
+        session_id = parse_session_id(session_id)
+        session = self._find(session_id)
+        if session is None:
+            authorize(method, caller, None)
+            raise SessionNotFoundError(session_id)
+        authorize(method, caller, session.workspace)
+        return session
 
     def _watch(self, session: Session, lease: Lease) -> None:
         """Turn the page's console, errors and failed requests into session logs."""
@@ -328,17 +420,12 @@ class BrowserWorker:
 
     # ----- reading and acting on live sessions ----------------------------------------------
 
-    async def get_logs(
-        self,
-        session_id: str,
-        type: str | None = None,
-        offset: int = 0,
-        limit: int | None = None,
-        context: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        session = self.sessions.any(session_id)
+    async def get_logs(self, session_id: Any, type: Any = None, offset: Any = 0, limit: Any = None,
+                       context: dict[str, Any] | None = None) -> dict[str, Any]:
+        query = parse_logs(type, offset, limit)
+        session = self._authorized_session("get_logs", session_id, context)
         await self._flush_console(session)
-        return session.logs.query(type, offset, limit)
+        return session.logs.query(query.type, query.offset, query.limit)
 
     async def _flush_console(self, session: Session) -> None:
         """Pull console lines the page has batched but not yet sent, so logs are up to date."""
@@ -352,63 +439,72 @@ class BrowserWorker:
         except Exception:  # a busy or closing page: return what we have
             pass
 
-    async def get_session_info(self, session_id: str, context: dict[str, Any] | None = None) -> dict[str, Any]:
-        return self.sessions.any(session_id).info()
+    async def get_session_info(self, session_id: Any, context: dict[str, Any] | None = None) -> dict[str, Any]:
+        return redact_value(self._authorized_session("get_session_info", session_id, context).info())
 
-    async def list_sessions(self, workspace: str | None = None, context: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    async def list_sessions(self, workspace: Any = None, context: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        if workspace is not None:
+            check_name(workspace, "workspace")
+        workspace = authorize("list_sessions", self._caller(context), workspace)
         return [
-            s.info() for s in self.sessions.live_sessions() if workspace is None or s.workspace == workspace
+            redact_value(s.info()) for s in self.sessions.live_sessions()
+            if workspace is None or s.workspace == workspace
         ]
 
-    def _page(self, session_id: str) -> Any:
-        session = self.sessions.live(session_id)
-        if session.lease is None or session.status != SessionStatus.RUNNING:
-            raise WorkerError(f"Session {session_id} is {session.status.value}, not running")
+    def _running_page(self, method: str, session_id: Any, context: Mapping[str, Any] | None) -> Any:
+        session = self._authorized_session(method, session_id, context)
+        if session.lease is None or session.status is not SessionStatus.RUNNING:
+            raise WorkerError(f"Session {session.id} is {session.status.value}, not running")
         return session.lease.page
 
-    async def execute(self, session_id: str, script: str, context: dict[str, Any] | None = None) -> Any:
-        """Evaluate JS in the session's page (an expression or a function) and return its value."""
-        return await page_actions.evaluate(self._page(session_id), script)
+    async def execute(self, session_id: Any, script: Any, timeout: Any = None,
+                      context: dict[str, Any] | None = None) -> Any:
+        """Evaluate JS in the session's page (an expression or a function) and return its
+        JSON-able value, within ``timeout`` seconds (the worker's default when not given)."""
+        req = parse_execute(self.limits, script, timeout)
+        page = self._running_page("execute", session_id, context)
+        return await page_actions.evaluate(page, req.script, req.timeout)
 
-    async def take_screenshot(
-        self,
-        session_id: str,
-        format: str = "png",
-        quality: int | None = None,
-        full_page: bool = False,
-        clip: dict[str, float] | None = None,
-        selector: str | None = None,
-        context: dict[str, Any] | None = None,
-    ) -> bytes:
+    async def take_screenshot(self, session_id: Any, format: Any = "png", quality: Any = None,
+                              full_page: Any = False, clip: Any = None, selector: Any = None,
+                              timeout: Any = None, context: dict[str, Any] | None = None) -> bytes:
         """PNG or JPEG bytes of the page, a region (``clip``) or one element (``selector``)."""
-        return await page_actions.screenshot(self._page(session_id), format, quality, full_page, clip, selector)
+        req = parse_screenshot(self.limits, format=format, quality=quality, full_page=full_page,
+                               clip=clip, selector=selector, timeout=timeout)
+        page = self._running_page("take_screenshot", session_id, context)
+        return await page_actions.screenshot(page, req)
 
     # ----- workspace-level ------------------------------------------------------------------
 
-    async def prepare_workspace(self, workspace: str, context: dict[str, Any] | None = None) -> None:
+    async def prepare_workspace(self, workspace: Any, context: dict[str, Any] | None = None) -> None:
+        authorize("prepare_workspace", self._caller(context), check_name(workspace, "workspace"))
         return None  # contexts are created per session; nothing to prepare
 
-    async def close_workspace(self, workspace: str, context: dict[str, Any] | None = None) -> None:
-        for session in self.sessions.live_sessions():
-            if session.workspace == workspace:
-                await self.stop(session.id)
+    async def close_workspace(self, workspace: Any, context: dict[str, Any] | None = None) -> None:
+        """Stop every session of ``workspace`` (starting ones included)."""
+        authorize("close_workspace", self._caller(context), check_name(workspace, "workspace"))
+        sessions = [s for s in self.sessions.live_sessions() if s.workspace == workspace]
+        await asyncio.gather(*(self._end(s, SessionStatus.STOPPED, "workspace closed") for s in sessions))
 
-    async def compile(
-        self,
-        manifest: dict[str, Any],
-        files: list[dict[str, Any]],
-        config: dict[str, Any] | None = None,
-        context: dict[str, Any] | None = None,
-    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        progress = Progress((config or {}).get("progress_callback") if isinstance(config, dict) else None)
+    async def compile(self, manifest: Any, files: Any, config: Any = None,
+                      context: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Build the app's ``index.html`` bundle; keep it for starts in the same workspace."""
+        if config is not None and not isinstance(config, dict):
+            raise WorkerError(f"compile config must be an object, got {type(config).__name__}")
+        config = dict(config or {})
+        caller = self._caller(context)
+        wanted = config.get("workspace")
+        if wanted is not None:
+            check_name(wanted, "config.workspace")
+        workspace = authorize("compile", caller, wanted)
+        progress = Progress(config.pop("progress_callback", None))
         out_manifest, out_files = await asyncio.to_thread(
             compiler.compile_app, manifest, files, config, progress
         )
-        workspace = (config or {}).get("workspace") if isinstance(config, dict) else None
         if workspace:
             entry = next((f for f in out_files if f.get("path") == compiler.ENTRY), None)
-            if entry is not None:
-                self._entries.put(workspace, out_manifest.get("content_hash"), entry["content"])
+            if entry is not None and isinstance(entry.get("content"), str):
+                self._entries.put(workspace, entry["content"])
         return out_manifest, out_files
 
     def get_load(self, context: dict[str, Any] | None = None) -> float:
@@ -417,3 +513,8 @@ class BrowserWorker:
         if pool is None:
             return 0.0
         return (pool.in_use + pool.waiting) / pool.capacity
+
+    async def shutdown(self, context: dict[str, Any] | None = None) -> None:
+        """Ask the serving process to stop every session and exit (owner or admin only)."""
+        authorize("shutdown", self._caller(context), None)
+        self.shutdown_requested.set()

@@ -71,7 +71,6 @@ async def test_install_start_call_screenshot_stop(
 
 
 async def test_unknown_session_is_a_clear_error(worker: BrowserWorker) -> None:
+    assert await worker.stop("no-such/session") is None  # quiet, as the Worker API says
     with pytest.raises(SessionNotFoundError, match="no-such/session"):
-        await worker.stop("no-such/session")
-    with pytest.raises(SessionNotFoundError):
         await worker.get_logs("no-such/session")
