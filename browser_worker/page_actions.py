@@ -1,14 +1,15 @@
 """What a caller can do to a live session's page: run JS in it, or take a screenshot of it.
 
-Both have a deadline. A script's value is turned into JSON inside the page, by our own function
-(CSP-safe, never ``eval``), and comes back as one bounded string, so what travels back over RPC
-is always something hypha-rpc can encode, and a huge or odd value costs the worker nothing.
+Both have a deadline. A script's value is turned into JSON inside the page and comes back as one
+bounded string, so what travels back over RPC is always something hypha-rpc can encode, and a
+huge or odd value costs the worker nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 from playwright.async_api import Error as PlaywrightError
@@ -19,11 +20,16 @@ from .requests import ScreenshotRequest
 
 MAX_RESULT_CHARS = 10 * 1024 * 1024
 
-#: Runs on the script's value in the page. BigInt → number when exact, else a decimal string;
-#: Date → ISO text (JSON's own rule); undefined/functions → null; cycles are refused.
-TO_JSON = """(value, limit) => {
-  const kind = (v) => v === null ? "null" : Array.isArray(v) ? "array"
-    : (v && v.constructor && typeof v.constructor.name === "string" ? v.constructor.name : typeof v);
+#: Runs the caller's script the way Playwright's own ``evaluate`` does (an expression, or a
+#: function that is then called), awaits it, and turns the value into bounded JSON text in the
+#: page: BigInt → number when exact, else a decimal string; Date → ISO text (JSON's own rule);
+#: undefined/functions → null; cycles are refused, naming what the script returned.
+RUN_TO_JSON = """async ([source, limit]) => {
+  let value = globalThis.eval(source);
+  if (typeof value === "function") value = value();
+  value = await value;
+  const kind = (v) => v === null ? "null" : Array.isArray(v) ? "Array"
+    : typeof v === "object" && v.constructor && typeof v.constructor.name === "string" ? v.constructor.name : typeof v;
   let text;
   try {
     text = JSON.stringify(value, (key, v) => typeof v === "bigint"
@@ -37,35 +43,29 @@ TO_JSON = """(value, limit) => {
 }"""
 
 
+def _normalized(script: str) -> str:
+    """As Playwright does: a ``function …`` declaration is made an expression."""
+    script = script.strip()
+    return f"({script})" if re.match(r"^(async)?\s*function(\s|\()", script) else script
+
+
 async def evaluate(page: Page, script: str, timeout: float) -> Any:
     """Evaluate an expression or a function in the page and return its JSON-able value."""
-    handle = None
     try:
         async with asyncio.timeout(timeout):
-            handle = await page.evaluate_handle(script)
-            outcome = await handle.evaluate(TO_JSON, MAX_RESULT_CHARS)
+            outcome = await page.evaluate(RUN_TO_JSON, [_normalized(script), MAX_RESULT_CHARS])
     except TimeoutError:
         raise WorkerError(
             f"execute did not finish within {timeout:g}s (pass a larger 'timeout' or end the script sooner)"
         ) from None
     except PlaywrightError as exc:
         raise WorkerError(f"Script error: {js_message(exc)}") from None
-    finally:
-        if handle is not None:
-            asyncio.ensure_future(_dispose(handle))
     if not (isinstance(outcome, list) and len(outcome) == 2 and isinstance(outcome[1], str)):
         raise WorkerError("execute: the page returned an unreadable result")
     status, text = outcome
     if status != "ok":
         raise WorkerError(f"execute: the script returned a {text}; return JSON-able data")
     return json.loads(text)
-
-
-async def _dispose(handle: Any) -> None:
-    try:
-        await handle.dispose()
-    except Exception:  # the page may be gone; nothing to free then
-        pass
 
 
 async def screenshot(page: Page, req: ScreenshotRequest) -> bytes:
