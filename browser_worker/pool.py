@@ -141,12 +141,25 @@ class ContextPool:
         try:
             lease = self._take_ready(WARM_KIND.get(app_type, "window"))
             if lease is None:
-                lease = await self._new_lease(warm=None, timeout=max(0.1, deadline - time.monotonic()))
+                # Chromium makes the context even if we stop waiting for it: a cancelled
+                # acquire hands the finished lease to _discard instead of leaking it.
+                making = asyncio.ensure_future(
+                    self._new_lease(warm=None, timeout=max(0.1, deadline - time.monotonic()))
+                )
+                try:
+                    lease = await asyncio.shield(making)
+                except asyncio.CancelledError:
+                    making.add_done_callback(self._discard_made)
+                    raise
         except BaseException:
             self._in_use -= 1
             self._slots.release()
             raise
         return lease
+
+    def _discard_made(self, making: "asyncio.Future[Lease]") -> None:
+        if not making.cancelled() and making.exception() is None:
+            asyncio.ensure_future(self._discard(making.result()))
 
     def refill(self) -> None:
         """Top the warm set up again. Callers do this once a start has finished booting, so

@@ -24,7 +24,12 @@ APP_JS = "await api.export({ setup() {}, echo(x) { return x; } });"
 
 async def settle(w: BrowserWorker, size: int) -> None:
     """Back to baseline: no session, no slot, and only the warm contexts Chromium counts."""
-    await wait_for(lambda: w.pool.idle == size and w.context_count() == size, timeout=20)
+    deadline = time.monotonic() + 20
+    while not (w.pool.idle == size and w.context_count() == size):
+        state = (f"idle={w.pool.idle} contexts={w.context_count()} in_use={w.pool.in_use} "
+                 f"waiting={w.pool.waiting} live={[(s.id, s.status.value) for s in w.sessions.live_sessions()]}")
+        assert time.monotonic() < deadline, state
+        await asyncio.sleep(0.1)
     assert w.sessions.live_sessions() == []
     assert w.pool.in_use == 0 and w.pool.waiting == 0 and w.get_load() == 0
 
