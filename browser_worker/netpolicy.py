@@ -80,7 +80,7 @@ def blocked_reason(ip: IP) -> str | None:
         if embedded is not None:
             inner = blocked_reason(embedded)
             return f"{inner}, embedded in IPv6" if inner else None
-    for kind in ("loopback", "private", "link_local", "multicast", "reserved", "unspecified"):
+    for kind in ("loopback", "link_local", "unspecified", "multicast", "reserved", "private"):
         if getattr(ip, f"is_{kind}"):
             return kind.replace("_", "-")
     return None if ip.is_global else "not globally routable"
