@@ -134,8 +134,8 @@ def _render(app_type: str, kind: str, content: str, source: AppSource, manifest:
     if app_type in WORKER_KINDS:
         return render_worker_page(app_type, worker_app(
             source.script, name=name, requirements=requirements(manifest), source_name=source_name))
-    if kind == "source" and source.markup and not source.script:
-        page = f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title></title></head><body>{source.markup}</body></html>"
+    if kind == "source" and not source.config:  # an HTML fragment: the page's body, run as written
+        page = f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body>{content}</body></html>"
         return inliner.html(page, source_name)
     raise WorkerError(f"{app_type} apps need an HTML entry point; {source_name!r} is not HTML")
 
