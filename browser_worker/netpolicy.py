@@ -25,7 +25,7 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import DefaultResolver
+from aiohttp.resolver import ThreadedResolver
 
 from .errors import WorkerError
 
@@ -232,6 +232,8 @@ class NetworkPolicy:
                     body = await _read_capped(resp, url, field, max_bytes)
                     ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower() or None
                     return body, ctype
+            except TimeoutError:
+                raise  # aiohttp's own timeouts too: fetch_bytes reports them as the deadline
             except aiohttp.ClientConnectorError as exc:
                 if isinstance(exc.os_error, BlockedAddressError):
                     raise WorkerError(f"{field}: {exc.os_error.args[0]}") from None
@@ -279,7 +281,7 @@ class _GuardedResolver(AbstractResolver):
 
     def __init__(self, policy: NetworkPolicy) -> None:
         self._policy = policy
-        self._inner = DefaultResolver()
+        self._inner = ThreadedResolver()
 
     async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
                       ) -> list[ResolveResult]:

@@ -239,6 +239,6 @@ async def test_dns_rebinding_is_refused_at_connect_time(site: str, monkeypatch: 
             return None
 
     monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", first_check)
-    monkeypatch.setattr(netpolicy, "DefaultResolver", Rebound)
+    monkeypatch.setattr(netpolicy, "ThreadedResolver", Rebound)
     with pytest.raises(WorkerError, match=r"entry: rebind\.example resolved to 127\.0\.0\.1 \(loopback\) when connecting"):
         await DEFAULT.fetch_bytes(f"http://rebind.example:{port}/ok", "entry", max_bytes=100, deadline=soon())
