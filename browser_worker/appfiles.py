@@ -95,7 +95,8 @@ def _format(f: dict[str, Any], where: str) -> str:
     if "format" in f and f["format"] is not None:
         fmt = f["format"]
         if fmt not in FORMATS:
-            raise WorkerError(f"{where}.format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+            shown = repr(fmt) if isinstance(fmt, str) and len(fmt) <= 20 else type(fmt).__name__
+            raise WorkerError(f"{where}.format must be one of {', '.join(FORMATS)}, got {shown}")
         return str(fmt)
     kind = f.get("type")
     return kind if kind in FORMATS else "text"  # Hypha also uses ``type`` for the format
