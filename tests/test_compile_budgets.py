@@ -132,3 +132,39 @@ def test_oversized_asset_is_refused_naming_the_budget() -> None:
              {"path": "huge.png", "content": b64(big_image(21 * 1024 * 1024)), "format": "base64"}]
     with pytest.raises(WorkerError, match=r"compile budget max_asset_bytes=20971520 exceeded while inlining huge\.png"):
         compile_app(PAGE, files)
+
+
+def test_var_is_used_only_where_css_allows_it_and_copies_count() -> None:
+    """``var()`` is not allowed in @font-face descriptors or @import preludes: those stay copies."""
+    from browser_worker.budget import CompileBudget
+
+    sheet = ("@import 'b.css' screen;\n"
+             "@media (min-width: 1px) { .a { background: url(i.png) } @font-face { font-family: F; src: url(f.ttf) } }\n"
+             "@font-face { font-family: G; src: url(f.ttf) }\n.b { background: url(i.png) }")
+    files = [{"path": "index.html", "content": '<!doctype html><html><head><link rel="stylesheet" href="a.css">'
+              "</head><body></body></html>"},
+             {"path": "a.css", "content": sheet}, {"path": "b.css", "content": ".c { color: red }"},
+             {"path": "i.png", "content": b64(png(2, 2, (9, 9, 9))), "format": "base64"},
+             {"path": "f.ttf", "content": b64(b"\x00\x01\x00\x00font"), "format": "base64"}]
+    _, out = compile_app(PAGE, files)
+    css = base64.b64decode(re.search(r'data:text/css;base64,([^"]+)', index_of(out)).group(1)).decode()
+    assert css.startswith('@import "data:text/css;base64,')
+    assert ".a { background: var(--bw-asset-1) }" in css and ".b { background: var(--bw-asset-1) }" in css
+    assert css.count("src: url(data:font/ttf;base64,") == 2
+    fonts = "".join(f"@font-face {{ font-family: F{i}; src: url(f.ttf) }}\n" for i in range(10))
+    files[1] = {"path": "a.css", "content": fonts}
+    files[4] = {"path": "f.ttf", "content": b64(bytes(1024 * 1024)), "format": "base64"}
+    with pytest.raises(WorkerError, match=r"compile budget max_bundle_bytes=5242880 exceeded while inlining f\.ttf"):
+        compile_app(PAGE, files, budget=CompileBudget(max_bundle_bytes=5 * 1024 * 1024))
+
+
+def test_import_cycle_is_an_error_and_budgets_must_be_finite() -> None:
+    from browser_worker.budget import CompileBudget
+
+    files = [{"path": "index.html", "content": '<!doctype html><html><head><link rel="stylesheet" href="a.css"></head></html>'},
+             {"path": "a.css", "content": "@import 'b.css';"}, {"path": "b.css", "content": "@import 'a.css';"}]
+    with pytest.raises(WorkerError, match="stylesheet import cycle: a.css → b.css → a.css"):
+        compile_app(PAGE, files)
+    for bad in (float("nan"), float("inf"), 0, -1):
+        with pytest.raises(ValueError, match="compile budget timeout must be a finite number above 0"):
+            CompileBudget(timeout=bad)
