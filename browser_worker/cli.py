@@ -7,6 +7,7 @@ import base64
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -176,6 +177,8 @@ async def _run(args: argparse.Namespace, settings: WorkerSettings) -> int:
 def _compile(args: argparse.Namespace) -> int:
     from .compiler import ENTRY, compile_app
     from .errors import WorkerError
+    from .netpolicy import NetworkPolicy
+    from .progress import Progress
 
     path = Path(args.source)
     if not path.is_file():
@@ -193,7 +196,8 @@ def _compile(args: argparse.Namespace) -> int:
     manifest = {"type": args.type or default_type, "name": args.name or path.stem, "entry_point": entry}
     try:
         options = {"server_url": args.server_url, "inline_remote": args.inline_remote}
-        out_manifest, out_files = compile_app(manifest, files, {k: v for k, v in options.items() if v})
+        out_manifest, out_files = compile_app(manifest, files, {k: v for k, v in options.items() if v},
+                                              Progress(_print_warning), policy=NetworkPolicy.from_env(os.environ))
     except WorkerError as exc:
         print(f"browser-worker: {exc}", file=sys.stderr)
         return 1
@@ -208,6 +212,11 @@ def _compile(args: argparse.Namespace) -> int:
     if args.check:
         return asyncio.run(_check(html))
     return 0
+
+
+def _print_warning(message: dict) -> None:
+    if message.get("type") == "warning":
+        print(f"browser-worker: warning: {message.get('message')}", file=sys.stderr)
 
 
 async def _check(html: str) -> int:

@@ -1,25 +1,31 @@
 """Install-time compile: turn an app's manifest and files into an ``index.html`` bundle.
 
 The Hypha server calls this when an app is installed and stores what comes back; a started
-session then loads ``index.html`` and nothing else has to be rendered at start.
+session then loads ``index.html`` and nothing else has to be rendered at start. The app's
+other files (its source, e.g. ``main.py``, included) are returned as they came.
+
+Inputs are hostile until checked: ``files`` are validated at the door (:mod:`.appfiles`),
+inlining runs within a :class:`~.budget.CompileBudget`, and ``inline_remote`` fetches go
+through the :class:`~.netpolicy.NetworkPolicy`.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 from typing import Any
 
 import lxml.html
 
+from .appfiles import AppFile, parse_files
 from .apptypes import canonical_type
+from .budget import CompileBudget, Meter
 from .errors import WorkerError
-from .imjoy import looks_like_source, parse_source
+from .imjoy import AppSource, parse_source, source_kind
 from .inline import Inliner
-from .remote import RemoteFetcher
-from .manifest import clean, is_html, requirements, web_app_url
+from .manifest import clean, requirements, web_app_url
+from .netpolicy import NetworkPolicy
 from .progress import Progress
+from .remote import RemoteAssets
 from .templates import WORKER_KINDS, bundle_type, render_window, render_worker_page, worker_app
 
 ENTRY = "index.html"
@@ -30,95 +36,118 @@ def compile_app(
     files: list[dict[str, Any]] | None,
     config: dict[str, Any] | None = None,
     progress: Progress | None = None,
+    *,
+    policy: NetworkPolicy | None = None,
+    budget: CompileBudget | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(manifest, files) → (manifest with ``entry_point: index.html`` and ``content_hash``,
+    files with ``index.html`` rendered). Blocking: run it in a thread from async code."""
     progress = progress or Progress(None)
+    budget = budget or CompileBudget()
+    policy = policy or NetworkPolicy()
+    meter = Meter.start(budget)
+    config = _config(config, policy)
     manifest = clean(manifest)
-    files = list(files or [])
+    app_files = parse_files(files, budget)
     app_type = canonical_type(manifest.get("type"))
     progress.info(f"Compiling {app_type} app {manifest.get('name') or ''}".rstrip())
 
     if app_type == "web-app":
-        web_app_url(manifest)
+        url = web_app_url(manifest, allow_file=policy.allow_file_urls)
+        policy.check_page_url(url, "entry_point", schemes=("http", "https", "data", "file"))
         progress.success("web-app: nothing to compile")
-        return manifest, files
+        return manifest, [f.raw for f in app_files]
 
     entry_name = manifest.get("entry_point") or ENTRY
-    entry = _find(files, entry_name) or _find(files, ENTRY)
+    if not isinstance(entry_name, str):
+        raise WorkerError(f"manifest entry_point must be a string, got {type(entry_name).__name__}")
+    entry = _find(app_files, entry_name) or _find(app_files, ENTRY)
     if entry is None:
-        names = ", ".join(_path(f) for f in files) or "none"
+        names = ", ".join(f.path for f in app_files[:20]) or "none"
         raise WorkerError(f"entry point {entry_name!r} is not among the app's files ({names})")
-    content = _text_of(entry)
-
+    content = entry.text()
     if bundle_type(content):
         progress.success("already compiled; left as is")
-        return {**manifest, "entry_point": ENTRY}, files
+        return {**manifest, "entry_point": ENTRY}, [f.raw for f in app_files]
 
-    source_name = _path(entry)
-    styles: list[str] = []
-    window_html = ""
-    if looks_like_source(content):
-        progress.info(f"Parsing the app source {source_name}")
-        source = parse_source(content)
+    kind = source_kind(content)
+    source = AppSource(script=content)
+    if kind == "source":
+        progress.info(f"Parsing the app source {entry.path}")
+        source = parse_source(content, budget)
         manifest = {**manifest, **source.config}
         app_type = canonical_type(manifest.get("type") or app_type)
-        files = files + [f for f in source.files if _find(files, f["path"]) is None]
-        styles, window_html, content = source.styles, source.window_html, source.script
-    assets = _asset_bytes(files)
-    fetcher = RemoteFetcher() if (config or {}).get("inline_remote") else None
-    inliner = Inliner(assets, fetch=fetcher)
-    try:
-        html = _render(app_type, content, manifest, config, inliner, source_name, styles, window_html)
-    finally:
-        if fetcher is not None:
-            fetcher.close()
+        known = {f.path for f in app_files}
+        extra = parse_files([f for f in source.files if f["path"] not in known], budget)
+        app_files = app_files + [AppFile(len(app_files) + i, f.path, f.raw, f.data) for i, f in enumerate(extra)]
+    if len(app_files) > budget.max_files:
+        raise budget.error("max_files", f"by {len(app_files)} files")
+
+    assets = {f.path: f.data for f in app_files if f.data is not None}
+    remote = RemoteAssets(policy, meter) if config.get("inline_remote") else None
+    for _pass in range(budget.max_depth + 2):
+        inliner = Inliner(assets, Meter(budget, meter.deadline), remote=remote.fetched if remote else None)
+        html = _render(app_type, kind, content, source, manifest, config, inliner, entry.path)
+        if remote is None or not inliner.missing:
+            break
+        progress.info(f"Fetching {len(inliner.missing)} remote asset(s)")
+        remote.fetch(inliner.missing)
+    else:
+        raise budget.error("max_depth", "by remote stylesheets importing each other (inline_remote)")
+    size = len(html.encode())
+    if size > budget.max_bundle_bytes:
+        raise budget.error("max_bundle_bytes", f"by the rendered {ENTRY} ({size} bytes)")
+    for warning in inliner.warnings:
+        progress.warning(warning)
     progress.info(f"Inlined {inliner.count} asset(s)")
 
-    out_files = [f for f in files if f is not entry and _path(f) != ENTRY]
+    out_files = [f.raw for f in app_files if f.path != ENTRY]
     out_files.append({"path": ENTRY, "name": ENTRY, "content": html, "format": "text"})
-    digest = hashlib.sha256(html.encode()).hexdigest()
-    progress.success(f"Rendered {ENTRY} ({len(html.encode()) / 1024:.1f} KiB)")
+    progress.success(f"Rendered {ENTRY} ({size / 1024:.1f} KiB)")
+    compiled: dict[str, Any] = {"template": _template_of(app_type, kind), "source": entry.path}
+    if inliner.warnings:
+        compiled["warnings"] = list(inliner.warnings)
     out_manifest = {**manifest, "type": manifest.get("type") or app_type, "entry_point": ENTRY,
-                    "content_hash": f"sha256:{digest}", "compiled": {"template": _template_of(app_type, content),
-                                                                  "source": source_name}}
+                    "content_hash": f"sha256:{hashlib.sha256(html.encode()).hexdigest()}", "compiled": compiled}
     return out_manifest, out_files
 
 
-def _render(app_type: str, content: str, manifest: dict[str, Any], config: dict[str, Any] | None,
-            inliner: Inliner, source_name: str, styles: list[str], window_html: str) -> str:
+def _render(app_type: str, kind: str, content: str, source: AppSource, manifest: dict[str, Any],
+            config: dict[str, Any], inliner: Inliner, source_name: str) -> str:
     """The bundle's HTML: a template filled with the app (assets inlined), or the app's own page."""
-    if app_type == "window" and not is_html(content):
-        server_url = (config or {}).get("public_url") or (config or {}).get("server_url")
-        html = render_window(
-            content,
-            name=str(manifest.get("name") or "Hypha App"),
+    name = str(manifest.get("name") or "Hypha App")
+    if kind == "html":
+        return inliner.html(content.lstrip("\ufeff"), source_name)
+    if app_type == "window":
+        styles = [inliner.css(css, source_name) for css in source.styles]
+        window_html = _inline_fragment(inliner, source.markup + source.window_html, source_name)
+        shared = inliner.shared_css()
+        return render_window(
+            source.script,
+            name=name,
             requirements=requirements(manifest),
-            server_url=server_url,
+            server_url=config.get("public_url") or config.get("server_url"),
             source_name=source_name,
-            styles=[inliner.css(css, source_name) for css in styles],
-            window_html=_inline_fragment(inliner, window_html, source_name),
+            styles=([shared] if shared else []) + styles,
+            window_html=window_html,
         )
-    elif app_type in WORKER_KINDS and not is_html(content):
-        html = render_worker_page(app_type, worker_app(
-            content,
-            name=str(manifest.get("name") or "Hypha App"),
-            requirements=requirements(manifest),
-            source_name=source_name,
-        ))
-    elif is_html(content):
-        html = inliner.html(content, source_name)
-    else:
-        raise WorkerError(f"{app_type} apps need an HTML entry point; {source_name!r} is not HTML")
-    return html
+    if app_type in WORKER_KINDS:
+        return render_worker_page(app_type, worker_app(
+            source.script, name=name, requirements=requirements(manifest), source_name=source_name))
+    if kind == "source" and not source.config:  # an HTML fragment: the page's body, run as written
+        page = f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body>{content}</body></html>"
+        return inliner.html(page, source_name)
+    raise WorkerError(f"{app_type} apps need an HTML entry point; {source_name!r} is not HTML")
 
 
-def _template_of(app_type: str, content: str) -> str:
-    if is_html(content):
+def _template_of(app_type: str, kind: str) -> str:
+    if kind == "html" or app_type not in ("window", *WORKER_KINDS):
         return "none (the app's own HTML, assets inlined)"
     return "worker-page.html" if app_type in WORKER_KINDS else "window.html"
 
 
 def _inline_fragment(inliner: Inliner, html: str, referrer: str) -> str:
-    """Inline assets referred to from a ``<window>`` fragment."""
+    """Inline assets referred to from markup shown in the window."""
     if not html.strip():
         return html
     root = lxml.html.fragment_fromstring(html, create_parent="div")
@@ -126,47 +155,21 @@ def _inline_fragment(inliner: Inliner, html: str, referrer: str) -> str:
     return "".join([root.text or ""] + [lxml.html.tostring(c, encoding="unicode") for c in root])
 
 
-def _asset_bytes(files: list[dict[str, Any]]) -> dict[str, bytes]:
-    """The app's files by path, as bytes, for inlining."""
-    out: dict[str, bytes] = {}
+def _config(config: object, policy: NetworkPolicy) -> dict[str, Any]:
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise WorkerError(f"compile config must be an object, got {type(config).__name__}")
+    for key in ("server_url", "public_url"):
+        if config.get(key) is not None:
+            policy.check_page_url(config[key], f"config.{key}")
+    if config.get("inline_remote") not in (None, True, False):
+        raise WorkerError("config.inline_remote must be true or false")
+    return config
+
+
+def _find(files: list[AppFile], name: str) -> AppFile | None:
     for f in files:
-        content = f.get("content")
-        if content is None:
-            continue
-        fmt = f.get("format") or f.get("type") or "text"
-        if fmt == "base64":
-            try:
-                out[_path(f)] = base64.b64decode(content)
-            except ValueError:
-                raise WorkerError(f"file {_path(f)!r} is not valid base64") from None
-        elif fmt == "json" or not isinstance(content, str):
-            out[_path(f)] = json.dumps(content).encode()
-        else:
-            out[_path(f)] = content.encode("utf-8")
-    return out
-
-
-def _path(f: dict[str, Any]) -> str:
-    return str(f.get("path") or f.get("name") or "")
-
-
-def _find(files: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
-    for f in files:
-        if _path(f) == name or f.get("name") == name:
+        if f.path == name or f.raw.get("name") == name:
             return f
     return None
-
-
-def _text_of(f: dict[str, Any]) -> str:
-    content = f.get("content")
-    fmt = f.get("format") or f.get("type") or "text"
-    if content is None:
-        raise WorkerError(f"file {_path(f)!r} has no content")
-    if fmt == "base64":
-        try:
-            return base64.b64decode(content).decode("utf-8")
-        except (ValueError, UnicodeDecodeError):
-            raise WorkerError(f"file {_path(f)!r} is not valid base64-encoded UTF-8 text") from None
-    if not isinstance(content, str):
-        raise WorkerError(f"file {_path(f)!r} must hold text, got {type(content).__name__}")
-    return content

@@ -1,48 +1,79 @@
-"""Fetching remote assets for ``inline_remote`` compiles: aiohttp, with a size cap and timeout.
+"""Fetching remote assets for ``inline_remote`` compiles: concurrently, within the compile's
+deadline and budgets, and only where the network policy allows (no internal addresses by
+default; see :mod:`.netpolicy`).
 
-Compiles run in a worker thread (or the CLI), so the fetcher drives its own event loop."""
+The compiler runs in a worker thread (or the CLI), so each batch drives its own event loop.
+A batch is every URL one inlining pass met; stylesheets fetched in one batch may name more
+URLs, fetched by the next (as many batches as stylesheets nest, within ``max_depth``).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from typing import Awaitable, Iterable
 
-import aiohttp
+from .budget import Meter
+from .inline import Fetched
+from .netpolicy import FetchDeadlineError, FetchTooLargeError, NetworkPolicy, display_url
 
-from .errors import WorkerError
+FIELD = "inline_remote"
 
 
-class RemoteFetcher:
-    def __init__(self, max_bytes: int = 5 * 1024 * 1024, timeout: float = 15.0, total_bytes: int = 50 * 1024 * 1024) -> None:
-        self.max_bytes = max_bytes
-        self.total_bytes = total_bytes
-        self.timeout = timeout
-        self.fetched = 0
-        self._loop = asyncio.new_event_loop()
+class RemoteAssets:
+    def __init__(self, policy: NetworkPolicy, meter: Meter) -> None:
+        self.policy = policy
+        self.meter = meter
+        self.fetched: Fetched = {}
+        self.total_bytes = 0
 
-    def __call__(self, url: str) -> tuple[bytes, str | None]:
-        return self._loop.run_until_complete(self._get(url))
+    def fetch(self, urls: Iterable[str]) -> None:
+        """Fetch every URL not fetched yet (all at once, a few at a time); raises on the first
+        failure, naming the URL and the rule or budget."""
+        todo = sorted(set(urls) - self.fetched.keys())
+        if todo:
+            asyncio.run(self._batch(todo))
 
-    def close(self) -> None:
-        self._loop.close()
-
-    async def _get(self, url: str) -> tuple[bytes, str | None]:
+    async def _batch(self, urls: list[str]) -> None:
+        budget = self.meter.budget
+        if len(self.fetched) + len(urls) > budget.max_files:
+            raise budget.error("max_files", f"by {len(self.fetched) + len(urls)} remote assets ({FIELD})")
+        remaining = self.meter.deadline - time.monotonic()
+        if remaining <= 0:
+            raise budget.error("timeout", f"before fetching {display_url(urls[0])} ({FIELD})")
+        gate = asyncio.Semaphore(budget.remote_concurrency)
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as http:
-                async with http.get(url) as resp:
-                    if resp.status != 200:
-                        raise WorkerError(f"inline_remote: {url} answered HTTP {resp.status}")
-                    data = bytearray()
-                    async for chunk in resp.content.iter_chunked(64 * 1024):
-                        data += chunk
-                        if len(data) > self.max_bytes:
-                            break
-                    data = bytes(data)
-                    ctype = resp.headers.get("Content-Type", "").split(";")[0].strip() or None
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise WorkerError(f"inline_remote: could not fetch {url}: {exc or type(exc).__name__}") from None
-        if len(data) > self.max_bytes:
-            raise WorkerError(f"inline_remote: {url} is larger than {self.max_bytes} bytes")
-        self.fetched += len(data)
-        if self.fetched > self.total_bytes:
-            raise WorkerError(f"inline_remote: remote assets exceed {self.total_bytes} bytes in all")
-        return data, ctype
+            async with asyncio.timeout(remaining):
+                async with self.policy.guarded_session(timeout=remaining, limit=budget.remote_concurrency) as http:
+                    await _all([self._one(url, gate, http) for url in urls])
+        except TimeoutError:
+            pending = [display_url(u) for u in urls if u not in self.fetched]
+            raise budget.error("timeout", f"while fetching {', '.join(pending[:3])} ({FIELD})") from None
+
+    async def _one(self, url: str, gate: asyncio.Semaphore, http: object) -> None:
+        budget = self.meter.budget
+        async with gate:
+            try:
+                data, ctype = await self.policy.fetch_bytes(
+                    url, FIELD, max_bytes=budget.max_asset_bytes, deadline=self.meter.deadline,
+                    session=http,  # type: ignore[arg-type]
+                )
+            except FetchTooLargeError:
+                raise budget.error("max_asset_bytes", f"while fetching {display_url(url)} ({FIELD})") from None
+            except FetchDeadlineError:
+                raise budget.error("timeout", f"while fetching {display_url(url)} ({FIELD})") from None
+        self.total_bytes += len(data)
+        if self.total_bytes > budget.max_remote_bytes:
+            raise budget.error("max_remote_bytes", f"while fetching {display_url(url)} ({FIELD})")
+        self.fetched[url] = (data, ctype)
+
+
+async def _all(coros: list[Awaitable[None]]) -> None:
+    """Run all; on the first error cancel the rest (and wait for them) before raising it."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -100,5 +100,6 @@ async def test_compile_with_files_dir_and_check(tmp_path: Path) -> None:
     assert proc.returncode == 1 and "blocked (network is off): https://example.org/x.png" in proc.stderr
 
     (tmp_path / "missing.html").write_text('<!doctype html><html><body><img src="nope.png"></body></html>')
-    proc = await run("compile", str(tmp_path / "missing.html"))
-    assert proc.returncode == 1 and "missing.html refers to 'nope.png'" in proc.stderr
+    proc = await run("compile", str(tmp_path / "missing.html"))  # as Hypha: a warning, left as is
+    assert proc.returncode == 0
+    assert "browser-worker: warning: missing.html refers to 'nope.png', a file that is not among" in proc.stderr

@@ -8,12 +8,15 @@ import re
 import pytest
 
 from browser_worker import UnsupportedAppTypeError, WorkerError
+from browser_worker.budget import CompileBudget
 from browser_worker.compiler import compile_app
+from browser_worker.netpolicy import NetworkPolicy
 from browser_worker.templates import app_data
 
 from .fixtures.compile.make_png import png
 
 LOGO = png(7, 5, (200, 30, 30))
+LOCAL = NetworkPolicy(allow_private=True)  # the test servers listen on 127.0.0.1
 
 
 def app_files() -> list[dict]:
@@ -43,10 +46,12 @@ def test_raw_html_assets_are_inlined() -> None:
     manifest, files = compile_app({"type": "window", "entry_point": "index.html", "name": "a"}, app_files())
     html = index_of(files)
     assert "js/app.js" not in html and "css/style.css" not in html and 'src="img/logo.png"' not in html
-    assert html.count("data:image/png;base64,") == 2  # <img> and the icon
+    assert html.count("data:image/png;base64,") == 3  # <img>, the icon, the shared CSS copy
+    assert '<style data-bw="assets">:root{--bw-asset-1:url(data:image/png;base64,' in html
     assert "https://example.org/x.js" in html
     css = decoded_css(html)
-    assert "data:font/ttf;base64," in css and "data:image/png;base64," in css
+    # var() is not allowed in @font-face: the font stays a copy; the background is shared
+    assert "data:font/ttf;base64," in css and "background: var(--bw-asset-1)" in css
     assert '@import "data:text/css;base64,' in css
     script = base64.b64decode(re.search(r'data:text/javascript;base64,([^"]+)', html).group(1)).decode()
     assert script == "window.appRan = '</script><!-- `${x}`';"
@@ -62,13 +67,17 @@ def test_deterministic_and_idempotent() -> None:
     assert index_of(f3) == index_of(f1) and m3["content_hash"] == m1["content_hash"]
 
 
-def test_missing_asset_names_file_and_referrer() -> None:
+def test_missing_asset_is_a_warning_naming_file_and_referrer() -> None:
+    """As Hypha's built-in: installed, the reference left as is, a warning naming it."""
     files = [f for f in app_files() if f["path"] != "fonts/brand.ttf"]
-    with pytest.raises(WorkerError, match=r"css/style.css refers to '../fonts/brand.ttf'.*'fonts/brand.ttf' is not among"):
-        compile_app({"type": "window", "entry_point": "index.html"}, files)
-    with pytest.raises(WorkerError, match="outside the app's files"):
-        compile_app({"type": "window", "entry_point": "index.html"},
-                    [{"path": "index.html", "content": '<!doctype html><img src="../../etc/passwd">'}])
+    manifest, out = compile_app({"type": "window", "entry_point": "index.html"}, files)
+    assert manifest["compiled"]["warnings"] == [
+        "css/style.css refers to '../fonts/brand.ttf', a file that is not among the app's files; left as is"]
+    assert 'src: url("../fonts/brand.ttf")' in decoded_css(index_of(out))
+    manifest, out = compile_app({"type": "window", "entry_point": "index.html"},
+                                [{"path": "index.html", "content": '<!doctype html><img src="../../etc/passwd">'}])
+    assert manifest["compiled"]["warnings"] == ["index.html refers to '../../etc/passwd', outside the app's files; left as is"]
+    assert 'src="../../etc/passwd"' in index_of(out)
 
 
 SOURCE = """<config lang="yaml">
@@ -131,13 +140,18 @@ async def test_inline_remote_fetches_with_aiohttp_and_caps_size(tmp_path) -> Non
         files = [{"path": "index.html", "content": page}]
         _, kept = await asyncio.to_thread(compile_app, {"type": "iframe", "entry_point": "index.html"}, files)
         assert f"{base}/s/style.css" in index_of(kept)  # remote stays unless asked
+        with pytest.raises(WorkerError, match=r"inline_remote: .*127\.0\.0\.1 \(loopback\).*--allow-private-network"):
+            await asyncio.to_thread(compile_app, {"type": "iframe", "entry_point": "index.html"}, files,
+                                    {"inline_remote": True})
         _, out = await asyncio.to_thread(compile_app, {"type": "iframe", "entry_point": "index.html"}, files,
-                                         {"inline_remote": True})
-        css_text = decoded_css(index_of(out))
-        assert "data:image/png;base64," in css_text  # relative to the remote stylesheet
+                                         {"inline_remote": True}, policy=LOCAL)
+        html = index_of(out)
+        assert "var(--bw-asset-1)" in decoded_css(html)  # dot.png, relative to the remote stylesheet
+        assert f"{base}/s/" not in html and ":root{--bw-asset-1:url(data:image/png;base64," in html
         big_page = f'<!doctype html><html><body><img src="{base}/big.bin"></body></html>'
-        with pytest.raises(WorkerError, match="larger than"):
+        with pytest.raises(WorkerError, match=r"compile budget max_asset_bytes=5242880 exceeded while fetching .*/big\.bin"):
             await asyncio.to_thread(compile_app, {"type": "iframe", "entry_point": "index.html"},
-                                    [{"path": "index.html", "content": big_page}], {"inline_remote": True})
+                                    [{"path": "index.html", "content": big_page}], {"inline_remote": True},
+                                    policy=LOCAL, budget=CompileBudget(max_asset_bytes=5 * 1024 * 1024))
     finally:
         await runner.cleanup()

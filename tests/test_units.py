@@ -101,7 +101,7 @@ def test_compile_renders_and_is_idempotent() -> None:
     m1, f1 = compile_app(manifest, files, {"server_url": "http://s"})
     assert m1["entry_point"] == "index.html" and "_rtype" not in m1
     assert m1["content_hash"].startswith("sha256:")
-    assert sorted(f["path"] for f in f1) == ["data.txt", "index.html"]
+    assert sorted(f["path"] for f in f1) == ["data.txt", "index.html", "main.js"]  # the source is kept
     m2, f2 = compile_app(m1, f1, {"server_url": "http://s"})
     assert f2 == f1 and m2["content_hash"] == m1["content_hash"]
     m3, f3 = compile_app(manifest, files, {"server_url": "http://s"})
