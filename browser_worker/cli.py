@@ -34,6 +34,11 @@ def _worker_flags(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--recycle-after", type=int, help="relaunch Chromium after this many sessions, draining the old one (default 500; 0 = never)")
     g.add_argument("--session-ttl", type=float, help="stop sessions older than this many seconds (default 0 = off)")
     g.add_argument("--allow-file-urls", action="store_true", default=None, help="let web-app entry points use file: URLs (off: a file: page can read the disk)")
+    g.add_argument("--allow-private-network", action="store_true", default=None, help="let server-side fetches (entry files, inline_remote) reach loopback/private addresses besides the Hypha server [BROWSER_WORKER_ALLOW_PRIVATE_NETWORK]")
+    g.add_argument("--execute-timeout", type=float, help="seconds an execute may run when the call gives none (default 30) [BROWSER_WORKER_EXECUTE_TIMEOUT]")
+    g.add_argument("--max-start-timeout", type=float, help="largest start timeout a caller may ask for (default 600) [BROWSER_WORKER_MAX_START_TIMEOUT]")
+    g.add_argument("--compile-timeout", type=float, help="seconds for one compile, inline_remote included (default 30) [BROWSER_WORKER_COMPILE_TIMEOUT]")
+    g.add_argument("--compile-max-bundle-bytes", type=int, help="largest compiled bundle (default 50 MiB) [BROWSER_WORKER_COMPILE_MAX_BUNDLE_BYTES]")
     g.add_argument("--allow-hosts", metavar="HOST,HOST", help="only these hosts may be reached from app pages (default: any) [BROWSER_WORKER_ALLOW_HOSTS]")
     g.add_argument("--headed", action="store_true", help="show the browser window (debugging)")
 
@@ -41,7 +46,8 @@ def _worker_flags(parser: argparse.ArgumentParser) -> None:
 def _settings(args: argparse.Namespace) -> WorkerSettings:
     keys = ("server_url", "workspace", "token", "service_id", "chromium_path", "pool_size",
             "max_sessions", "queue_timeout", "start_timeout", "max_log_entries", "log_retention",
-            "allow_hosts", "chromium_args", "browser_endpoint", "cdp_endpoint", "python_pool_size", "recycle_after", "session_ttl", "allow_file_urls", "metrics_port")
+            "allow_hosts", "chromium_args", "browser_endpoint", "cdp_endpoint", "python_pool_size", "recycle_after", "session_ttl", "allow_file_urls", "metrics_port",
+            "allow_private_network", "execute_timeout", "max_start_timeout", "compile_timeout", "compile_max_bundle_bytes")
     overrides: dict[str, Any] = {k: getattr(args, k, None) for k in keys}
     if getattr(args, "headed", False):
         overrides["headless"] = False

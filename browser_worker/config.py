@@ -55,6 +55,12 @@ class WorkerSettings:
     max_execute_timeout: float = field(default=300.0, metadata=_env("BROWSER_WORKER_MAX_EXECUTE_TIMEOUT"))
     #: How long a screenshot waits for its element (``selector``) to be visible.
     screenshot_timeout: float = field(default=10.0, metadata=_env("BROWSER_WORKER_SCREENSHOT_TIMEOUT"))
+    #: Compile budgets: seconds for a whole compile (inline_remote included), bytes of the
+    #: bundle, bytes of one asset, and files per app.
+    compile_timeout: float = field(default=30.0, metadata=_env("BROWSER_WORKER_COMPILE_TIMEOUT"))
+    compile_max_bundle_bytes: int = field(default=50 * 1024 * 1024, metadata=_env("BROWSER_WORKER_COMPILE_MAX_BUNDLE_BYTES"))
+    compile_max_asset_bytes: int = field(default=20 * 1024 * 1024, metadata=_env("BROWSER_WORKER_COMPILE_MAX_ASSET_BYTES"))
+    compile_max_files: int = field(default=1000, metadata=_env("BROWSER_WORKER_COMPILE_MAX_FILES"))
     metrics_port: int = field(default=0, metadata=_env("BROWSER_WORKER_METRICS_PORT"))
     metrics_host: str = field(default="127.0.0.1", metadata=_env("BROWSER_WORKER_METRICS_HOST"))
     #: Comma-separated host names pages may reach; empty means any. Used to prove apps run
@@ -90,7 +96,10 @@ class WorkerSettings:
         for name in ("queue_timeout", "start_timeout", "log_retention", "stop_timeout", "session_ttl"):
             if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
                 raise ValueError(f"{name} must be a finite number, not negative, got {getattr(self, name)}")
-        for name in ("max_start_timeout", "execute_timeout", "max_execute_timeout", "screenshot_timeout"):
+        for name in ("compile_max_bundle_bytes", "compile_max_asset_bytes", "compile_max_files"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("max_start_timeout", "execute_timeout", "max_execute_timeout", "screenshot_timeout", "compile_timeout"):
             if not math.isfinite(getattr(self, name)) or getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be a finite positive number, got {getattr(self, name)}")
         if self.start_timeout > self.max_start_timeout:

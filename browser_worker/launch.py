@@ -7,24 +7,29 @@ Server-less callers may pass the entry's text directly as ``config["source"]``.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
-
 from .cache import EntryCache
-from .errors import AppStartError
+from .compiler import ENTRY, compile_app
+from .errors import AppStartError, WorkerError
+from .imjoy import source_kind
+from .netpolicy import NetworkPolicy
 from .loader import AppDocument
 from .manifest import is_html
 from .requests import StartRequest
 from .templates import WORKER_KINDS, app_data, bundle_type, render_window, render_worker_page, worker_app
 
 LOCAL_PAGE_BASE = "http://localhost/__browser_worker__/app"
+MAX_ENTRY_BYTES = 64 * 1024 * 1024
+ENTRY_FETCH_SECONDS = 60.0
 
 
 async def build_document(
     req: StartRequest,
-    http: aiohttp.ClientSession | None,
+    net: NetworkPolicy,
     cache: EntryCache | None = None,
     assets: dict[str, Any] | None = None,
 ) -> AppDocument:
@@ -35,9 +40,12 @@ async def build_document(
     if content is None:
         content = cache.get(req.workspace, req.content_hash) if cache else None
         if content is None:
-            content = await fetch_entry(req, http)
+            content = await fetch_entry(req, net, time.monotonic() + min(req.timeout, ENTRY_FETCH_SECONDS))
             if cache and req.content_hash:
                 cache.put(req.workspace, content)
+    content = content.lstrip("\ufeff")
+    if source_kind(content) == "source":  # an XML app source or markup, given directly: compile it
+        content = await asyncio.to_thread(_compile_source, req, content, net)
     page_url = _page_url(req)
     doc = AppDocument(
         page_url=page_url,
@@ -75,25 +83,25 @@ async def build_document(
     return doc
 
 
-async def fetch_entry(req: StartRequest, http: aiohttp.ClientSession | None) -> str:
-    """Download the app's entry file from the Hypha server's artifact files."""
-    if not req.files_base_url or not req.entry_point:
-        raise AppStartError(
-            "no app source: give 'source', or 'app_files_base_url' and 'entry_point' in the start config"
-        )
-    if http is None:
-        raise AppStartError("no HTTP client available to fetch the app's entry file")
+async def fetch_entry(req: StartRequest, net: NetworkPolicy, deadline: float) -> str:
+    """Download the app's entry file from the Hypha server's artifact files (the token goes
+    in a header; the fetch obeys the network policy, a size cap and the start's deadline)."""
+    assert req.files_base_url and req.entry_point  # parse_start guarantees a source
     url = f"{req.files_base_url}/{quote(req.entry_point)}"
     headers = {"Authorization": f"Bearer {req.token}"} if req.token else {}
     try:
-        async with http.get(url, headers=headers) as resp:
-            if resp.status != 200:
-                raise AppStartError(
-                    f"could not fetch the app's entry file {req.entry_point!r}: HTTP {resp.status}"
-                )
-            return await resp.text()
-    except aiohttp.ClientError as exc:
+        body, _ = await net.fetch_bytes(url, "app_files_base_url", max_bytes=MAX_ENTRY_BYTES,
+                                        deadline=deadline, headers=headers, trust_redirects=True)
+    except WorkerError as exc:
         raise AppStartError(f"could not fetch the app's entry file {req.entry_point!r}: {exc}") from None
+    return body.decode("utf-8", errors="replace")
+
+
+def _compile_source(req: StartRequest, content: str, net: NetworkPolicy) -> str:
+    manifest = {**req.manifest, "type": req.manifest.get("type") or req.app_type, "entry_point": "source"}
+    _, files = compile_app(manifest, [{"path": "source", "content": content, "format": "text"}],
+                           {"server_url": req.server_url}, policy=net)
+    return next(f["content"] for f in files if f["path"] == ENTRY)
 
 
 def _web_app_document(req: StartRequest) -> AppDocument:

@@ -11,11 +11,11 @@ import logging
 import time
 from typing import Any, Mapping
 
-import aiohttp
 from playwright.async_api import Playwright, async_playwright
 
 from . import compiler, page_actions
 from .apptypes import SUPPORTED_TYPES
+from .budget import CompileBudget
 from .cache import EntryCache
 from .asset_server import AssetServer
 from .assets import default_paths
@@ -58,7 +58,6 @@ class BrowserWorker:
         self._playwright: Playwright | None = None
         self._host: BrowserHost | None = None
         self._pool: ContextPool | None = None
-        self._http: aiohttp.ClientSession | None = None
         self._assets: AssetServer | None = None
         self.assets_config: dict[str, Any] | None = None
         self._entries = EntryCache()
@@ -75,6 +74,10 @@ class BrowserWorker:
             allow_private=s.allow_private_network, allow_hosts=s.allowed_hosts,
             allow_file_urls=s.allow_file_urls,
             trusted_origins=(origin_of(s.server_url),) if s.server_url else (),
+        )
+        self.budget = CompileBudget(
+            max_files=s.compile_max_files, max_asset_bytes=s.compile_max_asset_bytes,
+            max_bundle_bytes=s.compile_max_bundle_bytes, timeout=s.compile_timeout,
         )
         #: The workspace the worker's service is registered in (set by ``registered``).
         self.owner_workspace: str | None = None
@@ -102,7 +105,6 @@ class BrowserWorker:
             )
             await self._host.start()
             self._host.subscribe(on_lost=self._browser_lost)
-            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
             await self._start_assets()
             self._pool = ContextPool(
                 self._host,
@@ -142,14 +144,12 @@ class BrowserWorker:
             await self._pool.close()
         if self._host:
             await self._host.close()
-        if self._http:
-            await self._http.close()
         if self._assets:
             await self._assets.close()
             self._assets = None
         if self._playwright:
             await self._playwright.stop()
-        self._pool = self._host = self._http = self._playwright = None
+        self._pool = self._host = self._playwright = None
 
     async def _start_assets(self) -> None:
         """Serve Pyodide and the wheelhouse locally, if the set-up step fetched them."""
@@ -246,7 +246,7 @@ class BrowserWorker:
         progress.info(f"Starting {req.app_type} app {req.app_id} ({req.session_id})")
         # Build the document while waiting for a context; the lease belongs to the session as
         # soon as the pool hands it out, so every exit below releases it through _end.
-        doc_task = asyncio.ensure_future(build_document(req, self._http, self._entries, self.assets_config))
+        doc_task = asyncio.ensure_future(build_document(req, self.net, self._entries, self.assets_config))
         lease_task = asyncio.ensure_future(self.pool.acquire(self.settings.queue_timeout, req.app_type))
 
         def own(task: asyncio.Future[Lease]) -> None:
@@ -499,7 +499,7 @@ class BrowserWorker:
         workspace = authorize("compile", caller, wanted)
         progress = Progress(config.pop("progress_callback", None))
         out_manifest, out_files = await asyncio.to_thread(
-            compiler.compile_app, manifest, files, config, progress
+            compiler.compile_app, manifest, files, config, progress, policy=self.net, budget=self.budget
         )
         if workspace:
             entry = next((f for f in out_files if f.get("path") == compiler.ENTRY), None)

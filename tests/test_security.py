@@ -190,3 +190,26 @@ async def test_token_planted_in_a_boot_error_never_leaves_the_worker(
             assert alice_token not in text, place
     finally:
         await runner.cleanup()
+
+
+async def test_server_side_fetches_never_reach_internal_addresses(
+    hypha_server: Any, alice: Any, bob: Any, served: Any, worker: BrowserWorker
+) -> None:
+    runner = await serve_metrics(worker, "127.0.0.1", 0)
+    metrics_url = f"http://127.0.0.1:{runner.addresses[0][1]}/metrics"
+    as_bob = await worker_as(bob, alice)
+    try:
+        page = f'<!doctype html><html><head><link rel="stylesheet" href="{metrics_url}"></head><body>x</body></html>'
+        with pytest.raises(Exception, match=r"resolves to 127\.0\.0\.1 \(loopback\).*--allow-private-network"):
+            await as_bob.compile({"type": "iframe", "entry_point": "index.html"},
+                                 [{"path": "index.html", "content": page}], {"inline_remote": True})
+        client_id = f"ssrf-{uuid.uuid4().hex[:8]}"
+        with pytest.raises(Exception, match=r"app_files_base_url: .*127\.0\.0\.1.*--allow-private-network"):
+            await as_bob.start({
+                "id": f"ws-user-bob/{client_id}", "app_id": "x", "server_url": hypha_server.url,
+                "app_files_base_url": metrics_url.rsplit("/", 1)[0], "entry_point": "metrics",
+                "manifest": {"type": "window", "entry_point": "metrics"},
+            })
+        assert not worker.sessions.is_live(f"ws-user-bob/{client_id}")
+    finally:
+        await runner.cleanup()
