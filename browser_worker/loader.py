@@ -132,7 +132,12 @@ async def _boot(lease: Lease, doc: AppDocument, boot_error: asyncio.Future[str])
 async def _race(action: Any, boot_error: asyncio.Future[str]) -> Any:
     """Run ``action`` unless a boot error arrives first (which then wins)."""
     task = asyncio.ensure_future(action)
-    done, _ = await asyncio.wait({task, boot_error}, return_when=asyncio.FIRST_COMPLETED)
+    try:
+        done, _ = await asyncio.wait({task, boot_error}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:  # the start was stopped: the page goes with its context
+        task.cancel()
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        raise
     if boot_error in done and not boot_error.cancelled():
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
