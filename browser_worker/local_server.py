@@ -42,6 +42,8 @@ class LocalHyphaServer:
     log_dir: Path | None = None
     ready_timeout: float = 90.0
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: More ``python -m hypha.server`` arguments, e.g. ``--startup-functions=…``.
+    extra_args: list[str] = field(default_factory=list)
 
     _procs: list[asyncio.subprocess.Process] = field(default_factory=list, init=False)
     _workdir: Path | None = field(default=None, init=False)
@@ -89,6 +91,7 @@ class LocalHyphaServer:
                     "--region-name=us-east-1", "--s3-admin-type=generic",
                     "--workspace-bucket=hypha-workspaces", "--reset-redis",
                     f"--cache-dir={self._workdir / 'cache'}",
+                    *self.extra_args,
                 ],
                 log_dir / "hypha.log",
                 env=env,

@@ -7,9 +7,11 @@ session info and logs all pass through :func:`redact` on their way out.
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 REDACTED = "***"
 #: header.payload.signature, base64url: what Hypha (and most) access tokens look like.
@@ -64,3 +66,21 @@ def redact_value(value: Any, depth: int = 0) -> Any:
     if isinstance(value, (list, tuple)):
         return [redact_value(v, depth + 1) for v in value]
     return value
+
+
+def redacting(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """Wrap a service method so errors leave it redacted, and internal ones without internals."""
+    from .errors import WorkerError
+
+    @functools.wraps(method)
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(*args, **kwargs)
+        except WorkerError as exc:
+            exc.args = (redact(str(exc)),)
+            raise
+        except Exception as exc:
+            logging.getLogger("browser_worker").exception("%s failed", method.__name__)
+            raise WorkerError(redact(f"internal error in {method.__name__}: {type(exc).__name__}: {exc}")) from None
+
+    return call

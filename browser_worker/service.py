@@ -7,44 +7,20 @@ in ``policy.py``.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import secrets
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator
 
-from .apptypes import SUPPORTED_TYPES
-from .errors import WorkerError
-from .redact import add_secret, redact
+from .redact import add_secret
 from .worker import BrowserWorker
 
 log = logging.getLogger(__name__)
 
 
-def _sanitized(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """Errors leave the worker redacted, and internal ones without their internals."""
-
-    @functools.wraps(method)
-    async def call(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return await method(*args, **kwargs)
-        except WorkerError as exc:
-            exc.args = (redact(str(exc)),)
-            raise
-        except Exception as exc:
-            log.exception("%s failed", method.__name__)
-            raise WorkerError(redact(f"internal error in {method.__name__}: {type(exc).__name__}: {exc}")) from None
-
-    return call
-
-
 class WorkerService:
-    """Adapts a BrowserWorker to the Worker API. Authorization happens in the worker's
+    """A BrowserWorker as registered on one server. Authorization happens in the worker's
     methods (policy.py), from the ``context`` hypha-rpc passes with every call."""
-
-    METHODS = ("start", "stop", "get_logs", "get_session_info", "list_sessions", "execute",
-               "take_screenshot", "prepare_workspace", "close_workspace", "compile", "get_load",
-               "shutdown")
 
     def __init__(self, worker: BrowserWorker, *, service_id: str = "browser-worker",
                  use_local_url: bool | str = True) -> None:
@@ -58,17 +34,7 @@ class WorkerService:
 
     def definition(self) -> dict[str, Any]:
         """The dict passed to ``register_service``."""
-        return {
-            "id": self.service_id,
-            "name": "Browser Worker",
-            "description": "Runs web apps (window, web-worker, web-python, iframe, web-app) in a warm pool of headless Chromium contexts",
-            "type": "server-app-worker",
-            "supported_types": list(SUPPORTED_TYPES),
-            "use_local_url": self.use_local_url,
-            "config": {"visibility": "public", "require_context": True, "run_in_executor": False},
-            **{name: _sanitized(getattr(self.worker, name)) for name in self.METHODS if name != "get_load"},
-            "get_load": self.worker.get_load,
-        }
+        return {**self.worker.get_worker_service(), "id": self.service_id, "use_local_url": self.use_local_url}
 
 
 async def _connect_with_retry(connect: Any, options: dict[str, Any], attempts: int = 4) -> Any:

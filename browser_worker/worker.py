@@ -31,7 +31,7 @@ from .pool import ContextPool, Lease, origin_of
 from .progress import Progress
 from .netpolicy import NetworkPolicy
 from .policy import Caller, authorize, caller_from, check_name
-from .redact import add_secret, redact, redact_value
+from .redact import add_secret, redact, redact_value, redacting
 from .requests import (Limits, StartRequest, parse_execute, parse_logs, parse_screenshot,
                        parse_session_id, parse_start)
 from .session import Session, SessionRegistry, SessionStatus
@@ -47,7 +47,7 @@ CONSOLE_TYPES = {"warning": "warn", "assert": "error", "trace": "debug", "dir": 
 class BrowserWorker:
     """Runs Hypha browser apps; one isolated context per session."""
 
-    supported_types = SUPPORTED_TYPES
+    supported_types: list[str] = list(SUPPORTED_TYPES)
 
     def __init__(self, settings: WorkerSettings | None = None) -> None:
         self.settings = settings or WorkerSettings.from_env()
@@ -79,6 +79,8 @@ class BrowserWorker:
             max_files=s.compile_max_files, max_asset_bytes=s.compile_max_asset_bytes,
             max_bundle_bytes=s.compile_max_bundle_bytes, timeout=s.compile_timeout,
         )
+        #: True: the server hands us its local URLs (same host); a URL string: that server.
+        self.use_local_url: bool | str = True
         #: The workspace the worker's service is registered in (set by ``registered``).
         self.owner_workspace: str | None = None
         self.shutdown_requested = asyncio.Event()
@@ -198,6 +200,47 @@ class BrowserWorker:
         if self._pool is None:
             raise WorkerError("browser worker is not running (call open() or use 'async with')")
         return self._pool
+
+    # ----- the Worker API surface (Hypha's BaseWorker) ---------------------------------------
+
+    #: Method names registered as the service (everything a Hypha server or user may call).
+    SERVICE_METHODS = ("start", "stop", "get_logs", "get_session_info", "list_sessions", "execute",
+                       "take_screenshot", "prepare_workspace", "close_workspace", "compile", "shutdown")
+
+    name = "Browser Worker"
+    description = ("Runs web apps (window, web-worker, web-python, iframe, web-app) in a warm pool "
+                   "of headless Chromium contexts")
+    #: Reachable by the app controller of the whole server; each method authorizes its caller.
+    visibility = "public"
+    run_in_executor = False
+    require_context = True
+
+    @property
+    def service_id(self) -> str:
+        return self.settings.service_id
+
+    def get_worker_service(self) -> dict[str, Any]:
+        """The service definition Hypha registers (``server.register_service(...)``)."""
+        return {
+            "id": self.service_id,
+            "name": self.name,
+            "description": self.description,
+            "type": "server-app-worker",
+            "supported_types": list(self.supported_types),
+            "use_local_url": self.use_local_url,
+            "config": {"visibility": self.visibility, "require_context": self.require_context,
+                       "run_in_executor": self.run_in_executor},
+            **{name: redacting(getattr(self, name)) for name in self.SERVICE_METHODS},
+            "get_load": self.get_load,
+        }
+
+    async def register_worker_service(self, server: Any) -> Any:
+        """Register on a connected server (a hypha-rpc client or Hypha's startup ``server``);
+        its workspace becomes the worker's owner workspace."""
+        config = server.get("config") if isinstance(server, dict) else getattr(server, "config", None)
+        workspace = (config or {}).get("workspace") if isinstance(config, dict) else getattr(config, "workspace", None)
+        self.owner_workspace = workspace if isinstance(workspace, str) else self.owner_workspace
+        return await server.register_service(self.get_worker_service())
 
     # ----- sessions -------------------------------------------------------------------------
 
