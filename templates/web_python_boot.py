@@ -56,26 +56,30 @@ class PackageBase:
         self.url = str(pyodide_js.lockfileBaseUrl)
         self.packages = pyodide_js.lockfile.packages.to_py()
         self.by_import = {imp: key for key, p in self.packages.items() for imp in p.get("imports", [])}
+        self.failed = {}  # lock key -> why loading it failed
 
     def key(self, name):
         key = re.sub(r"[-_.]+", "-", name).lower()
         return key if key in self.packages else None
 
-    async def load(self, keys, what):
-        """Load lock packages; raise StartFailure naming the first one that did not load."""
-        errors = []
+    async def load(self, keys):
+        """Load lock packages (loadPackage only logs failures); return those that failed."""
+        messages = []
 
         def on_error(message):
-            errors.append(message)
+            messages.append(message)
             print(message, file=sys.stderr)
 
         await pyodide_js.loadPackage(list(keys), errorCallback=on_error)
         loaded = pyodide_js.loadedPackages.to_py()
         for key in keys:
-            if self.packages[key]["name"] not in loaded:
-                reason = errors[-1] if errors else "see the logs"
-                raise StartFailure(f"{what(key)} could not be loaded from the Pyodide package base {self.url}: "
-                                   f"{self.packages[key]['file_name']}: {reason}")
+            name = self.packages[key]["name"]
+            if name not in loaded:
+                heading = f"The following error occurred while loading {name}:"
+                after = [m for prev, m in zip(messages, messages[1:]) if prev.strip() == heading]
+                reason = (after or messages or ["see the logs"])[-1]
+                self.failed[key] = f"{self.packages[key]['file_name']}: {reason}"
+        return [key for key in keys if key in self.failed]
 
 
 async def _bw_install(base, requirements, wheelhouse):
@@ -86,7 +90,9 @@ async def _bw_install(base, requirements, wheelhouse):
         bare = BARE_NAME.fullmatch(req)
         key = base.key(bare.group(1)) if bare else None
         if key:
-            await base.load([key], lambda _: f"requirement {req!r}")
+            if await base.load([key]):
+                raise StartFailure(f"requirement {req!r} could not be loaded from the Pyodide package base "
+                                   f"{base.url}: {base.failed[key]}")
             continue
         try:
             await micropip.install(req, index_urls=[wheelhouse, PYPI])
@@ -101,22 +107,19 @@ async def _bw_install(base, requirements, wheelhouse):
 
 
 async def _bw_load_imports(base, script):
-    """Load the lock packages the app imports (loadPackagesFromImports, minus modules that
-    are already there: the wheelhouse's copies must not be fetched again from the base)."""
+    """Load the lock packages the app imports (loadPackagesFromImports, minus modules that are
+    already there: the wheelhouse's copies must not be fetched again from the base). A failure
+    is only logged: the import may be optional; if not, it fails with the reason (_bw_summary)."""
     try:
         names = {n.split(".")[0] for n in find_imports(script)}
     except Exception:
         names = set()
-    needed = lambda n: n in base.by_import and importlib.util.find_spec(n) is None
-    keys = sorted({base.by_import[n] for n in names if needed(n)})
-    if keys:
-        await base.load(keys, lambda key: f"package {key!r} (imported by the app)")
-    for word, name in IMPLIED.items():
-        if word in script and needed(name):
-            try:
-                await base.load([base.by_import[name]], lambda key: f"package {key!r}")
-            except StartFailure as exc:
-                print(f"warning: {exc} (the app uses {word}, which works better with it)", file=sys.stderr)
+    names |= {name for word, name in IMPLIED.items() if word in script}
+    keys = sorted({base.by_import[n] for n in names if n in base.by_import and importlib.util.find_spec(n) is None})
+    failed = await base.load(keys) if keys else []
+    for key in failed:
+        print(f"warning: package {key!r} of the Pyodide package base {base.url} could not be loaded: "
+              f"{base.failed[key]}", file=sys.stderr)
 
 
 def _bw_summary(exc, base):
@@ -125,13 +128,14 @@ def _bw_summary(exc, base):
         return str(exc)
     if isinstance(exc, ModuleNotFoundError) and exc.name and base:
         key = base.by_import.get(exc.name.split(".")[0])
-        where = (
-            f"the Pyodide package base {base.url} has it in package {key!r}, which was not loaded; "
-            f"add {key!r} to the app's requirements"
-            if key else
-            f"not in the Pyodide package base {base.url}; list the package that provides it in the "
-            "app's requirements to install it from the local wheelhouse or PyPI"
-        )
+        if key in base.failed:
+            where = f"package {key!r} of the Pyodide package base {base.url} could not be loaded: {base.failed[key]}"
+        elif key:
+            where = (f"the Pyodide package base {base.url} has it in package {key!r}, which was not loaded; "
+                     f"add {key!r} to the app's requirements")
+        else:
+            where = (f"not in the Pyodide package base {base.url}; list the package that provides it in the "
+                     "app's requirements to install it from the local wheelhouse or PyPI")
         return f"ModuleNotFoundError: No module named {exc.name!r} ({where})"
     lines = [line for line in str(exc).splitlines() if line.strip()]
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__

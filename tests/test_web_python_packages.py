@@ -52,8 +52,9 @@ def lock_entry(name: str, wheel_name: str, sha256: str) -> dict[str, Any]:
 
 
 def make_package_base(folder: Path) -> Path:
-    """A package base: ``tinypkg`` and ``otherpkg`` with their wheels, ``ghostpkg`` listed
-    in the lock file but without a file. The ``info`` block (ABI) is the core's own."""
+    """A package base: ``tinypkg`` and ``otherpkg`` with their wheels, ``ghostpkg`` and
+    ``typing-extensions`` listed in the lock file without a file. The ``info`` block (ABI) is
+    the core's own."""
     folder.mkdir(parents=True, exist_ok=True)
     core = json.loads((default_paths().pyodide / "pyodide-lock.json").read_text())
     packages = {}
@@ -61,6 +62,9 @@ def make_package_base(folder: Path) -> Path:
         wheel = make_wheel(folder, name, value)
         packages[name] = lock_entry(name, wheel.name, hashlib.sha256(wheel.read_bytes()).hexdigest())
     packages["ghostpkg"] = lock_entry("ghostpkg", "ghostpkg-1.0-py3-none-any.whl", "0" * 64)
+    # Also in the wheelhouse every page installs: an import of it must not reach for this file.
+    packages["typing-extensions"] = {**lock_entry("typing-extensions", "typing_extensions-9.9-py3-none-any.whl", "0" * 64),
+                                     "imports": ["typing_extensions"]}
     (folder / "pyodide-lock.json").write_text(json.dumps({"info": core["info"], "packages": packages}))
     return folder
 
@@ -112,11 +116,13 @@ async def test_import_loads_package_from_local_base(dave: dict[str, Any]) -> Non
     worker = dave["worker"]
     assert dave["base"] == worker.assets_config["url"] + "/pyodide-packages/"
     await wait_warm(worker)
-    sid = await worker.start(app_config(dave["server"], dave["token"], "from tinypkg import VALUE\n" + EXPORT_VALUE))
+    code = "import typing_extensions\nfrom tinypkg import VALUE\n" + EXPORT_VALUE
+    sid = await worker.start(app_config(dave["server"], dave["token"], code))
     svc = await dave["client"].get_service(sid + ":default")
     assert await svc.value() == 4242
     texts = [i["content"] for i in (await worker.get_logs(sid))["items"]]
     assert any("Loaded tinypkg" in t for t in texts)
+    assert not any("typing-extensions" in t or "typing_extensions-9.9" in t for t in texts)  # the wheelhouse's copy
     await worker.stop(sid)
 
 
@@ -160,8 +166,22 @@ async def test_listed_requirement_nowhere_fails_start(dave: dict[str, Any]) -> N
 @E2E
 async def test_base_package_without_file_fails_start(dave: dict[str, Any]) -> None:
     message = await start_fails(dave, "import ghostpkg\n" + EXPORT_VALUE)
-    assert (f"package 'ghostpkg' (imported by the app) could not be loaded from the Pyodide package base "
-            f"{dave['base']}: ghostpkg-1.0-py3-none-any.whl: ") in message
+    assert "ModuleNotFoundError: No module named 'ghostpkg'" in message
+    assert (f"package 'ghostpkg' of the Pyodide package base {dave['base']} could not be loaded: "
+            "ghostpkg-1.0-py3-none-any.whl: ") in message
+
+
+@E2E
+async def test_optional_import_of_unloadable_package_still_runs(dave: dict[str, Any]) -> None:
+    worker = dave["worker"]
+    await wait_warm(worker)
+    code = "try:\n    import ghostpkg\n    VALUE = 1\nexcept ImportError:\n    VALUE = -1\n" + EXPORT_VALUE
+    sid = await worker.start(app_config(dave["server"], dave["token"], code))
+    svc = await dave["client"].get_service(sid + ":default")
+    assert await svc.value() == -1
+    warnings = [i["content"] for i in (await worker.get_logs(sid))["items"] if "warning: package 'ghostpkg'" in i["content"]]
+    assert warnings and dave["base"] in warnings[0]
+    await worker.stop(sid)
 
 
 @E2E
@@ -249,7 +269,7 @@ async def test_asset_server_serves_local_base(tmp_path: Path) -> None:
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{url}/pyodide-packages/pyodide-lock.json") as resp:
                 assert resp.status == 200
-                assert set((await resp.json(content_type=None))["packages"]) == {"tinypkg", "otherpkg", "ghostpkg"}
+                assert set((await resp.json(content_type=None))["packages"]) == {"tinypkg", "otherpkg", "ghostpkg", "typing-extensions"}
                 assert "immutable" not in resp.headers.get("Cache-Control", "")
                 assert resp.headers["Access-Control-Allow-Origin"] == "*"
             async with http.get(f"{url}/pyodide-packages/tinypkg-1.0-py3-none-any.whl") as resp:
