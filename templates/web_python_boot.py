@@ -126,7 +126,7 @@ def _bw_summary(exc, base):
     """One line naming the exception (and, for a missing module, where it was looked for)."""
     if isinstance(exc, StartFailure):
         return str(exc)
-    if isinstance(exc, ModuleNotFoundError) and exc.name and base:
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
         key = base.by_import.get(exc.name.split(".")[0])
         if key in base.failed:
             where = f"package {key!r} of the Pyodide package base {base.url} could not be loaded: {base.failed[key]}"
@@ -141,10 +141,11 @@ def _bw_summary(exc, base):
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
-async def _bw_run(config, app):
-    base = None
+BASE = PackageBase()  # read at boot, so a warm page's start does not pay for it
+
+
+async def _bw_run(config, app, base=BASE):
     try:
-        base = PackageBase()
         await _bw_start(base, config.to_py() if hasattr(config, "to_py") else config,
                         app.to_py() if hasattr(app, "to_py") else app)
     except Exception as exc:
