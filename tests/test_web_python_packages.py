@@ -22,7 +22,7 @@ import pytest_asyncio
 from aiohttp import web
 from hypha_rpc import connect_to_server
 
-from browser_worker import AppStartError, BrowserWorker
+from browser_worker import AppStartError, BrowserWorker, WorkerSettings
 from browser_worker.asset_server import AssetServer
 from browser_worker.assets import default_paths
 from browser_worker.errors import WorkerError
@@ -245,6 +245,8 @@ async def test_url_base_on_a_cold_page(hypha_server: Any, settings: Any, served_
 
 
 def test_package_base_forms(tmp_path: Path) -> None:
+    assert WorkerSettings.from_env({"BROWSER_WORKER_PYODIDE_PACKAGES": "/srv/pyodide"}).pyodide_packages_url == "/srv/pyodide"
+    assert WorkerSettings.from_env({}).pyodide_packages_url == ""
     assert PackageBase.parse("").page_config("http://127.0.0.1:5/") == {
         "url": OFFICIAL_BASE, "lock_url": "http://127.0.0.1:5/pyodide/pyodide-lock.json"}
     assert OFFICIAL_BASE == "https://cdn.jsdelivr.net/pyodide/v0.28.3/full/"
