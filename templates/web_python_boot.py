@@ -74,6 +74,7 @@ class PackageBase:
         loaded = pyodide_js.loadedPackages.to_py()
         for key in keys:
             name = self.packages[key]["name"]
+            self.failed.pop(key, None)
             if name not in loaded:
                 heading = f"The following error occurred while loading {name}:"
                 after = [m for prev, m in zip(messages, messages[1:]) if prev.strip() == heading]
