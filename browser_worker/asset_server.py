@@ -4,6 +4,8 @@ Binds 127.0.0.1 on a random port. Files never change under a name, so they are s
 year-long immutable cache header; CORS is open because pages live at the Hypha server's origin.
 ``/simple/<project>/`` answers the PEP 691 JSON index from the wheelhouse, which is how
 micropip finds an app's extra requirements locally before trying a real package index.
+``/pyodide-packages/`` serves an operator's local Pyodide package mirror, when one is set
+(see ``pyodide_packages.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from aiohttp import web
 
 from .assets import AssetPaths, normalize
+from .pyodide_packages import LOCK_FILE, ROUTE
 
 CACHE = "public, max-age=31536000, immutable"
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
@@ -21,16 +24,24 @@ SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 
 @web.middleware
 async def _headers(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
-    response = await handler(request)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:  # a 404 needs CORS too, or pages see only "Failed to fetch"
+        exc.headers["Access-Control-Allow-Origin"] = "*"
+        raise
     response.headers["Access-Control-Allow-Origin"] = "*"
-    if request.path.startswith(("/pyodide/", "/wheels/")) and response.status == 200:
+    immutable = request.path.startswith(("/pyodide/", "/wheels/", ROUTE)) and not request.path.endswith(LOCK_FILE)
+    if immutable and response.status == 200:
         response.headers["Cache-Control"] = CACHE
     return response
 
 
 class AssetServer:
-    def __init__(self, paths: AssetPaths, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, paths: AssetPaths, host: str = "127.0.0.1", port: int = 0, packages_dir: Path | None = None
+    ) -> None:
         self.paths = paths
+        self.packages_dir = packages_dir
         self._host = host
         self._port = port
         self._runner: web.AppRunner | None = None
@@ -42,6 +53,8 @@ class AssetServer:
         for folder in (self.paths.pyodide, self.paths.wheels):
             folder.mkdir(parents=True, exist_ok=True)
             app.router.add_static(f"/{folder.name}/", folder, follow_symlinks=False)
+        if self.packages_dir is not None:
+            app.router.add_static(ROUTE, self.packages_dir, follow_symlinks=False)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)

@@ -66,6 +66,10 @@ class WorkerSettings:
     #: Comma-separated host names pages may reach; empty means any. Used to prove apps run
     #: offline (only the Hypha server) and to fence apps in on locked-down deployments.
     allow_hosts: str = field(default="", metadata=_env("BROWSER_WORKER_ALLOW_HOSTS"))
+    #: Where web-python apps get Pyodide-built packages (numpy, pydantic, …): a URL or a local
+    #: directory holding ``pyodide-lock.json`` and the files it lists. Empty: the official
+    #: repository of the pinned Pyodide version, reached only when an app needs a package.
+    pyodide_packages_url: str = field(default="", metadata=_env("BROWSER_WORKER_PYODIDE_PACKAGES"))
 
     @property
     def allowed_hosts(self) -> tuple[str, ...]:

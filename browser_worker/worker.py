@@ -28,6 +28,7 @@ from .loader import load
 from .logs import LogBuffer
 from .metrics import WorkerMetrics
 from .pool import ContextPool, Lease, origin_of
+from .pyodide_packages import PackageBase
 from .progress import Progress
 from .netpolicy import NetworkPolicy
 from .policy import Caller, authorize, caller_from, check_name
@@ -156,13 +157,14 @@ class BrowserWorker:
     async def _start_assets(self) -> None:
         """Serve Pyodide and the wheelhouse locally, if the set-up step fetched them."""
         paths = default_paths()
+        packages = PackageBase.parse(self.settings.pyodide_packages_url)  # a bad setting fails here
         if not paths.ready():
             log.warning("no web-python assets in %s: web-python apps cannot start "
                         "(run `browser-worker assets fetch`)", paths.root)
             return
-        self._assets = AssetServer(paths)
+        self._assets = AssetServer(paths, packages_dir=packages.directory)
         url = await self._assets.start()
-        self.assets_config = {"url": url, "wheels": paths.base_wheels()}
+        self.assets_config = {"url": url, "wheels": paths.base_wheels(), "packages": packages.page_config(url)}
 
     @property
     def is_open(self) -> bool:

@@ -1,11 +1,28 @@
 # Runs inside Pyodide (in a Web Worker) once per page, before any app code.
-# Defines _bw_run(config, script, requirements, name), called when an app is started.
+# Defines _bw_run(config, app), called when an app is started: it returns None once the app
+# code ran, or the one-line reason it failed (the traceback goes to the logs).
 import ast
 import asyncio
+import importlib.metadata
+import importlib.util
 import os
+import re
+import sys
+import traceback
 
 import hypha_rpc
+import pyodide_js
 from hypha_rpc import connect_to_server
+from pyodide.code import find_imports
+
+PYPI = "https://pypi.org/pypi/{package_name}/json"
+BARE_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*")
+#: Source words that mean a package is needed without an import naming it (best effort).
+IMPLIED = {"schema_function": "pydantic"}
+
+
+class StartFailure(Exception):
+    """A failure whose message is already what the user should read."""
 
 
 class AppApi:
@@ -32,29 +49,120 @@ class AppApi:
         return getattr(self._server, name)
 
 
-async def _bw_install(requirements, assets_url):
+class PackageBase:
+    """The Pyodide package base this page booted with: its lock file, read once."""
+
+    def __init__(self):
+        self.url = str(pyodide_js.lockfileBaseUrl)
+        self.packages = pyodide_js.lockfile.packages.to_py()
+        self.by_import = {imp: key for key, p in self.packages.items() for imp in p.get("imports", [])}
+        self.failed = {}  # lock key -> why loading it failed
+
+    def key(self, name):
+        key = re.sub(r"[-_.]+", "-", name).lower()
+        return key if key in self.packages else None
+
+    async def load(self, keys):
+        """Load lock packages (loadPackage only logs failures); return those that failed."""
+        messages = []
+
+        def on_error(message):
+            messages.append(message)
+            print(message, file=sys.stderr)
+
+        await pyodide_js.loadPackage(list(keys), errorCallback=on_error)
+        loaded = pyodide_js.loadedPackages.to_py()
+        for key in keys:
+            name = self.packages[key]["name"]
+            self.failed.pop(key, None)
+            if name not in loaded:
+                heading = f"The following error occurred while loading {name}:"
+                after = [m for prev, m in zip(messages, messages[1:]) if prev.strip() == heading]
+                reason = (after or messages or ["see the logs"])[-1]
+                self.failed[key] = f"{self.packages[key]['file_name']}: {reason}"
+        return [key for key in keys if key in self.failed]
+
+
+async def _bw_install(base, requirements, wheelhouse):
+    """Each requirement from the Pyodide lock if it is there, else the wheelhouse, else PyPI."""
     import micropip
 
-    local = assets_url.rstrip("/") + "/simple/{package_name}/"
+    for req in requirements:
+        bare = BARE_NAME.fullmatch(req)
+        key = base.key(bare.group(1)) if bare else None
+        if key:
+            if await base.load([key]):
+                raise StartFailure(f"requirement {req!r} could not be loaded from the Pyodide package base "
+                                   f"{base.url}: {base.failed[key]}")
+            continue
+        try:
+            await micropip.install(req, index_urls=[wheelhouse, PYPI])
+            if bare:
+                importlib.metadata.version(bare.group(1))  # micropip can fail quietly
+        except Exception as exc:
+            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise StartFailure(
+                f"requirement {req!r} could not be installed: not in the Pyodide package base {base.url}, "
+                f"the local wheelhouse {wheelhouse.split('{')[0]}, or PyPI ({detail})"
+            ) from None
+
+
+async def _bw_load_imports(base, script):
+    """Load the lock packages the app imports (loadPackagesFromImports, minus modules that are
+    already there: the wheelhouse's copies must not be fetched again from the base). A failure
+    is only logged: the import may be optional; if not, it fails with the reason (_bw_summary)."""
     try:
-        await micropip.install(requirements, index_urls=[local, "https://pypi.org/pypi/{package_name}/json"])
+        names = {n.split(".")[0] for n in find_imports(script)}
+    except Exception:
+        names = set()
+    names |= {name for word, name in IMPLIED.items() if word in script}
+    keys = sorted({base.by_import[n] for n in names if n in base.by_import and importlib.util.find_spec(n) is None})
+    failed = await base.load(keys) if keys else []
+    for key in failed:
+        print(f"warning: package {key!r} of the Pyodide package base {base.url} could not be loaded: "
+              f"{base.failed[key]}", file=sys.stderr)
+
+
+def _bw_summary(exc, base):
+    """One line naming the exception (and, for a missing module, where it was looked for)."""
+    if isinstance(exc, StartFailure):
+        return str(exc)
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        key = base.by_import.get(exc.name.split(".")[0])
+        if key in base.failed:
+            where = f"package {key!r} of the Pyodide package base {base.url} could not be loaded: {base.failed[key]}"
+        elif key:
+            where = (f"the Pyodide package base {base.url} has it in package {key!r}, which was not loaded; "
+                     f"add {key!r} to the app's requirements")
+        else:
+            where = (f"not in the Pyodide package base {base.url}; list the package that provides it in the "
+                     "app's requirements to install it from the local wheelhouse or PyPI")
+        return f"ModuleNotFoundError: No module named {exc.name!r} ({where})"
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+BASE = PackageBase()  # read at boot, so a warm page's start does not pay for it
+
+
+async def _bw_run(config, app, base=BASE):
+    try:
+        await _bw_start(base, config.to_py() if hasattr(config, "to_py") else config,
+                        app.to_py() if hasattr(app, "to_py") else app)
     except Exception as exc:
-        raise RuntimeError(
-            f"could not install requirement(s) {', '.join(requirements)}: {exc} "
-            "(looked in the local wheelhouse, then the package index; add wheels with "
-            "`browser-worker assets add PACKAGE`)"
-        ) from None
+        if not isinstance(exc, StartFailure):
+            traceback.print_exc()
+        return _bw_summary(exc, base)
+    return None
 
 
-async def _bw_run(config, script, requirements, name):
-    if hasattr(config, "to_py"):
-        config = config.to_py()
-    if hasattr(requirements, "to_py"):
-        requirements = requirements.to_py()
+async def _bw_start(base, config, app):
     for key in ("server_url", "workspace", "client_id", "token", "app_id"):
         os.environ["HYPHA_" + key.upper()] = config.get(key) or ""
-    if requirements:
-        await _bw_install(list(requirements), (config.get("assets") or {}).get("url", ""))
+    script, name = app["script"], app.get("name") or "app"
+    wheelhouse = (config.get("assets") or {}).get("url", "").rstrip("/") + "/simple/{package_name}/"
+    await _bw_install(base, list(app.get("requirements") or []), wheelhouse)
+    await _bw_load_imports(base, script)
     server = await connect_to_server({
         "server_url": config["server_url"], "workspace": config.get("workspace"),
         "client_id": config.get("client_id"), "token": config.get("token"), "name": name,
