@@ -39,6 +39,7 @@ def _worker_flags(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--max-start-timeout", type=float, help="largest start timeout a caller may ask for (default 600) [BROWSER_WORKER_MAX_START_TIMEOUT]")
     g.add_argument("--compile-timeout", type=float, help="seconds for one compile, inline_remote included (default 30) [BROWSER_WORKER_COMPILE_TIMEOUT]")
     g.add_argument("--compile-max-bundle-bytes", type=int, help="largest compiled bundle (default 50 MiB) [BROWSER_WORKER_COMPILE_MAX_BUNDLE_BYTES]")
+    g.add_argument("--pyodide-packages", dest="pyodide_packages_url", metavar="URL_OR_DIR", help="where web-python apps get Pyodide-built packages (numpy, pydantic, …): a URL or a local directory holding pyodide-lock.json and its files (default: the official CDN of the pinned Pyodide, used only when an app needs a package) [BROWSER_WORKER_PYODIDE_PACKAGES]")
     g.add_argument("--allow-hosts", metavar="HOST,HOST", help="only these hosts may be reached from app pages (default: any) [BROWSER_WORKER_ALLOW_HOSTS]")
     g.add_argument("--headed", action="store_true", help="show the browser window (debugging)")
 
@@ -47,7 +48,7 @@ def _settings(args: argparse.Namespace) -> WorkerSettings:
     keys = ("server_url", "workspace", "token", "service_id", "chromium_path", "pool_size",
             "max_sessions", "queue_timeout", "start_timeout", "max_log_entries", "log_retention",
             "allow_hosts", "chromium_args", "browser_endpoint", "cdp_endpoint", "python_pool_size", "recycle_after", "session_ttl", "allow_file_urls", "metrics_port",
-            "allow_private_network", "execute_timeout", "max_start_timeout", "compile_timeout", "compile_max_bundle_bytes")
+            "allow_private_network", "execute_timeout", "max_start_timeout", "compile_timeout", "compile_max_bundle_bytes", "pyodide_packages_url")
     overrides: dict[str, Any] = {k: getattr(args, k, None) for k in keys}
     if getattr(args, "headed", False):
         overrides["headless"] = False
