@@ -52,7 +52,7 @@ class Progress:
             self._loop.call_soon_threadsafe(self.emit, type, message)
             return
         if self._logs is not None:
-            self._logs.append("error" if type == "error" else "info", message, "worker")
+            self._logs.worker(message, type if type in ("error", "warning") else "info")
         if self._callback is None:
             return
         try:
