@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 from playwright.async_api import Playwright, async_playwright
 
-from . import compiler, page_actions
+from . import compiler, page_actions, page_logs
 from .apptypes import SUPPORTED_TYPES
 from .cache import EntryCache
 from .asset_server import AssetServer
@@ -27,6 +27,7 @@ from .launch import StartRequest, build_document
 from .loader import load
 from .logs import LogBuffer
 from .metrics import WorkerMetrics
+from .page_logs import PAGE_CRASHED, PAGE_PROGRESS  # noqa: F401  (PAGE_PROGRESS re-exported)
 from .pool import ContextPool, Lease
 from .progress import Progress
 from .session import Session, SessionRegistry, SessionStatus
@@ -34,8 +35,6 @@ from .session import Session, SessionRegistry, SessionStatus
 log = logging.getLogger(__name__)
 
 BROWSER_LOST = "Chromium exited unexpectedly; session failed (the worker relaunches it)"
-PAGE_CRASHED = "The page crashed (its renderer process died); session failed"
-PAGE_PROGRESS = "[browser-worker] "  # prefix of progress lines that pages print (Pyodide boot, …)
 CONSOLE_TYPES = {"warning": "warn", "assert": "error", "trace": "debug", "dir": "log", "table": "log"}
 
 
@@ -47,7 +46,8 @@ class BrowserWorker:
     def __init__(self, settings: WorkerSettings | None = None) -> None:
         self.settings = settings or WorkerSettings.from_env()
         self.sessions = SessionRegistry(
-            self.settings.log_retention, self.settings.log_retention_sessions
+            self.settings.log_retention, self.settings.log_retention_sessions,
+            self.settings.retained_log_bytes,
         )
         self.started_at: float | None = None
         self._playwright: Playwright | None = None
@@ -154,7 +154,7 @@ class BrowserWorker:
             now = time.monotonic()
             for session in self.sessions.live_sessions():
                 if session.status is SessionStatus.RUNNING and now - session.started > ttl:
-                    session.logs.append("warn", f"Session lived longer than --session-ttl={ttl:g}s; stopping", "worker")
+                    session.logs.worker(f"Session lived longer than --session-ttl={ttl:g}s; stopping", "warning")
                     try:
                         await self.stop(session.id)
                     except Exception as exc:
@@ -184,7 +184,9 @@ class BrowserWorker:
         req = StartRequest.parse(config, self.settings.start_timeout, self.settings.allow_file_urls)
         if self.sessions.is_live(req.session_id):
             raise WorkerError(f"Session {req.session_id} already exists")
-        logs = LogBuffer(self.settings.max_log_entries, [req.token] if req.token else [])
+        logs = LogBuffer(self.settings.max_log_entries, [req.token] if req.token else [],
+                         max_bytes=self.settings.max_log_bytes,
+                         max_entry_bytes=self.settings.max_log_entry_bytes)
         session = Session(
             id=req.session_id,
             app_id=req.app_id,
@@ -233,7 +235,7 @@ class BrowserWorker:
         if session.finalizing or not self.sessions.is_live(session.id):
             return
         session.finalizing = True
-        session.logs.append("error", reason, "worker")
+        session.logs.worker(reason, "error")
         if session.status not in (SessionStatus.FAILED, SessionStatus.STOPPED):
             session.move_to(SessionStatus.FAILED, reason)
         await self._release(session)
@@ -267,6 +269,7 @@ class BrowserWorker:
 
     async def _release(self, session: Session) -> None:
         lease, session.lease = session.lease, None
+        await page_logs.drain(lease)  # the page's last console lines, before its context closes
         if lease is not None and self._pool is not None:
             await self._pool.release(lease, self.settings.stop_timeout)
 
@@ -280,51 +283,18 @@ class BrowserWorker:
             return None
         session.finalizing = True
         session.move_to(SessionStatus.STOPPING)
-        session.logs.append("info", "Session stopping", "worker")
+        session.logs.worker("Session stopping")
         await self._release(session)
         session.move_to(SessionStatus.STOPPED)
-        session.logs.append("info", "Session stopped", "worker")
+        session.logs.worker("Session stopped")
         self.sessions.retire(session)
         return None
 
     def _watch(self, session: Session, lease: Lease) -> None:
         """Turn the page's console, errors and failed requests into session logs."""
-        logs = session.logs
-        page = lease.page
-
-        def on_console(batch: list[list[str]]) -> None:
-            for entry in batch:
-                level, text = (entry + ["", ""])[:2] if isinstance(entry, list) else ("log", str(entry))
-                text = str(text)
-                if text.startswith(PAGE_PROGRESS) and session.progress is not None:
-                    session.progress.info(text[len(PAGE_PROGRESS):])  # also logged, as worker info
-                    continue
-                logs.append(CONSOLE_TYPES.get(level, level), text, "console")
-
-        def on_page_error(err: Any) -> None:
-            logs.append("error", f"Uncaught {err}", "page")
-
-        def on_request_failed(request: Any) -> None:
-            logs.append("error", f"{request.method} {request.url} failed: {request.failure}", "network")
-
-        def on_response(response: Any) -> None:
-            if response.status >= 400:
-                logs.append("warn", f"HTTP {response.status} for {response.url}", "network")
-
-        def on_crash(_: Any) -> None:
-            self._fail_soon(session, PAGE_CRASHED, browser=lease.browser)
-
-        def on_context_close(_: Any) -> None:
-            if session.status in (SessionStatus.STARTING, SessionStatus.RUNNING):
-                self._fail_soon(session, "The browser context closed unexpectedly; session failed",
-                                browser=lease.browser)
-
-        lease.context.on("close", on_context_close)
-        lease.console_sink = on_console
-        page.on("pageerror", on_page_error)
-        page.on("requestfailed", on_request_failed)
-        page.on("response", on_response)
-        page.on("crash", on_crash)
+        page_logs.watch_page(
+            session, lease, lambda reason, browser: self._fail_soon(session, reason, browser=browser)
+        )
 
     # ----- reading and acting on live sessions ----------------------------------------------
 
@@ -341,16 +311,9 @@ class BrowserWorker:
         return session.logs.query(type, offset, limit)
 
     async def _flush_console(self, session: Session) -> None:
-        """Pull console lines the page has batched but not yet sent, so logs are up to date."""
-        lease = session.lease
-        if lease is None or session.status is not SessionStatus.RUNNING:
-            return
-        try:
-            await asyncio.wait_for(
-                lease.page.evaluate("() => { if (window.__bwFlushConsole) window.__bwFlushConsole(); }"), 1.0
-            )
-        except Exception:  # a busy or closing page: return what we have
-            pass
+        """Pull console lines the page holds but the worker has not read yet, so logs are up to date."""
+        if session.lease is not None and session.status in (SessionStatus.STARTING, SessionStatus.RUNNING):
+            await page_logs.refresh(session.lease)
 
     async def get_session_info(self, session_id: str, context: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.sessions.any(session_id).info()
