@@ -37,6 +37,10 @@ def popup_guard_script() -> str:
     return (templates_dir() / "popup-guard.js").read_text(encoding="utf-8")
 
 
+#: Empties the page's console ring (see console-capture.js) and returns nothing.
+DISCARD_CONSOLE = "() => { const take = window.__bwTakeConsole; if (typeof take === 'function') take(1 << 30); }"
+
+
 def origin_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
@@ -299,5 +303,6 @@ class ContextPool:
         if result is True:
             lease.warm_origin = origin
             lease.warm_kind = kind
+            await lease.page.evaluate(DISCARD_CONSOLE)  # warm-up output is not the session's
         else:
             raise RuntimeError(f"pre-warming a {kind} page at {origin} failed: {result}")
