@@ -24,8 +24,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
-from playwright.async_api import Error as PlaywrightError
-
 from .logs import CONSOLE_LEVELS, ERROR, NETWORK, LogBuffer
 from .session import Session, SessionStatus
 
@@ -130,6 +128,7 @@ class ConsolePump:
         self.rejected = 0  # answers (or parts) dropped as malformed or oversized
         self.timeouts = 0  # pulls the page did not answer in time
         self.first_problem: str | None = None
+        self._inflight: dict[Any, asyncio.Future[Any]] = {}  # frame → its pending read
 
     def start(self) -> None:
         if self._task is None and not self._closed:
@@ -139,6 +138,9 @@ class ConsolePump:
         self._closed = True
         if self._task is not None and self._task is not asyncio.current_task():
             self._task.cancel()
+        for task in self._inflight.values():
+            task.cancel()
+        self._inflight.clear()
 
     async def pull(self, rounds: int = 1, timeout: float = PULL_TIMEOUT) -> int:
         """Pull every watched frame (up to ``rounds`` times while a frame has more); return the
@@ -149,7 +151,10 @@ class ConsolePump:
                 if self._closed or self._page.is_closed():
                     break
                 self._more = False
-                for frame in self._frames():
+                frames = self._frames()
+                for frame in [f for f, t in self._inflight.items() if t.done() and f not in frames]:
+                    del self._inflight[frame]  # a frame that went away
+                for frame in frames:
                     got += await self._pull_frame(frame, timeout)
                 if not self._more:
                     break
@@ -160,14 +165,22 @@ class ConsolePump:
         return [main] + [f for f in self._page.frames if f is not main][: MAX_FRAMES - 1]
 
     async def _pull_frame(self, frame: "Frame", timeout: float) -> int:
-        self.pulls += 1
-        try:
-            raw = await asyncio.wait_for(frame.evaluate(PULL, self._max_chars), timeout)
-        except asyncio.TimeoutError:
+        # A page that does not answer (busy or hung) keeps its one read pending; later rounds
+        # wait for that read again instead of piling up new ones.
+        task = self._inflight.get(frame)
+        if task is None:
+            self.pulls += 1
+            task = asyncio.ensure_future(frame.evaluate(PULL, self._max_chars))
+            task.add_done_callback(_consume)
+            self._inflight[frame] = task
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+        if not done:
             self.timeouts += 1
             return 0
-        except PlaywrightError:  # navigating, detached or closed: nothing to read now
+        del self._inflight[frame]
+        if task.cancelled() or task.exception() is not None:  # navigating, detached or closed
             return 0
+        raw = task.result()
         answer = decode(raw, self._max_chars, self._max_lines)
         if answer.problem:
             self._reject(answer.problem)
@@ -203,6 +216,12 @@ class ConsolePump:
                 log.debug("console pull failed: %r", exc)
                 got = 0
             delay = FAST if got or self._more or self._eager() else min(SLOW, delay * 2)
+
+
+def _consume(task: "asyncio.Future[Any]") -> None:
+    """Mark a read's error as seen (a closed page is normal, not worth a warning)."""
+    if not task.cancelled():
+        task.exception()
 
 
 class PopupNotices:

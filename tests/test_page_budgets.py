@@ -189,3 +189,26 @@ async def test_popups_are_blocked(budget_settings: WorkerSettings) -> None:
         assert any(i["source"] == "worker" and i["type"] == "warning" for i in blocked)
         await w.stop(sid)
         await back_to_baseline(w, baseline)
+
+
+async def test_hung_page_keeps_one_pending_read_and_stops(budget_settings: WorkerSettings) -> None:
+    async with BrowserWorker(budget_settings) as w:
+        await wait_for(lambda: w.pool.idle == 1)
+        baseline = w.context_count()
+        sid = await w.start(web_app("<p>hang</p>"))
+        other = await w.start(web_app("<p>other</p>"))
+        await w.execute(sid, "() => { console.log('before the hang'); setTimeout(() => { for (;;) {} }, 300); }")
+        await asyncio.sleep(0.2)
+        assert "[log] before the hang" in (await w.get_logs(sid, type="console"))["items"][0]["content"]
+        await asyncio.sleep(3.5)  # the pump's reads now time out against the spinning page
+        t = time.perf_counter()
+        await w.get_logs(sid)
+        assert time.perf_counter() - t < 2.0
+        pump = w.sessions.live(sid).lease.console_pump
+        assert pump.timeouts >= 1 and len(pump._inflight) <= 1  # no pile of pending reads
+        assert await w.execute(other, "1+1") == 2
+        t = time.perf_counter()
+        await w.stop(sid)
+        assert time.perf_counter() - t < 5.0
+        await w.stop(other)
+        await back_to_baseline(w, baseline)
