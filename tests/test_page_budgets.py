@@ -9,7 +9,6 @@ import asyncio
 import time
 import uuid
 from typing import Any
-
 from urllib.parse import quote
 
 import psutil
