@@ -1,0 +1,629 @@
+"""Issue 12, acceptance 1: the scenarios of Hypha 0.21.137's own browser-app tests, on our worker.
+
+Real Hypha server, real Chromium (fixtures in conftest.py; the server's built-in browser worker
+is off, so every browser app below runs on ours). Ported, not copied, from Hypha's
+``tests/test_server_apps.py`` (markup window apps, lazy discovery, console logs),
+``tests/test_worker.py`` (registration, selection by type, concurrency, errors, lifecycle;
+workspace isolation lives in ``test_hypha_public.py``, which needs a worker in ``public``) and
+``tests/test_browser_worker_integration.py`` (our class constructed and called the way Hypha
+drives its own: ``BrowserWorker(settings)``, ``get_worker_service()``, ``WorkerConfig``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from hypha.workers.base import WorkerConfig
+from hypha_rpc import connect_to_server
+
+from browser_worker import BrowserWorker, SessionNotFoundError, WorkerSettings
+from browser_worker.errors import WorkerError
+from browser_worker.local_server import LocalHyphaServer
+
+pytestmark = pytest.mark.e2e
+
+# ----- test_server_apps.py: <config> + markup window apps ------------------------------------
+
+MARKUP_ONLY = """
+<config lang="json">
+{
+    "name": "Compat Discovery App",
+    "type": "window",
+    "version": "1.0.0",
+    "description": "markup only, as in Hypha's service discovery test"
+}
+</config>
+
+<div>
+    <h1 id="title">Compat Discovery App</h1>
+    <p>Listed with include_app_services.</p>
+</div>
+"""
+
+MARKUP_WITH_SCRIPT = """
+<config lang="json">
+{
+    "name": "Compat Markup Script App",
+    "type": "window",
+    "version": "1.0.0"
+}
+</config>
+
+<div><p>Markup next to a script: Hypha's server keeps only the script.</p></div>
+
+<script lang="javascript">
+console.log("markup app says hello");
+await api.registerService({
+    id: "compat-tools",
+    config: {visibility: "protected"},
+    double(x) { return x * 2; },
+});
+api.export({
+    setup() {},
+    greet(name) { return "Hello, " + name; },
+});
+</script>
+"""
+
+
+async def _workers(apps: Any) -> list[dict[str, Any]]:
+    return [w for w in await apps.list_workers() if w["id"].endswith(":browser-worker")]
+
+
+async def test_markup_only_window_app_installs_starts_and_is_listed(apps: Any, alice: Any, worker: BrowserWorker) -> None:
+    """test_apps_and_lazy_worker_discovery / test_lazy_loading_with_get_service."""
+    app = await apps.install(source=MARKUP_ONLY, wait_for_service=False, timeout=60, overwrite=True)
+    try:
+        ours = await _workers(apps)
+        assert ours and "window" in ours[0]["supported_types"], ours
+        ws = alice.config.workspace
+        without = await alice.list_services(query={"workspace": ws}, include_app_services=False)
+        with_apps = await alice.list_services(query={"workspace": ws}, include_app_services=True)
+        assert len(with_apps) >= len(without)
+        assert isinstance(await alice.list_services(query={"type": "built-in"}, include_app_services=True), list)
+
+        session = await apps.start(app["id"], wait_for_service=False, timeout=60)
+        sid = session["id"]
+        assert worker.sessions.is_live(sid)  # ours ran it: the built-in worker is off
+        title = await worker.execute(sid, "new Promise(r => { const f = () => { const h = document.getElementById('title');"
+                                          " h ? r(h.textContent) : setTimeout(f, 50); }; f(); })")
+        assert title == "Compat Discovery App"
+        assert sid in [s["id"] for s in await apps.list_running()]
+        await apps.stop(sid, raise_exception=False)
+        assert not worker.sessions.is_live(sid)
+        assert sid not in [s["id"] for s in await apps.list_running()]
+    finally:
+        await apps.uninstall(app["id"])
+
+
+async def test_markup_with_script_wait_for_service_and_lazy_get_service(
+    apps: Any, alice: Any, worker: BrowserWorker
+) -> None:
+    """Install and start with ``wait_for_service="default"``; a service the app registers while
+    starting is callable, and ``get_service("<svc>@<app_id>")`` starts the app on demand."""
+    app = await apps.install(source=MARKUP_WITH_SCRIPT, wait_for_service="default", timeout=60, overwrite=True)
+    app_id = app["id"]
+    try:
+        session = await apps.start(app_id, wait_for_service="default", timeout=60)
+        sid = session["id"]
+        default = await alice.get_service(f"{sid}:default")
+        assert await default.greet("Alice") == "Hello, Alice"
+        assert await (await alice.get_app(sid)).greet("Bob") == "Hello, Bob"
+        tools = await alice.get_service(f"{sid}:compat-tools")
+        assert await tools.double(21) == 42
+        await apps.stop(sid)
+        assert not worker.sessions.is_live(sid)
+
+        # Lazy discovery: nothing is running; asking for the service by app id starts the app.
+        assert not [s for s in await apps.list_running() if s.get("app_id") == app_id]
+        lazy = await alice.get_service(f"compat-tools@{app_id}")
+        assert await lazy.double(4) == 8
+        running = [s for s in await apps.list_running() if s.get("app_id") == app_id]
+        assert len(running) == 1 and worker.sessions.is_live(running[0]["id"]), running
+        again = await alice.get_service(f"compat-tools@{app_id}")
+        assert await again.double(5) == 10
+        assert len([s for s in await apps.list_running() if s.get("app_id") == app_id]) == 1
+        await apps.stop(running[0]["id"])
+    finally:
+        for s in await apps.list_running():
+            if s.get("app_id") == app_id:
+                await apps.stop(s["id"], raise_exception=False)
+        await apps.uninstall(app_id)
+
+
+async def test_console_logs_read_with_type_console(apps: Any) -> None:
+    """Hypha's callers filter ``type == "console"``; the text is ``[level] message``."""
+    app = await apps.install(source=MARKUP_WITH_SCRIPT, wait_for_service="default", timeout=60, overwrite=True)
+    try:
+        session = await apps.start(app["id"], wait_for_service="default", timeout=60)
+        logs = await apps.get_logs(session["id"], type="console")
+        hello = [i for i in logs["items"] if "markup app says hello" in i["content"]]
+        assert hello and hello[0]["content"] == "[log] markup app says hello", logs
+        assert hello[0]["type"] == "console" and hello[0]["level"] == "log" and hello[0]["source"] == "console"
+        assert hello[0]["time"].startswith("20")
+        assert all(i["type"] == "console" for i in logs["items"])
+        everything = await apps.get_logs(session["id"])
+        assert [i for i in everything["items"] if i["type"] == "console"] == logs["items"]
+        await apps.stop(session["id"])
+    finally:
+        await apps.uninstall(app["id"])
+
+
+async def test_iframe_app_logs_its_console(apps: Any, worker: BrowserWorker) -> None:
+    """test_iframe_app: a whole HTML page with manifest type iframe."""
+    html = ("<!DOCTYPE html><html><head><title>Compat Iframe</title></head><body>"
+            "<h1 id='h'>Hello from Iframe App</h1><script>console.log('Iframe app loaded');</script></body></html>")
+    app = await apps.install(source=html, manifest={"name": "Compat Iframe App", "type": "iframe", "version": "0.1.0"},
+                             wait_for_service=False, timeout=60, overwrite=True)
+    try:
+        session = await apps.start(app["id"], wait_for_service=False, timeout=60)
+        sid = session["id"]
+        assert await worker.execute(sid, "document.getElementById('h').textContent") == "Hello from Iframe App"
+        logs = await apps.get_logs(sid, type="console")
+        assert "[log] Iframe app loaded" in [i["content"] for i in logs["items"]], logs
+        await apps.stop(sid)
+    finally:
+        await apps.uninstall(app["id"])
+
+
+# ----- test_worker.py -----------------------------------------------------------------------
+
+RANDOM_ID_APP = """
+api.export({
+    async setup() { console.log("Concurrent test app initialized"); },
+    async get_id() { return Math.random().toString(36).slice(2) + Date.now(); },
+    async get_workspace() { return api.config.workspace; },
+});
+"""
+
+
+async def test_worker_service_definition_registers_like_hypha(alice: Any, worker: BrowserWorker) -> None:
+    """test_browser_worker_service_registration and _session_lifecycle: the dict from
+    ``get_worker_service()`` registers as is; unknown sessions say "not found"; compile works."""
+    definition = worker.get_worker_service()
+    definition["id"] = "compat-browser-worker"
+    definition["config"] = {**definition["config"], "visibility": "public"}
+    info = await alice.register_service(definition)
+    try:
+        assert info["type"] == "server-app-worker"
+        remote = await alice.get_service("compat-browser-worker")
+        for method in ("start", "stop", "get_logs", "compile", "execute", "take_screenshot", "list_sessions"):
+            assert callable(getattr(remote, method, None)), method
+        for app_type in ("web-python", "web-worker", "window", "iframe", "hypha", "web-app"):
+            assert app_type in worker.supported_types
+            assert app_type in remote.supported_types
+        assert "Browser Worker" in worker.name and worker.description
+        assert worker.service_id == "browser-worker" and worker.require_context is True
+        assert worker.visibility == "public" and worker.run_in_executor is False
+
+        with pytest.raises(Exception, match="not found"):
+            await remote.get_logs("ws-user-alice/non-existent-session")
+        with pytest.raises(Exception, match="not found"):
+            await remote.take_screenshot("ws-user-alice/non-existent-session")
+        assert await remote.stop("ws-user-alice/non-existent-session") is None  # quiet, as the Worker API says
+
+        progress: list[dict[str, Any]] = []
+        manifest, files = await remote.compile(
+            {"type": "web-python", "name": "Test Web Python App", "entry_point": "main.py"},
+            [{"path": "main.py", "content": "print('Hello from web python')", "format": "text"}],
+            {"progress_callback": progress.append},
+        )
+        assert manifest["type"] == "web-python" and manifest["entry_point"] == "index.html"
+        paths = [f["path"] for f in files]
+        assert "index.html" in paths and "main.py" in paths
+    finally:
+        await alice.unregister_service(info["id"])
+
+
+async def test_window_app_from_plain_script_via_get_app(apps: Any, alice: Any) -> None:
+    """test_browser_worker_integration (test_worker.py): a plain JS source with a window manifest."""
+    source = """
+    api.log('Browser worker test app started');
+    api.export({
+        async setup() { console.log("Browser worker app initialized"); },
+        async test_function() { return "Browser worker test successful"; },
+    });
+    """
+    app = await apps.install(source=source, manifest={"type": "window", "name": "Browser Worker Test"},
+                             wait_for_service="default", timeout=60, overwrite=True)
+    try:
+        session = await apps.start(app["id"])
+        remote_app = await alice.get_app(session["id"])
+        assert "test_function" in remote_app
+        assert await remote_app.test_function() == "Browser worker test successful"
+        await apps.stop(session["id"])
+    finally:
+        await apps.uninstall(app["id"])
+
+
+async def test_worker_selection_by_type(apps: Any, worker: BrowserWorker) -> None:
+    """test_worker_selection_by_type: our worker is listed for each browser type and compiles
+    what is installed with that type."""
+    ours = await _workers(apps)
+    assert len(ours) == 1
+    for app_type in ("window", "web-worker", "web-python"):
+        assert app_type in ours[0]["supported_types"]
+    compiled = {}
+    for app_type in ("window", "web-worker"):
+        app = await apps.install(
+            source=f"<html><body><script>console.log('{app_type} app test');</script></body></html>",
+            manifest={"type": app_type, "name": f"Test {app_type} App", "version": "1.0.0"},
+            wait_for_service=False, timeout=60, overwrite=True,
+        )
+        compiled[app_type] = app.get("compiled") or {}
+        await apps.uninstall(app["id"])
+    # ``compiled`` is what our compile step adds to the manifest: our worker was chosen.
+    assert all(c.get("template") for c in compiled.values()), compiled
+
+
+async def test_concurrent_sessions_are_independent(apps: Any, alice: Any, worker: BrowserWorker) -> None:
+    """test_worker_concurrent_sessions, with the three starts really at the same time."""
+    installed = [
+        await apps.install(source=RANDOM_ID_APP, manifest={"type": "window", "name": f"Concurrent Test App {i}"},
+                           wait_for_service="default", timeout=60, overwrite=True)
+        for i in range(3)
+    ]
+    try:
+        sessions = await asyncio.gather(*(apps.start(a["id"], wait_for_service="default", timeout=60) for a in installed))
+        sids = [s["id"] for s in sessions]
+        assert len(set(sids)) == 3 and all(worker.sessions.is_live(s) for s in sids)
+        ids = [await (await alice.get_app(s)).get_id() for s in sids]
+        assert len(set(ids)) == 3, ids
+        pages = {id(worker.sessions.live(s).lease.context) for s in sids}
+        assert len(pages) == 3  # one browser context each
+        await asyncio.gather(*(apps.stop(s) for s in sids))
+        assert not any(worker.sessions.is_live(s) for s in sids)
+    finally:
+        for a in installed:
+            await apps.uninstall(a["id"])
+
+
+async def test_error_handling_names_the_cause(apps: Any) -> None:
+    """test_worker_error_handling: unknown types, bad JS and slow apps are refused, saying why;
+    a start that fails at run time (no install check: ``stage=True``) names the app's error."""
+    with pytest.raises(Exception) as unknown:
+        await apps.install(source="console.log('test');", manifest={"type": "nonexistent-type", "name": "Invalid"},
+                           timeout=30, overwrite=True)
+    assert "nonexistent-type" in str(unknown.value)
+
+    with pytest.raises(Exception) as bad:
+        await apps.install(source="this is not valid javascript syntax\napi.export({});",
+                           manifest={"type": "window", "name": "Compat Bad App"}, timeout=30, overwrite=True)
+    assert "SyntaxError" in str(bad.value) or "Unexpected identifier" in str(bad.value), str(bad.value)
+
+    with pytest.raises(Exception) as slow:
+        await apps.install(source="setTimeout(() => api.export({}), 10000);",
+                           manifest={"type": "window", "name": "Compat Slow App"}, timeout=2, overwrite=True)
+    assert "timeout" in str(slow.value).lower() or "timed out" in str(slow.value).lower(), str(slow.value)
+
+    staged = await apps.install(source="throw new Error('database handle missing');",
+                                manifest={"type": "window", "name": "Compat Failing Start"}, stage=True, overwrite=True)
+    try:
+        with pytest.raises(Exception) as failed:
+            await apps.start(staged["id"], stage=True, wait_for_service="default", timeout=30)
+        assert "database handle missing" in str(failed.value), str(failed.value)
+    finally:
+        await apps.uninstall(staged["id"])
+
+
+async def test_lifecycle_install_start_logs_stop_uninstall(apps: Any, alice: Any, served: Any, worker: BrowserWorker) -> None:
+    """test_worker_lifecycle_management, plus list_sessions/get_session_info on the worker."""
+    source = """
+    api.export({
+        async setup() { console.log("Lifecycle test app started"); },
+        async get_status() { return "running"; },
+    });
+    """
+    app = await apps.install(source=source, manifest={"type": "window", "name": "Lifecycle Test App"}, overwrite=True)
+    try:
+        assert any(a["id"] == app["id"] for a in await apps.list_apps())
+        session = await apps.start(app["id"], wait_for_service="default", timeout=60)
+        sid = session["id"]
+        assert any(s["id"] == sid for s in await apps.list_running())
+        assert await (await alice.get_app(sid)).get_status() == "running"
+
+        remote = await alice.get_service((await _workers(apps))[0]["id"])
+        listed = {s["id"]: s for s in await remote.list_sessions()}
+        assert listed[sid]["status"] == "running" and listed[sid]["app_type"] == "window"
+        info = await remote.get_session_info(sid)
+        assert info["workspace"] == "ws-user-alice" and info["app_id"] == app["id"]
+
+        logs = await apps.get_logs(sid)
+        assert "items" in logs and logs["total"] >= len(logs["items"]) > 0
+        await apps.stop(sid)
+        assert not any(s["id"] == sid for s in await apps.list_running())
+        assert sid not in [s["id"] for s in await remote.list_sessions()]
+        assert (await remote.get_session_info(sid))["status"] == "stopped"
+    finally:
+        await apps.uninstall(app["id"])
+    assert not any(a["id"] == app["id"] for a in await apps.list_apps())
+
+
+async def test_lifecycle_console_logs(apps: Any) -> None:
+    """test_worker_lifecycle_management, step 4: ``type == "console"`` items exist."""
+    source = 'api.export({ async setup() { console.log("Lifecycle test app started"); } });'
+    app = await apps.install(source=source, manifest={"type": "window", "name": "Lifecycle Logs App"}, overwrite=True)
+    try:
+        session = await apps.start(app["id"], wait_for_service="default", timeout=60)
+        logs = await apps.get_logs(session["id"])
+        console = [i for i in logs["items"] if i["type"] == "console"]
+        assert "[log] Lifecycle test app started" in [i["content"] for i in console], logs
+        await apps.stop(session["id"])
+    finally:
+        await apps.uninstall(app["id"])
+
+
+# ----- test_browser_worker_integration.py: our class, constructed and called like Hypha's -----
+
+def _data_url(html: str) -> str:
+    return "data:text/html;base64," + base64.b64encode(html.encode()).decode()
+
+
+def _config(session: str, url: str, **manifest: Any) -> WorkerConfig:
+    return WorkerConfig(
+        id=f"test-workspace/{session}", app_id="test-app", workspace="test-workspace", client_id=session,
+        server_url="http://localhost:8000", token="test-token-not-used-by-web-apps",
+        artifact_id="test-workspace/test-app", manifest={"type": "web-app", "entry_point": url, **manifest},
+        entry_point="index.html",
+    )
+
+
+@pytest_asyncio.fixture(scope="module")
+async def hypha_style_worker(settings: WorkerSettings, hypha_server: LocalHyphaServer,
+                             alice_token: str) -> AsyncIterator[BrowserWorker]:
+    """``BrowserWorker(settings)`` registered through ``register_worker_service(server)``, as
+    Hypha registers its own; loopback pages allowed (the tests serve pages on 127.0.0.1)."""
+    worker = BrowserWorker(settings.with_(pool_size=1, allow_private_network=True, service_id="compat-hypha-style"))
+    async with worker:
+        server = await connect_to_server({"server_url": hypha_server.url, "token": alice_token})
+        try:
+            info = await worker.register_worker_service(server)
+            assert info["id"].endswith(":compat-hypha-style")
+            assert worker.owner_workspace == "ws-user-alice"
+            yield worker
+        finally:
+            await server.disconnect()
+
+
+@dataclass
+class PageServer:
+    """A local web server for web-app tests: ``pages`` maps paths to HTML; ``seen`` records
+    each request's path and query."""
+
+    base: str
+    pages: dict[str, str] = field(default_factory=dict)
+    seen: list[str] = field(default_factory=list)
+
+
+@pytest_asyncio.fixture
+async def page_server() -> AsyncIterator[PageServer]:
+    server = PageServer(base="")
+
+    async def handle(request: web.Request) -> web.Response:
+        server.seen.append(request.path_qs)
+        body = server.pages.get(request.path)
+        if body is None:
+            return web.Response(status=404, text="not here")
+        return web.Response(text=body, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    server.base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    try:
+        yield server
+    finally:
+        await runner.cleanup()
+
+
+async def test_storage_presets_with_a_worker_config(hypha_style_worker: BrowserWorker,
+                                                    page_server: PageServer) -> None:
+    """test_localstorage_and_sessionstorage_configuration, plus cookies."""
+    page_server.pages["/test-storage.html"] = "<!DOCTYPE html><html><body><div id=status>Page loaded</div></body></html>"
+    config = _config(
+        "test-storage-session", f"{page_server.base}/test-storage.html",
+        local_storage={"api_key": "test-api-key-123", "user_preferences": '{"theme": "dark", "language": "en"}'},
+        session_storage={"temp_session": "session-789", "csrf_token": "csrf-abc-123"},
+        cookies={"visited": "yes"},
+    )
+    sid = await hypha_style_worker.start(config)
+    assert sid == "test-workspace/test-storage-session"
+    try:
+        got = await hypha_style_worker.execute(sid, """(() => ({
+            local: Object.fromEntries(Object.keys(localStorage).map(k => [k, localStorage.getItem(k)])),
+            session: Object.fromEntries(Object.keys(sessionStorage).map(k => [k, sessionStorage.getItem(k)])),
+            cookie: document.cookie,
+        }))()""")
+        assert got["local"] == {"api_key": "test-api-key-123", "user_preferences": '{"theme": "dark", "language": "en"}'}
+        assert got["session"] == {"temp_session": "session-789", "csrf_token": "csrf-abc-123"}
+        assert got["cookie"] == "visited=yes"
+    finally:
+        await hypha_style_worker.stop(sid)
+
+
+EXECUTE_PAGE = """<!DOCTYPE html><html><head><title>Execute Test</title></head><body>
+<h1 id="title">Original Title</h1><div id="content">Original Content</div><div id="container"></div>
+<script>window.testData = {value: 42}; window.initialData = {numbers: [1, 2, 3, 4, 5]};</script>
+</body></html>"""
+
+
+async def test_execute_statements_expressions_and_errors(hypha_style_worker: BrowserWorker) -> None:
+    """test_execute_script_functionality, test_complex_javascript_operations, test_execute_error_handling."""
+    w = hypha_style_worker
+    with pytest.raises(SessionNotFoundError, match="not found"):
+        await w.execute("test-workspace/non-existent-session", "console.log('test');")
+    sid = await w.start(_config("test-execute-session", _data_url(EXECUTE_PAGE)))
+    try:
+        read = "({title: document.getElementById('title').textContent, content: document.getElementById('content').textContent, testData: window.testData})"
+        assert await w.execute(sid, read) == {"title": "Original Title", "content": "Original Content", "testData": {"value": 42}}
+        await w.execute(sid, """
+            document.getElementById('title').textContent = 'Modified Title';
+            document.getElementById('content').textContent = 'Modified Content';
+            window.testData.value = 100;
+        """)
+        assert await w.execute(sid, read) == {"title": "Modified Title", "content": "Modified Content", "testData": {"value": 100}}
+        result = await w.execute(sid, """(() => {
+            const n = window.initialData.numbers;
+            const c = document.getElementById('container');
+            for (let i = 0; i < 3; i++) { const d = document.createElement('div'); d.id = 'item-' + i; d.textContent = 'Item ' + i; c.appendChild(d); }
+            return {doubled: n.map(x => x * 2), sum: n.reduce((a, b) => a + b, 0), filtered: n.filter(x => x > 2),
+                    count: c.children.length, first: document.getElementById('item-0')?.textContent,
+                    deep: {nested: {value: 'found'}}.nested.value};
+        })()""")
+        assert result == {"doubled": [2, 4, 6, 8, 10], "sum": 15, "filtered": [3, 4, 5], "count": 3,
+                          "first": "Item 0", "deep": "found"}
+        with pytest.raises(WorkerError) as err:
+            await w.execute(sid, "// This will throw\nthrow new Error('Intentional test error');")
+        assert "Failed to execute script" in str(err.value) and "Intentional test error" in str(err.value)
+    finally:
+        await w.stop(sid)
+
+
+async def test_screenshots_png_and_jpeg(hypha_style_worker: BrowserWorker) -> None:
+    """test_screenshot_functionality."""
+    html = ('<!DOCTYPE html><html><body style="background: linear-gradient(to right, #667eea, #764ba2); height: 100vh; margin: 0">'
+            '<h1 style="color: white; text-align: center; padding-top: 40vh">Screenshot Test Page</h1></body></html>')
+    sid = await hypha_style_worker.start(_config("test-screenshot-session", _data_url(html)))
+    try:
+        png = await hypha_style_worker.take_screenshot(sid, format="png")
+        jpeg = await hypha_style_worker.take_screenshot(sid, format="jpeg")
+        assert isinstance(png, bytes) and len(png) > 1000 and png[:8] == b"\x89PNG\r\n\x1a\n"
+        assert isinstance(jpeg, bytes) and len(jpeg) > 1000 and jpeg[:3] == b"\xff\xd8\xff"
+    finally:
+        await hypha_style_worker.stop(sid)
+
+
+async def test_multiple_concurrent_sessions_with_worker_configs(hypha_style_worker: BrowserWorker) -> None:
+    """test_multiple_concurrent_sessions (started at the same time here)."""
+    w = hypha_style_worker
+    configs = [
+        _config(f"test-multi-session-{i}", _data_url(
+            f"<!DOCTYPE html><html><body><h1 id='title'>Session {i}</h1><script>window.sessionNumber = {i};</script></body></html>"))
+        for i in range(3)
+    ]
+    sids = await asyncio.gather(*(w.start(c) for c in configs))
+    try:
+        assert sids == [f"test-workspace/test-multi-session-{i}" for i in range(3)]
+        for i, sid in enumerate(sids):
+            got = await w.execute(sid, "({n: window.sessionNumber, title: document.getElementById('title').textContent})")
+            assert got == {"n": i, "title": f"Session {i}"}
+        listed = {s["id"] for s in await w.list_sessions("test-workspace")}
+        assert listed == set(sids)
+    finally:
+        await asyncio.gather(*(w.stop(s) for s in sids))
+    assert await w.list_sessions("test-workspace") == []
+
+
+async def test_worker_config_object_through_the_service_methods(hypha_style_worker: BrowserWorker) -> None:
+    """``get_worker_service()``'s ``start`` takes the WorkerConfig object the way Hypha's
+    in-process controller passes it; the manifest's entry_point wins over the config's."""
+    service = hypha_style_worker.get_worker_service()
+    sid = await service["start"](_config("test-service-start", _data_url("<p id=p>via the service dict</p>")))
+    try:
+        assert await service["execute"](sid, "document.getElementById('p').textContent") == "via the service dict"
+        info = await service["get_session_info"](sid)
+        assert info["status"] == "running" and info["app_type"] == "web-app"
+    finally:
+        await service["stop"](sid)
+    assert await service["stop"](sid) is None  # stopping twice is quiet
+
+
+async def test_session_ids_stay_bound_to_their_workspace(hypha_style_worker: BrowserWorker) -> None:
+    """Deliberate difference: Hypha's own worker takes any ``id`` (its tests use
+    ``"test-storage-session"``); ours requires ``<workspace>/<client_id>`` so that one tenant
+    cannot claim another's session id. The Hypha server always sends that form."""
+    config = _config("x", _data_url("<p>x</p>")).model_copy(update={"id": "test-storage-session"})
+    with pytest.raises(WorkerError, match=r"rule: <workspace>/<client_id>"):
+        await hypha_style_worker.start(config)
+
+
+# ----- inject_auth_params: the connection parameters in the query, the token never in a URL ---
+
+EXTERNAL_APP = """<!DOCTYPE html><html><head><title>external</title></head><body>
+<script type="module">
+const q = new URLSearchParams(location.search);
+const rpc = await import(q.get("server_url") + "/assets/hypha-rpc-websocket.mjs");
+// As external apps do: connection parameters from the query, no token passed.
+const api = await rpc.connectToServer({
+  server_url: q.get("server_url"), workspace: q.get("workspace"), client_id: q.get("client_id"),
+});
+await api.export({
+  setup() {},
+  whoami() {
+    return {workspace: api.config.workspace, client_id: api.config.client_id, app_id: q.get("app_id"),
+            query: [...q.keys()].sort(), env_has_token: typeof globalThis.env.HYPHA_TOKEN === "string"};
+  },
+});
+</script></body></html>"""
+
+
+async def test_inject_auth_params_external_app_connects_without_a_token_in_urls(
+    apps: Any, alice: Any, worker: BrowserWorker, alice_token: str, page_server: PageServer
+) -> None:
+    """A web-app whose page reads server_url/workspace/client_id from its query and connects
+    with hypha-rpc starts through the server, registers ``default`` and is callable; the
+    token is in no URL the page requested (Hypha's own worker puts it in the query)."""
+    page_server.pages["/external.html"] = EXTERNAL_APP
+    url = f"{page_server.base}/external.html?lang=en"
+    app = await apps.install(manifest={"name": "Compat External App", "type": "web-app", "entry_point": url,
+                                       "inject_auth_params": True},
+                             wait_for_service="default", timeout=60, overwrite=True)
+    try:
+        session = await apps.start(app["id"], wait_for_service="default", timeout=60)
+        sid = session["id"]
+        client_id = sid.split("/", 1)[1]
+        svc = await alice.get_service(f"{sid}:default")
+        assert await svc.whoami() == {
+            "workspace": "ws-user-alice", "client_id": client_id, "app_id": app["id"],
+            "query": ["app_id", "client_id", "lang", "server_url", "workspace"], "env_has_token": True,
+        }
+        urls = await worker.execute(sid, "[location.href, document.referrer,"
+                                         " ...performance.getEntriesByType('resource').map(e => e.name)]")
+        assert any(u.endswith("/assets/hypha-rpc-websocket.mjs") for u in urls), urls
+        assert page_server.seen and any(s.startswith("/external.html?lang=en&server_url=") for s in page_server.seen)
+        for seen in [*urls, *page_server.seen]:
+            assert alice_token not in seen and "token=" not in seen, seen
+        await apps.stop(sid)
+    finally:
+        await apps.uninstall(app["id"])
+
+
+async def test_inject_auth_params_gives_nothing_to_other_origins_or_frames(
+    hypha_style_worker: BrowserWorker, hypha_server: LocalHyphaServer, alice_token: str, page_server: PageServer
+) -> None:
+    """The token is set in the app's own origin and top frame only: a child frame of another
+    origin, and the page itself without the flag, see no ``env``."""
+    page_server.pages["/framed.html"] = "<!DOCTYPE html><p>child</p>"
+    other = page_server.base.replace("127.0.0.1", "localhost")
+    page_server.pages["/top.html"] = f"<!DOCTYPE html><iframe id=f src='{other}/framed.html'></iframe>"
+    config = {
+        "id": "ws-user-alice/compat-inject-frames", "workspace": "ws-user-alice", "app_id": "compat-inject",
+        "server_url": hypha_server.url, "token": alice_token,
+        "manifest": {"type": "web-app", "entry_point": f"{page_server.base}/top.html", "inject_auth_params": True},
+    }
+    sid = await hypha_style_worker.start(config)
+    try:
+        assert await hypha_style_worker.execute(sid, "globalThis.env.HYPHA_TOKEN") == alice_token
+        page = hypha_style_worker.sessions.live(sid).lease.page
+        child = next(f for f in page.frames if f.url.endswith("/framed.html"))
+        assert await child.evaluate("typeof globalThis.env") == "undefined"
+    finally:
+        await hypha_style_worker.stop(sid)
+    plain = {**config, "id": "ws-user-alice/compat-inject-off",
+             "manifest": {"type": "web-app", "entry_point": f"{page_server.base}/framed.html"}}
+    sid = await hypha_style_worker.start(plain)
+    try:
+        assert await hypha_style_worker.execute(sid, "[typeof globalThis.env, location.search]") == ["undefined", ""]
+    finally:
+        await hypha_style_worker.stop(sid)
+    with pytest.raises(WorkerError, match="inject_auth_params must be true or false"):
+        await hypha_style_worker.start({**config, "manifest": {**config["manifest"], "inject_auth_params": "yes"}})
