@@ -172,6 +172,81 @@ async def test_iframe_app_logs_its_console(apps: Any, worker: BrowserWorker) -> 
         await apps.uninstall(app["id"])
 
 
+WEB_PYTHON_APP = """
+<config lang="json">
+{"name": "Compat Web Python App", "type": "web-python", "version": "0.1.0"}
+</config>
+
+<script lang="python">
+from hypha_rpc import api
+
+print("Web Python app is setting up...")
+
+def calculate(x, y):
+    return x + y
+
+def get_info():
+    return {"platform": "pyodide", "message": "Running Python in the browser!"}
+
+api.export({"calculate": calculate, "get_info": get_info})
+</script>
+"""
+
+HYPHA_PYTHON_APP = """
+<config lang="json">
+{"name": "Compat Hypha App", "type": "web-python", "version": "0.1.0"}
+</config>
+
+<script lang="python">
+from hypha_rpc import api
+import os
+
+state = {"setup_called": False}
+
+async def setup():
+    print("Setting up Hypha app...")
+    state["setup_called"] = True
+    print(f"TEST_ENV: {os.environ.get('TEST_ENV', 'not_set')}")
+
+async def test(a):
+    return a * 2
+
+api.export({"setup": setup, "test": test})
+</script>
+"""
+
+
+async def test_web_python_app_service(apps: Any, alice: Any, worker: BrowserWorker) -> None:
+    """test_web_python_app: a Pyodide app's exported functions are callable."""
+    app = await apps.install(source=WEB_PYTHON_APP, wait_for_service=True, timeout=120, overwrite=True)
+    try:
+        session = await apps.start(app["id"], wait_for_service=True, timeout=120)
+        sid = session["id"]
+        assert worker.sessions.live(sid).app_type == "web-python"
+        service = await alice.get_service(f"{alice.config.workspace}/{sid.split('/')[-1]}:default")
+        assert await service.calculate(3, 4) == 7
+        assert (await service.get_info())["platform"] == "pyodide"
+        await apps.stop(sid)
+    finally:
+        await apps.uninstall(app["id"])
+
+
+async def test_web_python_setup_prints_are_console_logs(apps: Any, alice: Any) -> None:
+    """test_hypha_app: started twice; each run's ``setup`` prints show up as ``console`` items."""
+    app = await apps.install(source=HYPHA_PYTHON_APP, wait_for_service="default", timeout=120, overwrite=True)
+    try:
+        for _ in range(2):
+            started = await apps.start(app["id"], wait_for_service=True, timeout=120)
+            service = await alice.get_service(f"{alice.config.workspace}/{started['id'].split('/')[-1]}:default")
+            assert await service.test(5) == 10
+            logs = await apps.get_logs(started["id"])
+            text = "\n".join(i["content"] for i in logs["items"] if i["type"] == "console")
+            await apps.stop(started["id"])
+            assert "Setting up Hypha app" in text, logs["items"]
+    finally:
+        await apps.uninstall(app["id"])
+
+
 # ----- test_worker.py -----------------------------------------------------------------------
 
 RANDOM_ID_APP = """
