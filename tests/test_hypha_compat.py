@@ -455,7 +455,8 @@ async def hypha_style_worker(settings: WorkerSettings, hypha_server: LocalHyphaS
     """``BrowserWorker(settings)`` registered through ``register_worker_service(server)``, as
     Hypha registers its own; loopback pages allowed (the tests serve pages on 127.0.0.1)."""
     worker = BrowserWorker(settings.with_(pool_size=1, allow_private_network=True, service_id="compat-hypha-style"))
-    async with worker:
+    await worker.initialize()
+    try:
         server = await connect_to_server({"server_url": hypha_server.url, "token": alice_token})
         try:
             info = await worker.register_worker_service(server)
@@ -464,6 +465,9 @@ async def hypha_style_worker(settings: WorkerSettings, hypha_server: LocalHyphaS
             yield worker
         finally:
             await server.disconnect()
+    finally:
+        await worker.shutdown()  # as Hypha's fixture ends: sessions stopped, browser closed
+    assert not worker.is_open and worker.context_count() == 0
 
 
 @dataclass
