@@ -653,11 +653,13 @@ async def test_inject_auth_params_external_app_connects_without_a_token_in_urls(
     token is in no URL the page requested (Hypha's own worker puts it in the query)."""
     page_server.pages["/external.html"] = EXTERNAL_APP
     url = f"{page_server.base}/external.html?lang=en"
+    pinned = (await _workers(apps))[0]["id"]  # the shared worker, not this module's second one
     app = await apps.install(manifest={"name": "Compat External App", "type": "web-app", "entry_point": url,
                                        "inject_auth_params": True},
-                             wait_for_service="default", timeout=60, overwrite=True)
+                             wait_for_service="default", timeout=60, overwrite=True, worker_id=pinned)
     try:
-        session = await apps.start(app["id"], wait_for_service="default", timeout=60)
+        session = await apps.start(app["id"], wait_for_service="default", timeout=60, worker_id=pinned)
+        assert session["worker_id"] == pinned
         sid = session["id"]
         client_id = sid.split("/", 1)[1]
         svc = await alice.get_service(f"{sid}:default")
