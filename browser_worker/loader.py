@@ -25,7 +25,10 @@ BW_INSTALL = """(config) => {
   let settle;
   const done = new Promise((resolve) => (settle = resolve));
   const text = (err) => {
-    if (err && typeof err.message === "string" && err.message) return err.message;
+    if (err && typeof err.message === "string" && err.message) {
+      const name = typeof err.name === "string" && err.name && err.name !== "Error" ? err.name + ": " : "";
+      return name + err.message;  // "SyntaxError: Unexpected identifier 'is'"
+    }
     if (err !== null && typeof err === "object") {
       try { return "thrown value " + JSON.stringify(err).slice(0, 2000); } catch (_) { /* fall through */ }
     }
