@@ -70,6 +70,12 @@ class WorkerSettings:
     #: directory holding ``pyodide-lock.json`` and the files it lists. Empty: the official
     #: repository of the pinned Pyodide version, reached only when an app needs a package.
     pyodide_packages_url: str = field(default="", metadata=_env("BROWSER_WORKER_PYODIDE_PACKAGES"))
+    #: Log budgets (hostile pages print without limit): bytes one session's log holds, bytes one
+    #: entry's content keeps (longer content is cut with a marker), bytes the logs of all ended
+    #: sessions hold together (oldest dropped first; at least max_log_bytes).
+    max_log_bytes: int = field(default=4 * 1024 * 1024, metadata=_env("BROWSER_WORKER_MAX_LOG_BYTES"))
+    max_log_entry_bytes: int = field(default=16 * 1024, metadata=_env("BROWSER_WORKER_MAX_LOG_ENTRY_BYTES"))
+    retained_log_bytes: int = field(default=64 * 1024 * 1024, metadata=_env("BROWSER_WORKER_RETAINED_LOG_BYTES"))
 
     @property
     def allowed_hosts(self) -> tuple[str, ...]:
@@ -95,6 +101,16 @@ class WorkerSettings:
         for name in ("pool_size", "python_pool_size", "log_retention_sessions", "recycle_after", "metrics_port"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+        if self.max_log_entry_bytes < 64 or self.max_log_bytes < self.max_log_entry_bytes:
+            raise ValueError(
+                f"max_log_entry_bytes must be at least 64 and at most max_log_bytes, got "
+                f"{self.max_log_entry_bytes} (max_log_bytes {self.max_log_bytes})"
+            )
+        if self.retained_log_bytes < self.max_log_bytes:
+            raise ValueError(
+                f"retained_log_bytes must be at least max_log_bytes ({self.max_log_bytes}), "
+                f"got {self.retained_log_bytes}"
+            )
         if self.browser_endpoint and self.cdp_endpoint:
             raise ValueError("give either browser_endpoint or cdp_endpoint, not both")
         for name in ("queue_timeout", "start_timeout", "log_retention", "stop_timeout", "session_ttl"):

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
@@ -18,6 +19,7 @@ from playwright.async_api import Browser, BrowserContext, Page
 
 from .browser_host import BrowserHost
 from .errors import CapacityError
+from .resources import templates_dir
 from .templates import console_capture_script, render_shell, render_worker_page
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,16 @@ PYTHON_SHELL_PATH = "/__browser_worker__/python.html"
 
 #: Which kind of warm page serves which app type.
 WARM_KIND = {"window": "window", "web-worker": "window", "web-python": "web-python"}
+
+
+@lru_cache(maxsize=None)
+def popup_guard_script() -> str:
+    """The init script that makes ``window.open`` return null (see popup-guard.js)."""
+    return (templates_dir() / "popup-guard.js").read_text(encoding="utf-8")
+
+
+#: Empties the page's console ring (see console-capture.js) and returns nothing.
+DISCARD_CONSOLE = "() => { const take = window.__bwTakeConsole; if (typeof take === 'function') take(1 << 30); }"
 
 
 def origin_of(url: str) -> str:
@@ -43,12 +55,25 @@ class Lease:
     page: Page
     warm_origin: str | None = None  # origin at which this page was pre-warmed
     warm_kind: str | None = None  # "window" (RPC module imported) or "web-python" (Pyodide booted)
-    #: Receives batches of ``[level, text]`` console lines from the page (set by the session).
-    console_sink: Callable[[list[list[str]]], None] | None = None
+    #: Pulls the page's console lines into the session's logs (a page_logs.ConsolePump; set by
+    #: the session that watches the page). Pages get no binding to push data to the worker.
+    console_pump: Any = None
+    #: Told the URL of every popup closed in this context (set by the session).
+    popup_sink: Callable[[str], None] | None = None
+    popups_blocked: int = 0
 
-    def _console(self, _source: Any, batch: list[list[str]]) -> None:
-        if self.console_sink is not None and isinstance(batch, list):
-            self.console_sink(batch)
+    def _popup(self, page: Page) -> None:
+        """Any page besides the lease's own is a popup: close it at once."""
+        if page is self.page:
+            return
+        self.popups_blocked += 1
+        url = page.url or "about:blank"
+        if self.popup_sink is not None:
+            self.popup_sink(url)
+        else:
+            log.debug("popup blocked in a context without a session: %s", url[:200])
+        task = asyncio.ensure_future(page.close())
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     def is_warm_for(self, url: str | None, app_type: str = "window") -> bool:
         return bool(
@@ -248,12 +273,11 @@ class ContextPool:
         try:
             if self._allowed_hosts:
                 await context.route("**/*", self._guard)
-            sink: list[Lease] = []
-            await context.expose_binding("__bwConsole", lambda source, batch: sink[0]._console(source, batch) if sink else None)
             await context.add_init_script(script=console_capture_script())
+            await context.add_init_script(script=popup_guard_script())
             page = await context.new_page()
             lease = Lease(browser, context, page)
-            sink.append(lease)
+            context.on("page", lease._popup)  # after new_page: the lease's own page is not a popup
             if warm and self._warm_server_url:
                 await self._warm(lease, self._warm_server_url, warm)
             elif warm:
@@ -295,5 +319,6 @@ class ContextPool:
         if result is True:
             lease.warm_origin = origin
             lease.warm_kind = kind
+            await lease.page.evaluate(DISCARD_CONSOLE)  # warm-up output is not the session's
         else:
             raise RuntimeError(f"pre-warming a {kind} page at {origin} failed: {result}")

@@ -54,7 +54,7 @@ class Progress:
             return
         message = redact(message)
         if self._logs is not None:
-            self._logs.append("error" if type == "error" else "info", message, "worker")
+            self._logs.worker(message, type if type in ("error", "warning") else "info")
         if self._callback is None:
             return
         try:

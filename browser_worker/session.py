@@ -92,14 +92,25 @@ class Session:
         return data
 
 
-class SessionRegistry:
-    """Live sessions by id, plus ended ones kept for their logs (bounded by age and count)."""
+#: Default byte budget for the logs of all ended sessions together.
+DEFAULT_RETAINED_BYTES = 64 * 1024 * 1024
 
-    def __init__(self, retention_seconds: float = 3600.0, retention_count: int = 200) -> None:
+
+class SessionRegistry:
+    """Live sessions by id, plus ended ones kept for their logs, bounded by age, count and the
+    bytes their logs hold together (oldest ended sessions go first)."""
+
+    def __init__(
+        self,
+        retention_seconds: float = 3600.0,
+        retention_count: int = 200,
+        retained_bytes: int = DEFAULT_RETAINED_BYTES,
+    ) -> None:
         self._live: dict[str, Session] = {}
         self._ended: OrderedDict[str, Session] = OrderedDict()
         self._retention_seconds = retention_seconds
         self._retention_count = retention_count
+        self._retained_budget = max(0, retained_bytes)
 
     def add(self, session: Session) -> None:
         """Register a starting session; its id must not be live. Ended logs under the same id
@@ -142,11 +153,25 @@ class SessionRegistry:
         self._prune()
         return list(self._ended.values())
 
+    def retained_bytes(self) -> int:
+        """Bytes held by the logs of ended sessions (kept within ``retained_bytes``)."""
+        self._prune()
+        return self._ended_bytes()
+
+    def _ended_bytes(self) -> int:
+        return sum(s.logs.bytes for s in self._ended.values())
+
     def _prune(self) -> None:
         horizon = time.monotonic() - self._retention_seconds
+        held = self._ended_bytes()
         while self._ended:
             oldest = next(iter(self._ended.values()))
-            if len(self._ended) > self._retention_count or (oldest.ended_at or 0) < horizon:
+            if (
+                len(self._ended) > self._retention_count
+                or (oldest.ended_at or 0) < horizon
+                or held > self._retained_budget
+            ):
                 self._ended.popitem(last=False)
+                held -= oldest.logs.bytes
             else:
                 break

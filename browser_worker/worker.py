@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from playwright.async_api import Playwright, async_playwright
 
-from . import compiler, page_actions
+from . import compiler, page_actions, page_logs
 from .apptypes import SUPPORTED_TYPES
 from .budget import CompileBudget
 from .cache import EntryCache
@@ -27,6 +27,7 @@ from .launch import build_document
 from .loader import load
 from .logs import LogBuffer
 from .metrics import WorkerMetrics
+from .page_logs import PAGE_CRASHED, PAGE_PROGRESS  # noqa: F401  (PAGE_PROGRESS re-exported)
 from .pool import ContextPool, Lease, origin_of
 from .pyodide_packages import PackageBase
 from .progress import Progress
@@ -40,8 +41,6 @@ from .session import Session, SessionRegistry, SessionStatus
 log = logging.getLogger(__name__)
 
 BROWSER_LOST = "Chromium exited unexpectedly; session failed (the worker relaunches it)"
-PAGE_CRASHED = "The page crashed (its renderer process died); session failed"
-PAGE_PROGRESS = "[browser-worker] "  # prefix of progress lines that pages print (Pyodide boot, …)
 CONSOLE_TYPES = {"warning": "warn", "assert": "error", "trace": "debug", "dir": "log", "table": "log"}
 
 
@@ -53,7 +52,8 @@ class BrowserWorker:
     def __init__(self, settings: WorkerSettings | None = None) -> None:
         self.settings = settings or WorkerSettings.from_env()
         self.sessions = SessionRegistry(
-            self.settings.log_retention, self.settings.log_retention_sessions
+            self.settings.log_retention, self.settings.log_retention_sessions,
+            self.settings.retained_log_bytes,
         )
         self.started_at: float | None = None
         self._playwright: Playwright | None = None
@@ -185,7 +185,7 @@ class BrowserWorker:
             now = time.monotonic()
             for session in self.sessions.live_sessions():
                 if session.status is SessionStatus.RUNNING and now - session.started > ttl:
-                    session.logs.append("warn", f"Session lived longer than --session-ttl={ttl:g}s; stopping", "worker")
+                    session.logs.worker(f"Session lived longer than --session-ttl={ttl:g}s; stopping", "warning")
                     try:
                         await self._end(session, SessionStatus.STOPPED, "session TTL reached")
                     except Exception as exc:
@@ -263,7 +263,9 @@ class BrowserWorker:
         req = parse_start(config, workspace=None if caller.privileged else workspace,
                           limits=self.limits, net=self.net)
         add_secret(req.token)
-        logs = LogBuffer(self.settings.max_log_entries, [req.token] if req.token else [])
+        logs = LogBuffer(self.settings.max_log_entries, [req.token] if req.token else [],
+                         max_bytes=self.settings.max_log_bytes,
+                         max_entry_bytes=self.settings.max_log_entry_bytes)
         session = Session(
             id=req.session_id, app_id=req.app_id, workspace=req.workspace, client_id=req.client_id,
             app_type=req.app_type, entry_point=req.entry_point, logs=logs, metadata=req.manifest,
@@ -345,16 +347,16 @@ class BrowserWorker:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
             if status is SessionStatus.FAILED:
-                session.logs.append("error", reason or "session failed", "worker")
+                session.logs.worker(reason or "session failed", "error")
                 if session.status is not SessionStatus.FAILED:
                     session.move_to(SessionStatus.FAILED, reason)
             else:
-                session.logs.append("info", "Session stopping" + (f" ({reason})" if reason else ""), "worker")
+                session.logs.worker("Session stopping" + (f" ({reason})" if reason else ""))
                 session.move_to(SessionStatus.STOPPING)
             await self._release(session)
             if status is not SessionStatus.FAILED:
                 session.move_to(SessionStatus.STOPPED)
-                session.logs.append("info", "Session stopped", "worker")
+                session.logs.worker("Session stopped")
         finally:
             self._release_now(session)
             self.sessions.retire(session)
@@ -387,6 +389,7 @@ class BrowserWorker:
 
     async def _release(self, session: Session) -> None:
         lease, session.lease = session.lease, None
+        await page_logs.drain(lease)  # the page's last console lines, before its context closes
         if lease is not None and self._pool is not None:
             await self._pool.release(lease, self.settings.stop_timeout)
 
@@ -430,42 +433,9 @@ class BrowserWorker:
 
     def _watch(self, session: Session, lease: Lease) -> None:
         """Turn the page's console, errors and failed requests into session logs."""
-        logs = session.logs
-        page = lease.page
-
-        def on_console(batch: list[list[str]]) -> None:
-            for entry in batch:
-                level, text = (entry + ["", ""])[:2] if isinstance(entry, list) else ("log", str(entry))
-                text = str(text)
-                if text.startswith(PAGE_PROGRESS) and session.progress is not None:
-                    session.progress.info(text[len(PAGE_PROGRESS):])  # also logged, as worker info
-                    continue
-                logs.append(CONSOLE_TYPES.get(level, level), text, "console")
-
-        def on_page_error(err: Any) -> None:
-            logs.append("error", f"Uncaught {err}", "page")
-
-        def on_request_failed(request: Any) -> None:
-            logs.append("error", f"{request.method} {request.url} failed: {request.failure}", "network")
-
-        def on_response(response: Any) -> None:
-            if response.status >= 400:
-                logs.append("warn", f"HTTP {response.status} for {response.url}", "network")
-
-        def on_crash(_: Any) -> None:
-            self._fail_soon(session, PAGE_CRASHED, browser=lease.browser)
-
-        def on_context_close(_: Any) -> None:
-            if session.status in (SessionStatus.STARTING, SessionStatus.RUNNING):
-                self._fail_soon(session, "The browser context closed unexpectedly; session failed",
-                                browser=lease.browser)
-
-        lease.context.on("close", on_context_close)
-        lease.console_sink = on_console
-        page.on("pageerror", on_page_error)
-        page.on("requestfailed", on_request_failed)
-        page.on("response", on_response)
-        page.on("crash", on_crash)
+        page_logs.watch_page(
+            session, lease, lambda reason, browser: self._fail_soon(session, reason, browser=browser)
+        )
 
     # ----- reading and acting on live sessions ----------------------------------------------
 
@@ -477,16 +447,9 @@ class BrowserWorker:
         return session.logs.query(query.type, query.offset, query.limit)
 
     async def _flush_console(self, session: Session) -> None:
-        """Pull console lines the page has batched but not yet sent, so logs are up to date."""
-        lease = session.lease
-        if lease is None or session.status is not SessionStatus.RUNNING:
-            return
-        try:
-            await asyncio.wait_for(
-                lease.page.evaluate("() => { if (window.__bwFlushConsole) window.__bwFlushConsole(); }"), 1.0
-            )
-        except Exception:  # a busy or closing page: return what we have
-            pass
+        """Pull console lines the page holds but the worker has not read yet, so logs are up to date."""
+        if session.lease is not None and session.status in (SessionStatus.STARTING, SessionStatus.RUNNING):
+            await page_logs.refresh(session.lease)
 
     async def get_session_info(self, session_id: Any, context: dict[str, Any] | None = None) -> dict[str, Any]:
         return redact_value(self._authorized_session("get_session_info", session_id, context).info())

@@ -109,7 +109,7 @@ async def test_yaml_source_installs_and_runs(erin: dict[str, Any]) -> None:
     svc = await client.get_service(session["id"] + ":default")
     assert await svc.twice(21) == 42
     logs = await apps.get_logs(session["id"])
-    assert any(i["content"] == "yaml app up" for i in logs["items"])
+    assert any(i["content"] == "[log] yaml app up" and i["type"] == "console" for i in logs["items"])
     await apps.stop(session["id"])
     with pytest.raises(Exception, match="line"):
         await apps.install(source=YAML_APP.replace("requirements: []", "requirements: [\n  oops: :"), overwrite=True)

@@ -111,6 +111,10 @@ async def test_shutdown_is_refused_to_other_tenants_and_anonymous(
         with pytest.raises(Exception, match="Permission denied"):
             await remote.shutdown()
     assert not worker.shutdown_requested.is_set()
+    owner = await worker_as(alice, alice)  # the worker is registered in alice's workspace
+    await owner.shutdown()
+    assert worker.shutdown_requested.is_set()
+    worker.shutdown_requested.clear()
 
 
 async def test_anonymous_callers_may_only_read_the_load(

@@ -40,7 +40,12 @@ async def test_install_start_call_screenshot_stop(
     logs = await apps.get_logs(sid)
     lines = [i for i in logs["items"] if "echo app says hello" in i["content"]]
     assert lines, logs
-    assert lines[0]["type"] == "log" and lines[0]["time"].startswith("20")
+    assert lines[0]["type"] == "console" and lines[0]["time"].startswith("20")
+    assert lines[0]["content"].startswith("[log] ") and lines[0]["level"] == "log"
+    assert lines[0]["source"] == "console"
+    console = await apps.get_logs(sid, type="console")  # Hypha's callers filter this way
+    assert any("echo app says hello" in i["content"] for i in console["items"])
+    assert all(i["type"] == "console" for i in console["items"])
     assert logs["total"] >= len(logs["items"])
 
     ws_worker = [w for w in await apps.list_workers() if w["id"].endswith(":browser-worker")][0]

@@ -18,20 +18,20 @@ from browser_worker.templates import bundle_type, render_window
 def test_ring_buffer_is_bounded_and_pages() -> None:
     buf = LogBuffer(max_entries=100)
     for i in range(100_000):
-        buf.append("log" if i % 2 else "error", f"line {i}", "console")
+        buf.append("console" if i % 2 else "error", f"line {i}", level="log" if i % 2 else "error", source="console")
     assert len(buf) == 100 and buf.dropped == 99_900
     page = buf.query(offset=10, limit=5)
     assert page["total"] == 100 and page["offset"] == 10 and page["limit"] == 5
     assert [i["content"] for i in page["items"]] == [f"line {99_910 + k}" for k in range(5)]
     errors = buf.query(type="error")
     assert errors["total"] == 50 and all(i["type"] == "error" for i in errors["items"])
-    assert {"type", "content", "time", "source"} <= set(page["items"][0])
+    assert {"type", "content", "level", "time", "source"} <= set(page["items"][0])
 
 
 def test_logs_redact_secrets() -> None:
     buf = LogBuffer(secrets=["s3cr3t-token-value"])
-    buf.append("log", "connecting with s3cr3t-token-value now")
-    assert buf.texts() == [f"connecting with {REDACTED} now"]
+    buf.console("log", "connecting with s3cr3t-token-value now")
+    assert buf.texts() == [f"[log] connecting with {REDACTED} now"]
 
 
 def _session(sid: str) -> Session:

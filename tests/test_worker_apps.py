@@ -78,8 +78,8 @@ async def test_web_python_through_server_offline(carol: dict[str, Any]) -> None:
     svc = await client.get_service(session["id"] + ":default")
     assert await svc.add(2, 3) == 5
     logs = await apps.get_logs(session["id"])
-    printed = [i for i in logs["items"] if i["content"] == "adder is booting"]
-    assert printed and printed[0]["type"] == "info"
+    printed = [i for i in logs["items"] if i["content"] == "[info] adder is booting"]  # Python print
+    assert printed and printed[0]["type"] == "console" and printed[0]["level"] == "info"
     texts = [i["content"] for i in logs["items"]]
     assert any("app code ran" in t for t in texts)
     assert not any("Pyodide ready" in t for t in texts)  # booted before the session: a warm page
@@ -93,7 +93,7 @@ async def test_web_worker_through_server_offline(carol: dict[str, Any]) -> None:
     svc = await client.get_service(session["id"] + ":default")
     assert await svc.echo({"a": [1, 2]}) == {"a": [1, 2]}
     logs = await apps.get_logs(session["id"])
-    assert any(i["content"] == "hello from inside a web worker undefined" for i in logs["items"])
+    assert any(i["content"] == "[log] hello from inside a web worker undefined" for i in logs["items"])
     await apps.stop(session["id"])
 
 
@@ -146,6 +146,6 @@ async def test_web_python_cold_start_without_warm_page(settings: Any, hypha_serv
         code = "from hypha_rpc import api\nprint('cold python')\napi.export({'setup': lambda: None})"
         sid = await worker.start(direct_config(hypha_server, token, code))
         texts = [i["content"] for i in (await worker.get_logs(sid))["items"]]
-        assert "cold python" in texts
+        assert "[info] cold python" in texts
         assert any("Pyodide ready" in t for t in texts)  # booted inside this session
         await worker.stop(sid)
