@@ -55,6 +55,23 @@ def _settings(args: argparse.Namespace) -> WorkerSettings:
     return WorkerSettings.from_env(**overrides)
 
 
+SERVE_PUBLIC_HELP = """\
+serving every workspace (--public):
+  Hypha looks for browser workers in the user's workspace, then in 'public'. Only root may
+  register there. Start the Hypha server with a root token (python -m hypha.server
+  --root-token=SECRET ..., or HYPHA_ROOT_TOKEN with --from-env), then either
+    HYPHA_ROOT_TOKEN=SECRET browser-worker serve --public --server-url URL
+  (the root token is used once, to mint a 'public' token tied to this worker's connection),
+  or mint that token yourself, connected as root with hypha-rpc:
+    await server.generate_token({"workspace": "public", "permission": "read_write",
+                                 "expires_in": 2592000})
+  and run  HYPHA_TOKEN=MINTED browser-worker serve --public --server-url URL.
+  Set HYPHA_DISABLE_INPROCESS_BROWSER_WORKER=true on the server so that apps come here.
+  To run inside the server process instead: python -m hypha.server ...
+  --startup-functions browser_worker.startup:hypha_startup
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="browser-worker",
@@ -66,12 +83,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser(
         "serve",
         help="register the worker on a Hypha server and serve until Ctrl-C",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Connect to a Hypha server and serve app sessions. With no --server-url "
         "(and no HYPHA_SERVER_URL), start a local Hypha server and register there.",
+        epilog=SERVE_PUBLIC_HELP,
     )
     serve.add_argument("--server-url", help="Hypha server URL [HYPHA_SERVER_URL]")
     serve.add_argument("--workspace", help="workspace to register in [HYPHA_WORKSPACE]")
     serve.add_argument("--token", help="access token [HYPHA_TOKEN]; prefer the env variable")
+    serve.add_argument("--public", action="store_true",
+                       help="register in workspace 'public' so the apps of every workspace run here "
+                       "(replaces Hypha's built-in browser worker); needs HYPHA_ROOT_TOKEN, or a "
+                       "token for 'public' in HYPHA_TOKEN (see below)")
+    serve.add_argument("--root-token", help="the server's root token, used once to mint a 'public' "
+                       "token [HYPHA_ROOT_TOKEN]; prefer the env variable")
     serve.add_argument("--service-id", help="service id (default browser-worker) [BROWSER_WORKER_SERVICE_ID]")
     serve.add_argument("--metrics-port", type=int, help="serve /health and /metrics on 127.0.0.1:PORT (BROWSER_WORKER_METRICS_HOST to change the host) [BROWSER_WORKER_METRICS_PORT]")
     _worker_flags(serve)
@@ -144,7 +169,13 @@ def main(argv: list[str] | None = None) -> int:
 
             return asyncio.run(run_demo(settings, Path(args.out), sys.stdout))
         if args.command == "serve":
-            return asyncio.run(_serve(settings))
+            root_token = args.root_token or os.environ.get("HYPHA_ROOT_TOKEN") or None
+            if args.public:
+                problem = _public_problem(settings, root_token)
+                if problem:
+                    print(f"browser-worker: serve --public: {problem}", file=sys.stderr)
+                    return 2
+            return asyncio.run(_serve(settings, public=args.public, root_token=root_token))
     except KeyboardInterrupt:
         return 130
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
@@ -243,7 +274,20 @@ async def _check(html: str) -> int:
     return 0 if not errors else 1
 
 
-async def _serve(settings: WorkerSettings) -> int:
+def _public_problem(settings: WorkerSettings, root_token: str | None) -> str | None:
+    """Why ``serve --public`` cannot run with these settings (None: it can)."""
+    if not settings.server_url:
+        return "needs --server-url (or HYPHA_SERVER_URL): the server whose 'public' workspace to join"
+    if settings.workspace not in (None, "public"):
+        return f"--workspace {settings.workspace!r} contradicts --public (workspace 'public')"
+    if not root_token and not settings.token:
+        return ("needs the server's root token in HYPHA_ROOT_TOKEN (or --root-token), or a token "
+                "minted for workspace 'public' in HYPHA_TOKEN; see `browser-worker serve --help`")
+    return None
+
+
+async def _serve(settings: WorkerSettings, public: bool = False, root_token: str | None = None) -> int:
+    from .public import PUBLIC, registered_public
     from .service import registered
     from .worker import BrowserWorker
 
@@ -280,9 +324,14 @@ async def _serve(settings: WorkerSettings) -> int:
         return 0
 
     async with BrowserWorker(settings) as worker:
-        async with registered(worker, settings.server_url, settings.token, settings.workspace,
-                              settings.service_id) as (service, _):
-            print(f"Browser worker registered on {settings.server_url}; Ctrl-C to stop.", flush=True)
+        if public and root_token:
+            registration = registered_public(worker, settings.server_url, root_token, settings.service_id)
+        else:
+            registration = registered(worker, settings.server_url, settings.token,
+                                      PUBLIC if public else settings.workspace, settings.service_id)
+        async with registration as (service, conn):
+            where = f" in workspace {conn.config.workspace}" if public else ""
+            print(f"Browser worker registered on {settings.server_url}{where}; Ctrl-C to stop.", flush=True)
             await wait(service)
     print("Stopped: all sessions closed, browser closed.", flush=True)
     return 0

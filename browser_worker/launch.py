@@ -12,6 +12,7 @@ import time
 from typing import Any
 from urllib.parse import quote
 
+from . import auth_params
 from .cache import EntryCache
 from .compiler import ENTRY, compile_app
 from .errors import AppStartError, WorkerError
@@ -113,6 +114,7 @@ def _web_app_document(req: StartRequest) -> AppDocument:
         cookies=list(target.cookies),
         local_storage=dict(target.local_storage),
         session_storage=dict(target.session_storage),
+        init_script=auth_params.init_script(target.url, target.auth_params, req.token) if target.auth_params else None,
     )
 
 

@@ -25,7 +25,10 @@ BW_INSTALL = """(config) => {
   let settle;
   const done = new Promise((resolve) => (settle = resolve));
   const text = (err) => {
-    if (err && typeof err.message === "string" && err.message) return err.message;
+    if (err && typeof err.message === "string" && err.message) {
+      const name = typeof err.name === "string" && err.name && err.name !== "Error" ? err.name + ": " : "";
+      return name + err.message;  // "SyntaxError: Unexpected identifier 'is'"
+    }
     if (err !== null && typeof err === "object") {
       try { return "thrown value " + JSON.stringify(err).slice(0, 2000); } catch (_) { /* fall through */ }
     }
@@ -75,6 +78,7 @@ class AppDocument:
     permissions: list[str] = field(default_factory=list)  # granted for the page's origin only
     kind: str = "window"  # app type; decides which kind of warm page can take it
     app: Any = None  # web-python: the app data a warm Pyodide page runs without reloading
+    init_script: str | None = None  # runs before the page's own scripts (inject_auth_params)
 
 
 async def load(lease: Lease, doc: AppDocument, timeout: float) -> None:
@@ -154,6 +158,8 @@ async def _prepare_context(lease: Lease, doc: AppDocument) -> None:
         await lease.context.grant_permissions(doc.permissions, origin=origin_of(doc.page_url))
     if doc.cookies:
         await lease.context.add_cookies(doc.cookies)
+    if doc.init_script:
+        await lease.context.add_init_script(script=doc.init_script)
     if doc.local_storage or doc.session_storage:
         origin = origin_of(doc.page_url)
         payload = json.dumps(

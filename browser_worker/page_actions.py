@@ -59,7 +59,7 @@ async def evaluate(page: Page, script: str, timeout: float) -> Any:
             f"execute did not finish within {timeout:g}s (pass a larger 'timeout' or end the script sooner)"
         ) from None
     except PlaywrightError as exc:
-        raise WorkerError(f"Script error: {js_message(exc)}") from None
+        raise WorkerError(f"Failed to execute script: {js_message(exc)}") from None  # Hypha's wording
     if not (isinstance(outcome, list) and len(outcome) == 2 and isinstance(outcome[1], str)):
         raise WorkerError("execute: the page returned an unreadable result")
     status, text = outcome

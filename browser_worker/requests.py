@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
 
+from . import auth_params
 from .apptypes import canonical_type
 from .errors import WorkerError
 from .manifest import cookies, permissions, requirements, string_map, web_app_url
@@ -93,6 +94,8 @@ class WebAppTarget:
     cookies: list[dict[str, Any]] = field(default_factory=list)
     local_storage: dict[str, str] = field(default_factory=dict)
     session_storage: dict[str, str] = field(default_factory=dict)
+    #: ``inject_auth_params``: the connection parameters also appended to ``url`` (no token).
+    auth_params: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -182,8 +185,15 @@ def parse_start(raw: Any, *, workspace: str | None, limits: Limits, net: Network
     web_app = None
     if app_type == "web-app":
         url = web_app_url(manifest, cfg.entry_point, allow_file=net.allow_file_urls)
+        inject = manifest.get("inject_auth_params", False)
+        if not isinstance(inject, bool):
+            raise WorkerError("manifest.inject_auth_params must be true or false")
+        auth = auth_params.query_params(server_url, ws, client_id, app_id) if inject else None
+        if auth:
+            url = auth_params.with_query(url, auth)
         web_app = WebAppTarget(
             url=url,
+            auth_params=auth,
             cookies=cookies(manifest.get("cookies"), url),
             local_storage=string_map(manifest.get("local_storage"), "local_storage"),
             session_storage=string_map(manifest.get("session_storage"), "session_storage"),

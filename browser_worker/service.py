@@ -51,6 +51,12 @@ async def _connect_with_retry(connect: Any, options: dict[str, Any], attempts: i
             await asyncio.sleep(delay)
 
 
+def new_client_id() -> str:
+    """A fresh client id for the worker's connection. The "__rlb" ending makes the server track
+    this client's request rate, which is what worker_selection_mode="min_load" compares."""
+    return f"browser-worker-{secrets.token_hex(4)}__rlb"
+
+
 @asynccontextmanager
 async def registered(
     worker: BrowserWorker,
@@ -58,16 +64,15 @@ async def registered(
     token: str | None = None,
     workspace: str | None = None,
     service_id: str = "browser-worker",
+    client_id: str | None = None,
 ) -> AsyncIterator[tuple[WorkerService, Any]]:
     """Connect to a Hypha server and register the worker service for the block's duration."""
     from hypha_rpc import connect_to_server
 
-    # A client id ending in "__rlb" makes the server track this client's request rate, which is
-    # what worker_selection_mode="min_load" compares between workers.
     options: dict[str, Any] = {
         "server_url": server_url,
         "name": "browser-worker",
-        "client_id": f"browser-worker-{secrets.token_hex(4)}__rlb",
+        "client_id": client_id or new_client_id(),
     }
     if token:
         options["token"] = token

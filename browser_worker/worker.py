@@ -166,6 +166,10 @@ class BrowserWorker:
         url = await self._assets.start()
         self.assets_config = {"url": url, "wheels": paths.base_wheels(), "packages": packages.page_config(url)}
 
+    async def initialize(self) -> None:
+        """Hypha's name for :meth:`open` (its workers are set up with ``initialize()``)."""
+        await self.open()
+
     @property
     def is_open(self) -> bool:
         return self._pool is not None and self._host is not None
@@ -523,6 +527,9 @@ class BrowserWorker:
         return (pool.in_use + pool.waiting) / pool.capacity
 
     async def shutdown(self, context: dict[str, Any] | None = None) -> None:
-        """Ask the serving process to stop every session and exit (owner or admin only)."""
+        """Ask the serving process to stop every session and exit (owner or admin only).
+        Called from Python (no ``context``), also close the worker now, as Hypha's does."""
         authorize("shutdown", self._caller(context), None)
         self.shutdown_requested.set()
+        if context is None:
+            await self.close()
