@@ -1,0 +1,168 @@
+"""Throughput through one Hypha server, as operators run it: ours vs Hypha's built-in worker.
+
+One local Hypha server (its in-process browser worker ON, ours registered next to it), one
+Chromium binary for both. For each concurrency C, C client loops run
+`server-apps.start(wait_for_service="default") → echo() → server-apps.stop` for a fixed time,
+alternating built-in and ours. Prints per worker and C: starts/s, start p50/p90, failures (split
+into "server" — errors raised by the Hypha server itself, e.g. its SQL store — and "worker"),
+and the Hypha server process's CPU-seconds per start (for the built-in that includes its worker,
+which runs inside the server; ours runs in this process and is printed apart).
+
+`--idle 0,100,500` instead measures ours: start p50 through the server with that many idle
+sessions live (window apps connected to the server).
+Run: .venv/bin/python benchmarks/throughput.py [--clients 1,5,10,20,50] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+import uuid
+from typing import Any
+
+import psutil
+from common import pct, quiet_logs
+from compare_builtin import APP, point_playwright_at
+
+SERVER_ERRORS = ("sqlalchemy", "sqlite", "database is locked", "redis", "artifact", "S3")
+
+
+def classify(exc: BaseException) -> str:
+    text = str(exc)
+    if "browser_worker" in text or "browser-worker" in text:
+        return "worker"
+    return "server" if any(s.lower() in text.lower() for s in SERVER_ERRORS) else "worker?"
+
+
+async def run_clients(apps: Any, client: Any, app_id: str, worker_id: str, clients: int,
+                      seconds: float) -> dict[str, Any]:
+    starts: list[float] = []
+    failures: dict[str, int] = {}
+    deadline = time.monotonic() + seconds
+
+    async def loop() -> None:
+        while time.monotonic() < deadline:
+            t = time.perf_counter()
+            try:
+                session = await apps.start(app_id, worker_id=worker_id, wait_for_service="default", timeout=120)
+            except Exception as exc:
+                kind = classify(exc)
+                failures[kind] = failures.get(kind, 0) + 1
+                if failures[kind] <= 2:
+                    print(f"    {kind} failure: {str(exc).splitlines()[-1][:200]}", flush=True)
+                continue
+            starts.append((time.perf_counter() - t) * 1000)
+            try:
+                svc = await client.get_service(session["id"] + ":default")
+                await svc.echo(1)
+            except Exception as exc:
+                failures["echo"] = failures.get("echo", 0) + 1
+                if failures["echo"] <= 2:
+                    print(f"    echo failure: {str(exc).splitlines()[-1][:200]}", flush=True)
+            finally:
+                try:
+                    await apps.stop(session["id"])
+                except Exception:
+                    pass
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(loop() for _ in range(clients)))
+    return {"starts": starts, "failures": failures, "elapsed": time.monotonic() - t0}
+
+
+async def main(clients_list: list[int], seconds: float, idle_list: list[int]) -> int:
+    quiet_logs()
+    from browser_worker.chromium import find_chromium
+
+    chromium = find_chromium(os.environ.get("BROWSER_WORKER_CHROMIUM"))
+    assert chromium, "no Chromium found"
+    browsers = await asyncio.to_thread(point_playwright_at, chromium.path)
+
+    from hypha_rpc import connect_to_server
+
+    from browser_worker import BrowserWorker, WorkerSettings, registered
+    from browser_worker.local_server import LocalHyphaServer
+
+    builtin_on = not idle_list
+    env = {"HYPHA_DISABLE_INPROCESS_BROWSER_WORKER": "false" if builtin_on else "true",
+           "PLAYWRIGHT_BROWSERS_PATH": str(browsers)}
+    async with LocalHyphaServer(extra_env=env) as server:
+        server_proc = psutil.Process(server._procs[-1].pid)
+        me = psutil.Process()
+        token = await server.user_token("bench")
+        client = await connect_to_server({"server_url": server.url, "token": token})
+        settings = WorkerSettings.from_env(server_url=server.url, chromium_path=chromium.path,
+                                           max_sessions=max([64, *idle_list]) + 16)
+        async with BrowserWorker(settings) as ours, registered(ours, server.url, token, service_id="ours"):
+            apps = await client.get_service("public/server-apps")
+            workers = [w["id"] for w in await apps.list_workers()]
+            ids = {"ours": next(w for w in workers if w.endswith(":ours"))}
+            if builtin_on:
+                ids["built-in"] = next(w for w in workers if w != ids["ours"] and "browser" in w.lower())
+            installed = {name: (await apps.install(source=APP, overwrite=True, worker_id=wid, timeout=120))["id"]
+                         for name, wid in ids.items()}
+            print(f"date {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, "
+                  f"Chromium {chromium.version()}, {seconds:g} s per run\n")
+            if idle_list:
+                return await under_load(apps, client, ours, server, token, installed["ours"], ids["ours"], idle_list)
+            print(f"{'C':>3} {'worker':<9}{'starts/s':>9}{'p50 ms':>8}{'p90 ms':>8}{'server CPU s/start':>20}"
+                  f"{'ours CPU s/start':>18}  failures")
+            for c in clients_list:
+                for name in ("built-in", "ours"):
+                    cpu0, me0 = server_proc.cpu_times(), me.cpu_times()
+                    r = await run_clients(apps, client, installed[name], ids[name], c, seconds)
+                    cpu1, me1 = server_proc.cpu_times(), me.cpu_times()
+                    n = max(1, len(r["starts"]))
+                    server_cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / n
+                    ours_cpu = (me1.user + me1.system - me0.user - me0.system) / n
+                    s = r["starts"] or [0.0]
+                    print(f"{c:>3} {name:<9}{len(r['starts']) / r['elapsed']:>9.2f}{statistics.median(s):>8.0f}"
+                          f"{pct(s, 0.9):>8.0f}{server_cpu:>20.3f}{ours_cpu if name == 'ours' else float('nan'):>18.3f}"
+                          f"  {r['failures'] or 0}", flush=True)
+                    await asyncio.sleep(2)
+        await client.disconnect()
+    return 0
+
+
+async def under_load(apps: Any, client: Any, ours: Any, server: Any, token: str, app_id: str,
+                     worker_id: str, idle_list: list[int]) -> int:
+    """Start p50 through the server with N idle sessions live on our worker."""
+    idle: list[str] = []
+    script = "await api.export({ setup() {}, echo(x) { return x; } });"
+    print(f"{'idle sessions':>14}{'start p50 ms':>14}{'p90 ms':>8}{'RSS MB':>8}")
+    for target in idle_list:
+        while len(idle) < target:
+            batch = []
+            for _ in range(min(16, target - len(idle))):
+                cid = f"idle-{uuid.uuid4().hex[:8]}"
+                batch.append({"id": f"ws-user-bench/{cid}", "workspace": "ws-user-bench", "client_id": cid,
+                              "app_id": "idle", "server_url": server.url, "token": token, "source": script,
+                              "manifest": {"type": "window", "name": "idle"}})
+            idle += await asyncio.gather(*(ours.start(cfg) for cfg in batch))
+        await asyncio.sleep(3)
+        samples = []
+        for _ in range(10):
+            t = time.perf_counter()
+            session = await apps.start(app_id, worker_id=worker_id, wait_for_service="default", timeout=120)
+            samples.append((time.perf_counter() - t) * 1000)
+            await apps.stop(session["id"])
+            await asyncio.sleep(0.3)
+        print(f"{target:>14}{statistics.median(samples):>14.0f}{pct(samples, 0.9):>8.0f}"
+              f"{psutil.Process().memory_info().rss / 2**20:>8.0f}", flush=True)
+    for sid in idle:
+        await ours.stop(sid)
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", default="1,5,10,20,50", help="concurrency levels (comma-separated)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="seconds per worker and level")
+    parser.add_argument("--idle", default="", help="start-under-load mode: idle session counts, e.g. 0,100,500")
+    args = parser.parse_args()
+    sys.exit(asyncio.run(main([int(c) for c in args.clients.split(",")], args.seconds,
+                              [int(c) for c in args.idle.split(",") if c])))
