@@ -115,3 +115,16 @@ def test_compile_errors_name_the_problem() -> None:
         compile_app({"type": "window", "entry_point": "main.js"}, [{"path": "other.js", "content": ""}])
     with pytest.raises(WorkerError, match="scheme"):
         compile_app({"type": "web-app", "entry_point": "javascript:alert(1)"}, [])
+
+
+def test_web_app_opens_the_manifest_entry_point_as_hypha_does() -> None:
+    from browser_worker.netpolicy import NetworkPolicy
+    from browser_worker.requests import Limits, parse_start
+
+    cfg = {"id": "ws-a/c1", "entry_point": "https://config.example/",
+           "manifest": {"type": "web-app", "entry_point": "https://manifest.example/"}}
+    req = parse_start(cfg, workspace=None, limits=Limits(), net=NetworkPolicy())
+    assert req.web_app is not None and req.web_app.url == "https://manifest.example/"
+    cfg["manifest"].pop("entry_point")
+    req = parse_start(cfg, workspace=None, limits=Limits(), net=NetworkPolicy())
+    assert req.web_app is not None and req.web_app.url == "https://config.example/"
