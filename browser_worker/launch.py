@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from . import auth_params
 from .cache import EntryCache
+from .budget import CompileBudget
 from .compiler import ENTRY, compile_app
 from .errors import AppStartError, WorkerError
 from .imjoy import source_kind
@@ -33,6 +34,7 @@ async def build_document(
     net: NetworkPolicy,
     cache: EntryCache | None = None,
     assets: dict[str, Any] | None = None,
+    budget: CompileBudget | None = None,
 ) -> AppDocument:
     """Decide what the page loads for this request (fetching the entry file when needed)."""
     if req.app_type == "web-app":
@@ -46,7 +48,7 @@ async def build_document(
                 cache.put(req.workspace, content)
     content = content.lstrip("\ufeff")
     if source_kind(content) == "source":  # an XML app source or markup, given directly: compile it
-        content = await asyncio.to_thread(_compile_source, req, content, net)
+        content = await asyncio.to_thread(_compile_source, req, content, net, budget)
     page_url = _page_url(req)
     doc = AppDocument(
         page_url=page_url,
@@ -98,10 +100,10 @@ async def fetch_entry(req: StartRequest, net: NetworkPolicy, deadline: float) ->
     return body.decode("utf-8", errors="replace")
 
 
-def _compile_source(req: StartRequest, content: str, net: NetworkPolicy) -> str:
+def _compile_source(req: StartRequest, content: str, net: NetworkPolicy, budget: CompileBudget | None) -> str:
     manifest = {**req.manifest, "type": req.manifest.get("type") or req.app_type, "entry_point": "source"}
     _, files = compile_app(manifest, [{"path": "source", "content": content, "format": "text"}],
-                           {"server_url": req.server_url}, policy=net)
+                           {"server_url": req.server_url}, policy=net, budget=budget)
     return next(f["content"] for f in files if f["path"] == ENTRY)
 
 

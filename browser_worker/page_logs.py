@@ -291,9 +291,7 @@ async def drain(lease: "Lease | None", timeout: float = 1.0) -> None:
     if pump is None:
         return
     try:
-        await asyncio.wait_for(pump.pull(rounds=4, timeout=timeout), timeout)
-    except Exception:  # a hung, crashed or closing page: keep what we have
-        pass
+        await refresh(lease, timeout)
     finally:
         pump.stop()
         pump.summarize()
@@ -306,5 +304,5 @@ async def refresh(lease: "Lease | None", timeout: float = 1.0) -> None:
         return
     try:
         await asyncio.wait_for(pump.pull(rounds=4, timeout=timeout), timeout)
-    except Exception:  # a busy or closing page: return what we have
+    except Exception:  # a busy, hung or closing page: keep what we have
         pass

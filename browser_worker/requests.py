@@ -9,7 +9,6 @@ downstream reads the raw dicts again.
 from __future__ import annotations
 
 import json
-import math
 import secrets
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
@@ -324,12 +323,3 @@ def parse_session_id(value: Any, field: str = "session_id") -> str:
     if not isinstance(value, str) or not value or len(value) > 300:
         raise WorkerError(f"{field} must be a non-empty string of at most 300 characters")
     return value
-
-
-def session_workspace(session_id: str) -> str:
-    """The workspace part of a session id (sessions are ``<workspace>/<client_id>``)."""
-    return session_id.partition("/")[0]
-
-
-def finite(value: float) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)

@@ -34,7 +34,11 @@ class WorkerService:
 
     def definition(self) -> dict[str, Any]:
         """The dict passed to ``register_service``."""
-        return {**self.worker.get_worker_service(), "id": self.service_id, "use_local_url": self.use_local_url}
+        return self.worker.get_worker_service(service_id=self.service_id, use_local_url=self.use_local_url)
+
+    async def register(self, server: Any) -> Any:
+        return await self.worker.register_worker_service(
+            server, service_id=self.service_id, use_local_url=self.use_local_url)
 
 
 async def _connect_with_retry(connect: Any, options: dict[str, Any], attempts: int = 4) -> Any:
@@ -81,9 +85,8 @@ async def registered(
         options["workspace"] = workspace
     server = await _connect_with_retry(connect_to_server, options)
     service = WorkerService(worker, service_id=service_id, use_local_url=server_url.rstrip("/"))
-    worker.owner_workspace = server.config.workspace
     try:
-        info = await server.register_service(service.definition())
+        info = await service.register(server)
         log.info("registered %s on %s", info["id"], server_url)
         yield service, server
     finally:

@@ -225,28 +225,31 @@ class BrowserWorker(SessionActions):
     def service_id(self) -> str:
         return self.settings.service_id
 
-    def get_worker_service(self) -> dict[str, Any]:
+    def get_worker_service(self, *, service_id: str | None = None,
+                           use_local_url: bool | str | None = None) -> dict[str, Any]:
         """The service definition Hypha registers (``server.register_service(...)``)."""
         return {
-            "id": self.service_id,
+            "id": service_id or self.service_id,
             "name": self.name,
             "description": self.description,
             "type": "server-app-worker",
             "supported_types": list(self.supported_types),
-            "use_local_url": self.use_local_url,
+            "use_local_url": self.use_local_url if use_local_url is None else use_local_url,
             "config": {"visibility": self.visibility, "require_context": self.require_context,
                        "run_in_executor": self.run_in_executor},
             **{name: redacting(getattr(self, name)) for name in self.SERVICE_METHODS},
             "get_load": self.get_load,
         }
 
-    async def register_worker_service(self, server: Any) -> Any:
+    async def register_worker_service(self, server: Any, *, service_id: str | None = None,
+                                      use_local_url: bool | str | None = None) -> Any:
         """Register on a connected server (a hypha-rpc client or Hypha's startup ``server``);
         its workspace becomes the worker's owner workspace."""
         config = server.get("config") if isinstance(server, dict) else getattr(server, "config", None)
         workspace = (config or {}).get("workspace") if isinstance(config, dict) else getattr(config, "workspace", None)
         self.owner_workspace = workspace if isinstance(workspace, str) else self.owner_workspace
-        return await server.register_service(self.get_worker_service())
+        return await server.register_service(
+            self.get_worker_service(service_id=service_id, use_local_url=use_local_url))
 
     # ----- sessions -------------------------------------------------------------------------
 
@@ -297,7 +300,7 @@ class BrowserWorker(SessionActions):
         progress.info(f"Starting {req.app_type} app {req.app_id} ({req.session_id})")
         # Build the document while waiting for a context; the lease belongs to the session as
         # soon as the pool hands it out, so every exit below releases it through _end.
-        doc_task = asyncio.ensure_future(build_document(req, self.net, self._entries, self.assets_config))
+        doc_task = asyncio.ensure_future(build_document(req, self.net, self._entries, self.assets_config, self.budget))
         lease_task = asyncio.ensure_future(self.pool.acquire(self.settings.queue_timeout, req.app_type))
 
         def own(task: asyncio.Future[Lease]) -> None:

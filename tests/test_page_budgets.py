@@ -16,6 +16,8 @@ import pytest
 
 from browser_worker import BrowserWorker, SessionNotFoundError, WorkerSettings
 
+from .test_resilience import wait_for
+
 pytestmark = pytest.mark.e2e
 
 MAX_LOG_BYTES = 256 * 1024
@@ -66,14 +68,6 @@ def web_app(html: str) -> dict[str, Any]:
     url = "data:text/html," + quote(html)
     return {"id": f"ws-user-alice/{cid}", "workspace": "ws-user-alice", "client_id": cid,
             "app_id": "budget-test", "entry_point": url, "manifest": {"type": "web-app", "entry_point": url}}
-
-
-async def wait_for(predicate: Any, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
 
 
 async def back_to_baseline(w: BrowserWorker, baseline: int) -> None:

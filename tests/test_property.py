@@ -16,7 +16,6 @@ import pytest
 from browser_worker import BrowserWorker, WorkerError
 
 from .test_lifecycle import APP_JS, bad_configs, registered_clients, settle
-from .test_resilience import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -99,4 +98,3 @@ async def test_random_operations_end_at_baseline(
             assert time.monotonic() < deadline, started & await registered_clients(alice)
             await asyncio.sleep(0.5)
         print(f"{OPERATIONS} operations (seed {SEED}) in {time.monotonic() - t0:.1f}s: {dict(seen)}")
-        await wait_for(lambda: True)

@@ -12,7 +12,6 @@ import hashlib
 import json
 import time
 import uuid
-import zipfile
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -28,19 +27,9 @@ from browser_worker.assets import default_paths
 from browser_worker.errors import WorkerError
 from browser_worker.pyodide_packages import OFFICIAL_BASE, PackageBase
 
+from .test_worker_apps import make_wheel
+
 E2E = pytest.mark.e2e
-
-
-def make_wheel(folder: Path, name: str, value: int) -> Path:
-    """A pure-Python wheel holding ``name/__init__.py`` with ``VALUE = value``."""
-    path = folder / f"{name}-1.0-py3-none-any.whl"
-    dist = f"{name}-1.0.dist-info"
-    with zipfile.ZipFile(path, "w") as whl:
-        whl.writestr(f"{name}/__init__.py", f"VALUE = {value}\n")
-        whl.writestr(f"{dist}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
-        whl.writestr(f"{dist}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
-        whl.writestr(f"{dist}/RECORD", "")
-    return path
 
 
 def lock_entry(name: str, wheel_name: str, sha256: str) -> dict[str, Any]:
