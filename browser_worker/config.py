@@ -70,6 +70,9 @@ class WorkerSettings:
     #: directory holding ``pyodide-lock.json`` and the files it lists. Empty: the official
     #: repository of the pinned Pyodide version, reached only when an app needs a package.
     pyodide_packages_url: str = field(default="", metadata=_env("BROWSER_WORKER_PYODIDE_PACKAGES"))
+    #: Boot web-python pages from a memory snapshot of a Pyodide booted once per worker process
+    #: (about a second of CPU instead of several); off: every page boots the full way.
+    pyodide_snapshot: bool = field(default=True, metadata=_env("BROWSER_WORKER_PYODIDE_SNAPSHOT"))
 
     @property
     def allowed_hosts(self) -> tuple[str, ...]:

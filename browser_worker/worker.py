@@ -29,6 +29,7 @@ from .logs import LogBuffer
 from .metrics import WorkerMetrics
 from .pool import ContextPool, Lease, origin_of
 from .pyodide_packages import PackageBase
+from .pyodide_snapshot import SnapshotStore, make_snapshot, snapshot_key
 from .progress import Progress
 from .netpolicy import NetworkPolicy
 from .policy import Caller, authorize, caller_from, check_name
@@ -61,6 +62,9 @@ class BrowserWorker:
         self._pool: ContextPool | None = None
         self._assets: AssetServer | None = None
         self.assets_config: dict[str, Any] | None = None
+        #: The snapshot of a booted Pyodide that web-python pages start from (made at open).
+        self.snapshot: SnapshotStore | None = None
+        self._snapshot_task: asyncio.Task[None] | None = None
         self._entries = EntryCache()
         self._tasks: set[asyncio.Future[Any]] = set()
         self._reaper: asyncio.Task[None] | None = None
@@ -109,6 +113,8 @@ class BrowserWorker:
             await self._host.start()
             self._host.subscribe(on_lost=self._browser_lost)
             await self._start_assets()
+            if self.snapshot is not None and self.assets_config is not None:
+                self._snapshot_task = asyncio.create_task(make_snapshot(self._host, self.snapshot, self.assets_config))
             self._pool = ContextPool(
                 self._host,
                 size=s.pool_size,
@@ -143,6 +149,9 @@ class BrowserWorker:
                 log.warning("stopping a session during shutdown failed: %s", result)
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self._snapshot_task:
+            self._snapshot_task.cancel()
+            await asyncio.gather(self._snapshot_task, return_exceptions=True)
         if self._pool:
             await self._pool.close()
         if self._host:
@@ -162,9 +171,13 @@ class BrowserWorker:
             log.warning("no web-python assets in %s: web-python apps cannot start "
                         "(run `browser-worker assets fetch`)", paths.root)
             return
-        self._assets = AssetServer(paths, packages_dir=packages.directory)
+        wheels = paths.base_wheels()
+        self.snapshot = SnapshotStore(snapshot_key(wheels)) if self.settings.pyodide_snapshot else None
+        self._assets = AssetServer(paths, packages_dir=packages.directory, snapshot=self.snapshot)
         url = await self._assets.start()
-        self.assets_config = {"url": url, "wheels": paths.base_wheels(), "packages": packages.page_config(url)}
+        self.assets_config = {"url": url, "wheels": wheels, "packages": packages.page_config(url)}
+        if self.snapshot is not None:
+            self.assets_config["snapshot"] = self.snapshot.path
 
     @property
     def is_open(self) -> bool:
