@@ -7,7 +7,8 @@ page that boots the full way with ``_makeSnapshot``, imports hypha-rpc and the b
 then uploads a bundle: the memory dump plus the installed site-packages files (the in-memory
 file system is not part of the dump), see ``templates/web-python.worker.js``. The local asset
 server keeps the bundle in memory and serves it to every web-python page; a page asking
-before it is ready waits for it, and a page that cannot get it boots the full way.
+before it is ready waits for it, and a page that cannot get it boots the full way. The bundle
+is made when a page first asks for it, so a worker that runs no Python app never pays for it.
 
 The upload needs a secret only the maker page is given, and is taken once: app pages can
 reach the asset server, and a snapshot is code every later page runs.
@@ -21,7 +22,7 @@ import hmac
 import logging
 import secrets
 import time
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
@@ -54,8 +55,24 @@ class SnapshotStore:
         self.key = key
         self._secret: str | None = secrets.token_urlsafe(32)
         self._bundle: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._maker: Callable[[], Awaitable[None]] | None = None
+        self._making: asyncio.Task[None] | None = None
         self.failure: str | None = None
         self.made_in: float | None = None  # seconds the maker took
+
+    def set_maker(self, maker: Callable[[], Awaitable[None]]) -> None:
+        """What makes the bundle, started by the first request for it (or ``ensure_started``)."""
+        self._maker = maker
+
+    def ensure_started(self) -> None:
+        if self._making is None and self._maker is not None and not self._bundle.done():
+            self._making = asyncio.create_task(self._maker(), name="browser-worker-pyodide-snapshot")
+
+    async def close(self) -> None:
+        if self._making is not None:
+            self._making.cancel()
+            await asyncio.gather(self._making, return_exceptions=True)
+        self.fail("the worker closed")
 
     @property
     def path(self) -> str:
@@ -91,6 +108,7 @@ class SnapshotStore:
         return await asyncio.wait_for(asyncio.shield(self._bundle), timeout)
 
     async def _get(self, request: web.Request) -> web.StreamResponse:
+        self.ensure_started()
         try:
             body = await self.wait(WAIT_SECONDS)
         except Exception as exc:

@@ -64,7 +64,6 @@ class BrowserWorker:
         self.assets_config: dict[str, Any] | None = None
         #: The snapshot of a booted Pyodide that web-python pages start from (made at open).
         self.snapshot: SnapshotStore | None = None
-        self._snapshot_task: asyncio.Task[None] | None = None
         self._entries = EntryCache()
         self._tasks: set[asyncio.Future[Any]] = set()
         self._reaper: asyncio.Task[None] | None = None
@@ -114,12 +113,15 @@ class BrowserWorker:
             self._host.subscribe(on_lost=self._browser_lost)
             await self._start_assets()
             if self.snapshot is not None and self.assets_config is not None:
-                self._snapshot_task = asyncio.create_task(make_snapshot(self._host, self.snapshot, self.assets_config))
+                host, store, assets = self._host, self.snapshot, self.assets_config
+                store.set_maker(lambda: make_snapshot(host, store, assets))
             self._pool = ContextPool(
                 self._host,
                 size=s.pool_size,
                 python_size=s.python_pool_size if self.assets_config else 0,
                 python_config={"assets": self.assets_config},
+                python_boot_limit=s.python_boot_concurrency,
+                python_max=s.python_pool_max,
                 max_sessions=s.max_sessions,
                 warm_server_url=s.server_url,
                 context_options={"viewport": {"width": s.viewport_width, "height": s.viewport_height}},
@@ -149,9 +151,8 @@ class BrowserWorker:
                 log.warning("stopping a session during shutdown failed: %s", result)
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        if self._snapshot_task:
-            self._snapshot_task.cancel()
-            await asyncio.gather(self._snapshot_task, return_exceptions=True)
+        if self.snapshot is not None:
+            await self.snapshot.close()
         if self._pool:
             await self._pool.close()
         if self._host:
