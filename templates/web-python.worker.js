@@ -81,6 +81,8 @@ async function fetchSnapshot(url) {
 
 // JS objects Python code keeps from boot (micropip holds these), by name: a dump can only
 // refer to them by name, and a restored page binds each name to its own Pyodide's object.
+const HANDLE_OBJECTS = ["pyodide", "loadedPackages"];
+const HANDLE_FUNCTIONS = ["loadPackage", "install", "loadBinaryFile"];
 const handles = (py) => ({
   pyodide: py, loadedPackages: py.loadedPackages, loadPackage: py.loadPackage,
   install: py._api.install, loadBinaryFile: py._api.loadBinaryFile,
@@ -94,17 +96,19 @@ function nameHandle(obj) {
 
 // While Pyodide restores a dump it does not exist yet: each name becomes a stand-in that
 // forwards to this page's Pyodide (set right after loading, before any Python code runs).
+// Arrow-function and plain-object targets have no non-configurable own properties, so every
+// trap may answer for the real object.
 function handleStandIns(live) {
-  const current = (name) => handles(live.pyodide)[name];
-  const standIns = {};
-  for (const name of Object.keys(handles({ _api: {} }))) {
+  const standIn = (name, target) => {
     const forward = {};
-    for (const trap of ["get", "has", "ownKeys", "getOwnPropertyDescriptor", "set", "deleteProperty", "apply"]) {
-      forward[trap] = (_, ...args) => Reflect[trap](current(name), ...args);
+    for (const trap of ["get", "set", "has", "ownKeys", "getOwnPropertyDescriptor", "deleteProperty", "apply"]) {
+      forward[trap] = (_, ...args) => Reflect[trap](handles(live.pyodide)[name], ...args);
     }
-    // A function target for functions, so that Python sees something callable.
-    standIns[name] = new Proxy(["pyodide", "loadedPackages"].includes(name) ? {} : function () {}, forward);
-  }
+    return new Proxy(target, forward);
+  };
+  const standIns = {};
+  for (const name of HANDLE_OBJECTS) standIns[name] = standIn(name, {});
+  for (const name of HANDLE_FUNCTIONS) standIns[name] = standIn(name, () => {});
   return (name) => {
     if (!(name in standIns)) throw new Error(`the snapshot names an unknown JS object: ${name}`);
     return standIns[name];

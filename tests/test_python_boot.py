@@ -186,11 +186,23 @@ async def test_cold_web_python_starts_from_the_snapshot(settings: Any, hypha_ser
 
     token = await hypha_server.user_token("dora")
     client = await connect_to_server({"server_url": hypha_server.url, "token": token})
-    cold = settings.with_(python_pool_size=0, pool_size=0, allow_hosts="127.0.0.1")
+    cold = settings.with_(python_pool_size=0, pool_size=0, allow_hosts="127.0.0.1", python_boot_concurrency=1)
     async with BrowserWorker(cold) as worker:
         assert worker.snapshot is not None and not worker.snapshot.ready  # made on first demand
+        gate = worker.pool.python_boots
+        seen: list[tuple[int, int]] = []
+
+        async def watch() -> None:
+            while True:
+                seen.append((gate.active, gate.waiting()))
+                await asyncio.sleep(0.02)
+
+        watcher = asyncio.create_task(watch())
         sids = await asyncio.gather(*(worker.start(config(hypha_server, token, RANDOM_APP)) for _ in range(2)))
+        watcher.cancel()
         assert worker.snapshot.ready and worker.snapshot.size > 10_000_000
+        assert max(active for active, _ in seen) == 1  # python_boot_concurrency=1: one page at a time
+        assert max(waiting for _, waiting in seen) == 1  # the other start waited its turn
         values = []
         for sid in sids:
             svc = await client.get_service(f"{sid}:default")
