@@ -32,8 +32,8 @@ class WorkerSettings:
     #: Most warm web-python pages kept after a burst of starts: the pool keeps as many as the
     #: most starts seen within 10 s, for 10 minutes (never fewer than python_pool_size).
     python_pool_max: int = field(default=8, metadata=_env("BROWSER_WORKER_PYTHON_POOL_MAX"))
-    #: Web-python pages that boot Pyodide at once (0: one per CPU core). More queue in arrival
-    #: order, sessions before warm pages: a burst then finishes its first starts early.
+    #: Web-python pages booting Pyodide or loading an app at once (0: one per CPU core). The rest
+    #: wait in arrival order, warm pages first, refills last: a burst's first starts finish early.
     python_boot_concurrency: int = field(default=0, metadata=_env("BROWSER_WORKER_PYTHON_BOOT_CONCURRENCY"))
     max_sessions: int = field(default=32, metadata=_env("BROWSER_WORKER_MAX_SESSIONS"))
     queue_timeout: float = field(default=30.0, metadata=_env("BROWSER_WORKER_QUEUE_TIMEOUT"))
@@ -101,8 +101,8 @@ class WorkerSettings:
         for name in ("max_sessions", "max_log_entries", "viewport_width", "viewport_height"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("pool_size", "python_pool_size", "python_pool_max", "python_boot_concurrency", "log_retention_sessions", "recycle_after",
-                     "metrics_port"):
+        for name in ("pool_size", "python_pool_size", "python_pool_max", "python_boot_concurrency",
+                     "log_retention_sessions", "recycle_after", "metrics_port"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
         if self.browser_endpoint and self.cdp_endpoint:
