@@ -62,3 +62,16 @@ def chromium_pss_mb() -> float:
 
 def rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
+
+
+def chromium_cpu_seconds() -> float:
+    """CPU-seconds (user + system) used so far by the live Chromium processes under this one."""
+    total = 0.0
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if "chrom" in os.path.basename(proc.cmdline()[0]):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        except (psutil.Error, IndexError):
+            continue
+    return total

@@ -5,7 +5,8 @@ year-long immutable cache header; CORS is open because pages live at the Hypha s
 ``/simple/<project>/`` answers the PEP 691 JSON index from the wheelhouse, which is how
 micropip finds an app's extra requirements locally before trying a real package index.
 ``/pyodide-packages/`` serves an operator's local Pyodide package mirror, when one is set
-(see ``pyodide_packages.py``).
+(see ``pyodide_packages.py``). ``/pyodide-snapshot/<key>`` serves the worker's snapshot of a
+booted Pyodide (see ``pyodide_snapshot.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from aiohttp import web
 
 from .assets import AssetPaths, normalize
 from .pyodide_packages import LOCK_FILE, ROUTE
+from .pyodide_snapshot import SnapshotStore
 
 CACHE = "public, max-age=31536000, immutable"
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
@@ -38,10 +40,12 @@ async def _headers(request: web.Request, handler: web.RequestHandler) -> web.Str
 
 class AssetServer:
     def __init__(
-        self, paths: AssetPaths, host: str = "127.0.0.1", port: int = 0, packages_dir: Path | None = None
+        self, paths: AssetPaths, host: str = "127.0.0.1", port: int = 0, packages_dir: Path | None = None,
+        snapshot: SnapshotStore | None = None,
     ) -> None:
         self.paths = paths
         self.packages_dir = packages_dir
+        self.snapshot = snapshot
         self._host = host
         self._port = port
         self._runner: web.AppRunner | None = None
@@ -55,6 +59,8 @@ class AssetServer:
             app.router.add_static(f"/{folder.name}/", folder, follow_symlinks=False)
         if self.packages_dir is not None:
             app.router.add_static(ROUTE, self.packages_dir, follow_symlinks=False)
+        if self.snapshot is not None:
+            self.snapshot.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)

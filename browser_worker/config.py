@@ -29,6 +29,12 @@ class WorkerSettings:
     cdp_endpoint: str | None = field(default=None, metadata=_env("BROWSER_WORKER_CDP_ENDPOINT"))
     pool_size: int = field(default=2, metadata=_env("BROWSER_WORKER_POOL_SIZE"))
     python_pool_size: int = field(default=1, metadata=_env("BROWSER_WORKER_PYTHON_POOL_SIZE"))
+    #: Most warm web-python pages kept after a burst of starts: the pool keeps as many as the
+    #: most starts seen within 10 s, for 10 minutes (never fewer than python_pool_size).
+    python_pool_max: int = field(default=8, metadata=_env("BROWSER_WORKER_PYTHON_POOL_MAX"))
+    #: Web-python pages booting Pyodide or loading an app at once (0: one per CPU core). The rest
+    #: wait in arrival order, warm pages first, refills last: a burst's first starts finish early.
+    python_boot_concurrency: int = field(default=0, metadata=_env("BROWSER_WORKER_PYTHON_BOOT_CONCURRENCY"))
     max_sessions: int = field(default=32, metadata=_env("BROWSER_WORKER_MAX_SESSIONS"))
     queue_timeout: float = field(default=30.0, metadata=_env("BROWSER_WORKER_QUEUE_TIMEOUT"))
     start_timeout: float = field(default=60.0, metadata=_env("BROWSER_WORKER_START_TIMEOUT"))
@@ -76,6 +82,9 @@ class WorkerSettings:
     max_log_bytes: int = field(default=4 * 1024 * 1024, metadata=_env("BROWSER_WORKER_MAX_LOG_BYTES"))
     max_log_entry_bytes: int = field(default=16 * 1024, metadata=_env("BROWSER_WORKER_MAX_LOG_ENTRY_BYTES"))
     retained_log_bytes: int = field(default=64 * 1024 * 1024, metadata=_env("BROWSER_WORKER_RETAINED_LOG_BYTES"))
+    #: Boot web-python pages from a memory snapshot of a Pyodide booted once per worker process
+    #: (about a second of CPU instead of several); off: every page boots the full way.
+    pyodide_snapshot: bool = field(default=True, metadata=_env("BROWSER_WORKER_PYODIDE_SNAPSHOT"))
 
     @property
     def allowed_hosts(self) -> tuple[str, ...]:
@@ -98,7 +107,8 @@ class WorkerSettings:
         for name in ("max_sessions", "max_log_entries", "viewport_width", "viewport_height"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("pool_size", "python_pool_size", "log_retention_sessions", "recycle_after", "metrics_port"):
+        for name in ("pool_size", "python_pool_size", "python_pool_max", "python_boot_concurrency",
+                     "log_retention_sessions", "recycle_after", "metrics_port"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
         if self.max_log_entry_bytes < 64 or self.max_log_bytes < self.max_log_entry_bytes:

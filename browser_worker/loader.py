@@ -16,6 +16,7 @@ from typing import Any
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, Route
 
+from .boot_gate import COLD_START, WARM_START
 from .errors import AppStartError
 from .pool import Lease, origin_of
 
@@ -97,7 +98,7 @@ async def load(lease: Lease, doc: AppDocument, timeout: float) -> None:
     page.on("pageerror", on_page_error)
     page.on("crash", on_crash)
     try:
-        await asyncio.wait_for(_boot(lease, doc, boot_error), timeout)
+        await asyncio.wait_for(_gated_boot(lease, doc, boot_error), timeout)
     except asyncio.TimeoutError:
         raise AppStartError(f"app did not finish loading within {timeout:g}s") from None
     except PlaywrightError as exc:
@@ -107,6 +108,17 @@ async def load(lease: Lease, doc: AppDocument, timeout: float) -> None:
         page.remove_listener("crash", on_crash)
         if not boot_error.done():
             boot_error.cancel()
+
+
+async def _gated_boot(lease: Lease, doc: AppDocument, boot_error: asyncio.Future[str]) -> None:
+    """A web-python app loads when the pool's boot gate admits it, on a warm page before a cold
+    one (the wait counts toward the start timeout); everything else loads right away."""
+    if doc.kind != "web-python" or lease.boot_gate is None:
+        await _boot(lease, doc, boot_error)
+        return
+    priority = WARM_START if lease.is_warm_for(doc.page_url, doc.kind) else COLD_START
+    async with lease.boot_gate.slot(priority):
+        await _boot(lease, doc, boot_error)
 
 
 async def _boot(lease: Lease, doc: AppDocument, boot_error: asyncio.Future[str]) -> None:

@@ -8,6 +8,7 @@ session and is then closed, never reused: no cookie, storage or cache can leak b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -17,7 +18,9 @@ from urllib.parse import urlsplit
 
 from playwright.async_api import Browser, BrowserContext, Page
 
+from .boot_gate import REFILL, BootGate, default_limit
 from .browser_host import BrowserHost
+from .demand import BurstDemand
 from .errors import CapacityError
 from .resources import templates_dir
 from .templates import console_capture_script, render_shell, render_worker_page
@@ -61,6 +64,8 @@ class Lease:
     #: Told the URL of every popup closed in this context (set by the session).
     popup_sink: Callable[[str], None] | None = None
     popups_blocked: int = 0
+    #: Admits web-python pages a few at a time (a start's page loads its app under it).
+    boot_gate: BootGate | None = None
 
     def _popup(self, page: Page) -> None:
         """Any page besides the lease's own is a popup: close it at once."""
@@ -96,10 +101,18 @@ class ContextPool:
         context_options: dict[str, Any] | None = None,
         allowed_hosts: tuple[str, ...] = (),
         python_config: dict[str, Any] | None = None,
+        python_boot_limit: int = 0,
+        python_max: int = 0,
     ) -> None:
         self._host = host
+        #: Web-python pages booting at once (0: one per CPU core); sessions go before refills.
+        self.python_boots = BootGate(python_boot_limit or default_limit())
         # Warm pages need the server's origin; without one there is nothing to pre-load.
         self._sizes = {"window": size, "web-python": python_size if warm_server_url else 0}
+        #: Warm Python pages: ``python_size``, raised to recent bursts of starts up to
+        #: ``python_max`` (none at all when ``python_size`` is 0).
+        floor = self._sizes["web-python"]
+        self.python_demand = BurstDemand(floor, max(python_max, floor) if floor else 0)
         self._python_config = python_config or {}
         self._max = max_sessions
         self._warm_server_url = warm_server_url
@@ -109,8 +122,9 @@ class ContextPool:
         self._slots = asyncio.Semaphore(max_sessions)
         self._in_use = 0
         self._waiting = 0
-        self._wanted = asyncio.Event()
-        self._refiller: asyncio.Task[None] | None = None
+        # One refiller per kind, so a Python page booting for seconds never delays window pages.
+        self._wanted = {kind: asyncio.Event() for kind in self._sizes}
+        self._refillers: list[asyncio.Task[None]] = []
         self._failures: dict[str, int] = {}
         self._retry_at: dict[str, float] = {}
         self._closed = False
@@ -135,13 +149,18 @@ class ContextPool:
     def idle_of(self, kind: str) -> int:
         return sum(1 for lease in self._ready if lease.warm_kind == kind or (kind == "cold" and lease.warm_kind is None))
 
+    def target(self, kind: str) -> int:
+        """Warm pages of ``kind`` the pool keeps now."""
+        return self.python_demand.target() if kind == "web-python" else self._sizes.get(kind, 0)
+
     async def start(self) -> None:
         """Fill the window pool once (so the first start is warm), then keep every kind filled;
         warm Python pages take seconds to boot, so they fill in the background."""
         await asyncio.gather(*(self._add_one("window") for _ in range(self._sizes["window"])),
                              return_exceptions=True)
-        self._wanted.set()
-        self._refiller = asyncio.create_task(self._refill_forever(), name="browser-worker-pool-refill")
+        self._want()
+        self._refillers = [asyncio.create_task(self._refill_forever(kind), name=f"browser-worker-pool-refill-{kind}")
+                           for kind in self._sizes]
 
     async def acquire(self, timeout: float, app_type: str = "window") -> Lease:
         """Take a context for a new session, waiting up to ``timeout`` s for a free slot (and,
@@ -163,8 +182,11 @@ class ContextPool:
         finally:
             self._waiting -= 1
         self._in_use += 1
+        kind = WARM_KIND.get(app_type, "window")
+        if kind == "web-python":
+            self.python_demand.note()  # the refill after this start aims at recent bursts
         try:
-            lease = self._take_ready(WARM_KIND.get(app_type, "window"))
+            lease = self._take_ready(kind)
             if lease is None:
                 # Chromium makes the context even if we stop waiting for it: a cancelled
                 # acquire hands the finished lease to _discard instead of leaking it.
@@ -189,7 +211,11 @@ class ContextPool:
     def refill(self) -> None:
         """Top the warm set up again. Callers do this once a start has finished booting, so
         that warming (CPU-heavy) does not compete with the start it would replace."""
-        self._wanted.set()
+        self._want()
+
+    def _want(self) -> None:
+        for wanted in self._wanted.values():
+            wanted.set()
 
     async def release(self, lease: Lease, timeout: float = 10.0) -> None:
         """Close the session's context (never reused) and free its slot."""
@@ -201,13 +227,13 @@ class ContextPool:
             self._host.context_closed(lease.browser)
             self._in_use -= 1
             self._slots.release()
-            self._wanted.set()
+            self._want()
 
     async def close(self) -> None:
         self._closed = True
-        if self._refiller:
-            self._refiller.cancel()
-            await asyncio.gather(self._refiller, return_exceptions=True)
+        for refiller in self._refillers:
+            refiller.cancel()
+        await asyncio.gather(*self._refillers, return_exceptions=True)
         ready, self._ready = self._ready, []
         await asyncio.gather(*(self._discard(lease) for lease in ready), return_exceptions=True)
 
@@ -225,7 +251,7 @@ class ContextPool:
         self._ready = [lease for lease in self._ready if lease.browser is not browser]
         for lease in stale:
             asyncio.ensure_future(self._discard(lease))
-        self._wanted.set()
+        self._want()
 
     async def _discard(self, lease: Lease) -> None:
         try:
@@ -235,24 +261,41 @@ class ContextPool:
         finally:
             self._host.context_closed(lease.browser)
 
-    async def _refill_forever(self) -> None:
+    async def _refill_forever(self, kind: str) -> None:
+        wanted = self._wanted[kind]
+        # Python pages boot a few at a time (the gate's limit); a burst target also falls back
+        # with time, so that refiller looks again every minute.
+        batch = self.python_boots.limit if kind == "web-python" else 1
+        recheck = 60.0 if kind == "web-python" else None
         while not self._closed:
-            await self._wanted.wait()
-            self._wanted.clear()
-            for kind, size in self._sizes.items():
-                if time.monotonic() < self._retry_at.get(kind, 0.0):
+            try:
+                await asyncio.wait_for(wanted.wait(), recheck)
+            except TimeoutError:
+                pass
+            wanted.clear()
+            if time.monotonic() < self._retry_at.get(kind, 0.0):
+                continue
+            await self._trim(kind)
+            while not self._closed and self.idle_of(kind) < self.target(kind):
+                missing = min(batch, self.target(kind) - self.idle_of(kind))
+                added = await asyncio.gather(*(self._add_one(kind) for _ in range(missing)))
+                if any(added):
+                    self._failures[kind] = 0
                     continue
-                while not self._closed and self.idle_of(kind) < size:
-                    if await self._add_one(kind):
-                        self._failures[kind] = 0
-                        continue
-                    # Back off (0.5 s doubling to 60 s): the browser may be relaunching, or a
-                    # Python page may be unable to boot; either way, do not spin.
-                    self._failures[kind] = self._failures.get(kind, 0) + 1
-                    delay = min(60.0, 0.5 * 2 ** (self._failures[kind] - 1))
-                    self._retry_at[kind] = time.monotonic() + delay
-                    asyncio.get_running_loop().call_later(delay, self._wanted.set)
-                    break
+                # Back off (0.5 s doubling to 60 s): the browser may be relaunching, or a
+                # Python page may be unable to boot; either way, do not spin.
+                self._failures[kind] = self._failures.get(kind, 0) + 1
+                delay = min(60.0, 0.5 * 2 ** (self._failures[kind] - 1))
+                self._retry_at[kind] = time.monotonic() + delay
+                asyncio.get_running_loop().call_later(delay, wanted.set)
+                break
+
+    async def _trim(self, kind: str) -> None:
+        """Close warm pages above the target (a burst's extra pages, once it is over)."""
+        extra = self.idle_of(kind) - self.target(kind)
+        for lease in [lease for lease in self._ready if lease.warm_kind == kind][:max(0, extra)]:
+            self._ready.remove(lease)
+            await self._discard(lease)
 
     async def _add_one(self, kind: str) -> bool:
         try:
@@ -276,7 +319,7 @@ class ContextPool:
             await context.add_init_script(script=console_capture_script())
             await context.add_init_script(script=popup_guard_script())
             page = await context.new_page()
-            lease = Lease(browser, context, page)
+            lease = Lease(browser, context, page, boot_gate=self.python_boots)
             context.on("page", lease._popup)  # after new_page: the lease's own page is not a popup
             if warm and self._warm_server_url:
                 await self._warm(lease, self._warm_server_url, warm)
@@ -312,10 +355,12 @@ class ContextPool:
             await route.fulfill(status=200, content_type="text/html; charset=utf-8", body=html)
 
         await lease.page.route(shell_url, serve_shell)
-        await lease.page.goto(shell_url, wait_until="domcontentloaded")
-        await lease.page.unroute(shell_url, serve_shell)
-        await lease.page.wait_for_function("() => window.__bwWarm !== undefined", timeout=timeout)
-        result = await asyncio.wait_for(lease.page.evaluate("() => window.__bwWarm"), timeout / 1000)
+        # A Python page boots (seconds of CPU) only when no session is waiting for a boot slot.
+        async with (self.python_boots.slot(REFILL) if kind == "web-python" else contextlib.nullcontext()):
+            await lease.page.goto(shell_url, wait_until="domcontentloaded")
+            await lease.page.unroute(shell_url, serve_shell)
+            await lease.page.wait_for_function("() => window.__bwWarm !== undefined", timeout=timeout)
+            result = await asyncio.wait_for(lease.page.evaluate("() => window.__bwWarm"), timeout / 1000)
         if result is True:
             lease.warm_origin = origin
             lease.warm_kind = kind

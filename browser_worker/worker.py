@@ -31,6 +31,7 @@ from .metrics import WorkerMetrics
 from .page_logs import PAGE_CRASHED, PAGE_PROGRESS  # noqa: F401  (PAGE_PROGRESS re-exported)
 from .pool import ContextPool, Lease, origin_of
 from .pyodide_packages import PackageBase
+from .pyodide_snapshot import SnapshotStore, make_snapshot, snapshot_key
 from .progress import Progress
 from .netpolicy import NetworkPolicy
 from .policy import Caller, authorize, caller_from
@@ -61,6 +62,8 @@ class BrowserWorker(SessionActions):
         self._pool: ContextPool | None = None
         self._assets: AssetServer | None = None
         self.assets_config: dict[str, Any] | None = None
+        #: The snapshot of a booted Pyodide that web-python pages start from (made at open).
+        self.snapshot: SnapshotStore | None = None
         self._entries = EntryCache()
         self._tasks: set[asyncio.Future[Any]] = set()
         self._reaper: asyncio.Task[None] | None = None
@@ -109,11 +112,16 @@ class BrowserWorker(SessionActions):
             await self._host.start()
             self._host.subscribe(on_lost=self._browser_lost)
             await self._start_assets()
+            if self.snapshot is not None and self.assets_config is not None:
+                host, store, assets = self._host, self.snapshot, self.assets_config
+                store.set_maker(lambda: make_snapshot(host, store, assets))
             self._pool = ContextPool(
                 self._host,
                 size=s.pool_size,
                 python_size=s.python_pool_size if self.assets_config else 0,
                 python_config={"assets": self.assets_config},
+                python_boot_limit=s.python_boot_concurrency,
+                python_max=s.python_pool_max,
                 max_sessions=s.max_sessions,
                 warm_server_url=s.server_url,
                 context_options={"viewport": {"width": s.viewport_width, "height": s.viewport_height}},
@@ -143,6 +151,8 @@ class BrowserWorker(SessionActions):
                 log.warning("stopping a session during shutdown failed: %s", result)
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self.snapshot is not None:
+            await self.snapshot.close()
         if self._pool:
             await self._pool.close()
         if self._host:
@@ -162,9 +172,13 @@ class BrowserWorker(SessionActions):
             log.warning("no web-python assets in %s: web-python apps cannot start "
                         "(run `browser-worker assets fetch`)", paths.root)
             return
-        self._assets = AssetServer(paths, packages_dir=packages.directory)
+        wheels = paths.base_wheels()
+        self.snapshot = SnapshotStore(snapshot_key(wheels)) if self.settings.pyodide_snapshot else None
+        self._assets = AssetServer(paths, packages_dir=packages.directory, snapshot=self.snapshot)
         url = await self._assets.start()
-        self.assets_config = {"url": url, "wheels": paths.base_wheels(), "packages": packages.page_config(url)}
+        self.assets_config = {"url": url, "wheels": wheels, "packages": packages.page_config(url)}
+        if self.snapshot is not None:
+            self.assets_config["snapshot"] = self.snapshot.path
 
     async def initialize(self) -> None:
         """Hypha's name for :meth:`open` (its workers are set up with ``initialize()``)."""

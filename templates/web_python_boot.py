@@ -11,6 +11,7 @@ import sys
 import traceback
 
 import hypha_rpc
+import micropip  # imported here, so it is in the snapshot and a start does not pay for it
 import pyodide_js
 from hypha_rpc import connect_to_server
 from pyodide.code import find_imports
@@ -85,8 +86,6 @@ class PackageBase:
 
 async def _bw_install(base, requirements, wheelhouse):
     """Each requirement from the Pyodide lock if it is there, else the wheelhouse, else PyPI."""
-    import micropip
-
     for req in requirements:
         bare = BARE_NAME.fullmatch(req)
         key = base.key(bare.group(1)) if bare else None
@@ -143,6 +142,19 @@ def _bw_summary(exc, base):
 
 
 BASE = PackageBase()  # read at boot, so a warm page's start does not pay for it
+
+
+def _bw_restored():
+    """Called once in a page booted from the worker's memory snapshot, after its site-packages
+    files were written back: every such page starts from the same interpreter state, so what
+    must differ between sessions is seeded again here."""
+    import random
+
+    random.seed()  # from os.urandom (crypto.getRandomValues), not the snapshot's state
+    tempfile = sys.modules.get("tempfile")
+    if tempfile is not None:
+        tempfile._name_sequence = None
+    importlib.invalidate_caches()  # the files are new; finders must not trust cached listings
 
 
 async def _bw_run(config, app, base=BASE):
