@@ -209,7 +209,7 @@ async def test_cold_web_python_starts_from_the_snapshot(settings: Any, hypha_ser
             assert await svc.add(2, 3) == 5
             values.append(await svc.value())
             texts = [i["content"] for i in (await worker.get_logs(sid))["items"]]
-            assert "snapshot app hypha_rpc" in texts
+            assert "[info] snapshot app hypha_rpc" in texts, texts
             assert any(t.startswith("Pyodide ready from a snapshot in") for t in texts), texts
             assert not any("wheels installed" in t for t in texts)  # nothing booted the full way
         assert values[0] != values[1]  # random is seeded again in every restored page
@@ -238,7 +238,7 @@ async def test_without_the_snapshot_pages_boot_the_full_way(settings: Any, hypha
         assert worker.snapshot is None and "snapshot" not in (worker.assets_config or {})
         sid = await worker.start(config(hypha_server, token, RANDOM_APP))
         texts = [i["content"] for i in (await worker.get_logs(sid))["items"]]
-        assert "snapshot app hypha_rpc" in texts
+        assert "[info] snapshot app hypha_rpc" in texts, texts
         assert any(t.startswith("Pyodide ready in") for t in texts)
         assert any("wheels installed in" in t for t in texts)
         await worker.stop(sid)
