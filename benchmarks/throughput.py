@@ -38,13 +38,23 @@ def classify(exc: BaseException) -> str:
     return "server" if any(s.lower() in text.lower() for s in SERVER_ERRORS) else "worker?"
 
 
-async def run_clients(apps: Any, client: Any, app_id: str, worker_id: str, clients: int,
+async def install_apps(apps: Any, worker_id: str, label: str, count: int) -> list[str]:
+    """``count`` copies of the echo app for one worker, each under its own name."""
+    sources = [APP.replace('"name": "Compare"', f'"name": "Throughput {label} {i}"') for i in range(count)]
+    infos = await asyncio.gather(*(apps.install(source=src, overwrite=True, worker_id=worker_id, timeout=120)
+                                   for src in sources))
+    return [info["id"] for info in infos]
+
+
+async def run_clients(apps: Any, client: Any, app_ids: list[str], worker_id: str, clients: int,
                       seconds: float) -> dict[str, Any]:
+    """``clients`` loops, each starting its own app: Hypha hands a second start of an app that
+    is already running the running instance, so loops sharing one app would mostly not start."""
     starts: list[float] = []
     failures: dict[str, int] = {}
     deadline = time.monotonic() + seconds
 
-    async def loop() -> None:
+    async def loop(app_id: str) -> None:
         while time.monotonic() < deadline:
             t = time.perf_counter()
             try:
@@ -70,7 +80,7 @@ async def run_clients(apps: Any, client: Any, app_id: str, worker_id: str, clien
                     pass
 
     t0 = time.monotonic()
-    await asyncio.gather(*(loop() for _ in range(clients)))
+    await asyncio.gather(*(loop(app_ids[i]) for i in range(clients)))
     return {"starts": starts, "failures": failures, "elapsed": time.monotonic() - t0}
 
 
@@ -103,12 +113,12 @@ async def main(clients_list: list[int], seconds: float, idle_list: list[int]) ->
             ids = {"ours": next(w for w in workers if w.endswith(":ours"))}
             if builtin_on:
                 ids["built-in"] = next(w for w in workers if w != ids["ours"] and "browser" in w.lower())
-            installed = {name: (await apps.install(source=APP, overwrite=True, worker_id=wid, timeout=120))["id"]
-                         for name, wid in ids.items()}
+            most = max([1, *clients_list])
+            installed = {name: await install_apps(apps, wid, name, most) for name, wid in ids.items()}
             print(f"date {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, "
                   f"Chromium {chromium.version()}, {seconds:g} s per run\n")
             if idle_list:
-                return await under_load(apps, client, ours, server, token, installed["ours"], ids["ours"], idle_list)
+                return await under_load(apps, client, ours, server, token, installed["ours"][0], ids["ours"], idle_list)
             print(f"{'C':>3} {'worker':<9}{'starts/s':>9}{'p50 ms':>8}{'p90 ms':>8}{'server CPU s/start':>20}"
                   f"{'ours CPU s/start':>18}  failures")
             for c in clients_list:

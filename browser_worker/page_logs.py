@@ -2,7 +2,12 @@
 
 Console output is *pulled*: the page keeps its lines in a ring (``templates/console-capture.js``)
 and the worker asks for them, on a timer (every 0.2 s while lines flow or the app is starting,
-backing off to 1 s when idle), before ``get_logs`` and before the context closes. The page gets
+backing off to 5 s while the page stays quiet), before ``get_logs`` and before the context
+closes. The back-off is what keeps hundreds of idle sessions cheap: each pull is a round trip
+through Playwright's driver and the page's renderer, and at 1 s, 500 quiet pages cost the
+worker's event loop a good part of a core and slowed every new start (issue 13). A page that
+wakes up after a quiet spell keeps up to 500 lines in its ring until the next pull; more are
+counted and reported as dropped. The page gets
 no function to push data into the worker, because any Playwright binding hands its arguments
 to the worker's event loop to deserialize (Playwright ≥ 1.5x has no ``handle=True`` any more),
 and that is how one page could stall every session (issue 10: 200 000-entry batches, 28 s).
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
@@ -42,7 +48,7 @@ PULL_CHARS = 256 * 1024  # characters of JSON one answer may have
 PULL_LINES = 500  # lines one answer may carry (the page's ring holds no more)
 PULL_TIMEOUT = 2.0  # seconds one frame may take to answer (a busy page is simply skipped)
 MAX_FRAMES = 8  # frames pulled per round: the main frame first, then child frames
-FAST, SLOW = 0.2, 1.0  # seconds between pulls while lines flow / when the page is quiet
+FAST, SLOW = 0.2, 5.0  # seconds between pulls while lines flow / when the page is quiet
 POPUP_NOTICES = 10  # "popup blocked" lines per session; later ones are only counted
 
 #: Evaluated in the page for each pull; returns the page's answer only if it is a primitive
@@ -215,7 +221,8 @@ class ConsolePump:
             except Exception as exc:  # never let the pump die silently mid-session
                 log.debug("console pull failed: %r", exc)
                 got = 0
-            delay = FAST if got or self._more or self._eager() else min(SLOW, delay * 2)
+            # Jitter spreads the pulls of many quiet pages instead of letting them fall in step.
+            delay = FAST if got or self._more or self._eager() else min(SLOW, delay * 2) * random.uniform(0.9, 1.1)
 
 
 def _consume(task: "asyncio.Future[Any]") -> None:

@@ -23,7 +23,8 @@ from .browser_host import BrowserHost
 from .demand import BurstDemand
 from .errors import CapacityError
 from .resources import templates_dir
-from .templates import console_capture_script, render_shell, render_worker_page
+from .module_cache import ModuleCache
+from .templates import console_capture_script, hypha_rpc_url, render_shell, render_worker_page
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,8 @@ class ContextPool:
         self._warm_server_url = warm_server_url
         self._context_options = {"accept_downloads": False, **(context_options or {})}
         self._allowed_hosts = allowed_hosts
+        #: The server's RPC module, downloaded once for all warm pages (see module_cache.py).
+        self.modules = ModuleCache()
         self._ready: list[Lease] = []
         self._slots = asyncio.Semaphore(max_sessions)
         self._in_use = 0
@@ -355,12 +358,17 @@ class ContextPool:
             await route.fulfill(status=200, content_type="text/html; charset=utf-8", body=html)
 
         await lease.page.route(shell_url, serve_shell)
+        module_url = hypha_rpc_url(server_url) if kind == "window" else None
+        if module_url:
+            await lease.page.route(module_url, self.modules.serve)
         # A Python page boots (seconds of CPU) only when no session is waiting for a boot slot.
         async with (self.python_boots.slot(REFILL) if kind == "web-python" else contextlib.nullcontext()):
             await lease.page.goto(shell_url, wait_until="domcontentloaded")
             await lease.page.unroute(shell_url, serve_shell)
             await lease.page.wait_for_function("() => window.__bwWarm !== undefined", timeout=timeout)
             result = await asyncio.wait_for(lease.page.evaluate("() => window.__bwWarm"), timeout / 1000)
+        if module_url:
+            await lease.page.unroute(module_url, self.modules.serve)
         if result is True:
             lease.warm_origin = origin
             lease.warm_kind = kind
