@@ -2,6 +2,13 @@
 
 The callback may be a local function, a coroutine function or a remote hypha-rpc function.
 Calls are fire-and-forget: a slow or broken callback must never slow down or fail a start.
+
+A remote callback is a message through the Hypha server and its answer another, and the server
+is what limits how many starts per second a deployment serves (issue 13). So a start's messages
+can be *coalesced*: every message still goes to the session log at once, but the callback gets
+them joined, at most once per ``coalesce`` seconds, and whatever is pending when the start ends
+(``flush``). A start that loads within the window costs one callback instead of three; a long
+one (Pyodide booting, packages installing) still reports at least every ``coalesce`` seconds.
 """
 
 from __future__ import annotations
@@ -19,14 +26,22 @@ log = logging.getLogger(__name__)
 _pending: set[asyncio.Future[Any]] = set()
 
 
+#: Most to least severe: a coalesced batch is reported with the most severe type in it.
+_SEVERITY = ("error", "warning", "success", "info")
+
+
 class Progress:
-    def __init__(self, callback: Callable[[dict[str, Any]], Any] | None) -> None:
+    def __init__(self, callback: Callable[[dict[str, Any]], Any] | None, coalesce: float = 0.0) -> None:
         self._callback = callback if callable(callback) else None
         self._logs: LogBuffer | None = None
         try:
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             self._loop = None
+        self._coalesce = coalesce if self._loop is not None else 0.0
+        self._pending: list[tuple[str, str]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self.calls = 0  # callback calls made (what the server saw)
 
     def attach(self, logs: LogBuffer) -> None:
         """Also record every message in a session's log."""
@@ -57,6 +72,28 @@ class Progress:
             self._logs.worker(message, type if type in ("error", "warning") else "info")
         if self._callback is None:
             return
+        if self._coalesce <= 0:
+            self._call(type, message)
+            return
+        self._pending.append((type, message))
+        if self._timer is None:
+            self._timer = self._loop.call_later(self._coalesce, self.flush)  # type: ignore[union-attr]
+
+    def flush(self) -> None:
+        """Send the messages still held back, joined into one callback call."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        kinds = {kind for kind, _ in batch}
+        kind = next((k for k in _SEVERITY if k in kinds), batch[-1][0])
+        self._call(kind, "\n".join(message for _, message in batch))
+
+    def _call(self, type: str, message: str) -> None:
+        assert self._callback is not None
+        self.calls += 1
         try:
             result = self._callback({"type": type, "message": message})
         except Exception as exc:

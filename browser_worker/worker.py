@@ -41,6 +41,10 @@ from .session import Session, SessionRegistry, SessionStatus
 
 log = logging.getLogger(__name__)
 
+#: Seconds a start's progress messages are held and joined before the caller's callback gets
+#: them: each call is two messages through the Hypha server (see progress.py).
+PROGRESS_COALESCE = 0.5
+
 BROWSER_LOST = "Chromium exited unexpectedly; session failed (the worker relaunches it)"
 CONSOLE_TYPES = {"warning": "warn", "assert": "error", "trace": "debug", "dir": "log", "table": "log"}
 
@@ -288,7 +292,7 @@ class BrowserWorker(SessionActions):
             app_type=req.app_type, entry_point=req.entry_point, logs=logs, metadata=req.manifest,
         )
         self.sessions.add(session)
-        progress = Progress(req.progress_callback)
+        progress = Progress(req.progress_callback, coalesce=PROGRESS_COALESCE)
         progress.attach(logs)
         session.progress = progress
         self.metrics.starts.inc()
@@ -305,6 +309,7 @@ class BrowserWorker(SessionActions):
             raise AppStartError(f"Session {session.id} did not start: {reason}") from None
         finally:
             session.progress = None
+            progress.flush()
             progress.detach()
             if self._pool is not None:
                 self._pool.refill()
