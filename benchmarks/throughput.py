@@ -40,10 +40,11 @@ def classify(exc: BaseException) -> str:
 
 async def install_apps(apps: Any, worker_id: str, label: str, count: int) -> list[str]:
     """``count`` copies of the echo app for one worker, each under its own name."""
-    sources = [APP.replace('"name": "Compare"', f'"name": "Throughput {label} {i}"') for i in range(count)]
-    infos = await asyncio.gather(*(apps.install(source=src, overwrite=True, worker_id=worker_id, timeout=120)
-                                   for src in sources))
-    return [info["id"] for info in infos]
+    ids = []
+    for i in range(count):  # one at a time: the server's SQLite store refuses concurrent writes
+        source = APP.replace('"name": "Compare"', f'"name": "Throughput {label} {i}"')
+        ids.append((await apps.install(source=source, overwrite=True, worker_id=worker_id, timeout=120))["id"])
+    return ids
 
 
 async def run_clients(apps: Any, client: Any, app_ids: list[str], worker_id: str, clients: int,
