@@ -24,7 +24,7 @@ def _worker_flags(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--chromium-args", metavar="'--flag --flag'", help="extra Chromium flags, space-separated [BROWSER_WORKER_CHROMIUM_ARGS]")
     g.add_argument("--browser-endpoint", metavar="WS_URL", help="use a remote Playwright browser server (playwright run-server, browserless, Moon) [BROWSER_WORKER_BROWSER_ENDPOINT]")
     g.add_argument("--cdp-endpoint", metavar="URL", help="use a running Chromium through its DevTools endpoint [BROWSER_WORKER_CDP_ENDPOINT]")
-    g.add_argument("--python-pool-size", type=int, help="warm web-python pages (Pyodide booted) kept ready (default 1)")
+    g.add_argument("--python-pool-size", type=int, help="warm web-python pages (Pyodide booted) kept ready (default 3, ~130 MB each)")
     g.add_argument("--pool-size", type=int, help="warm contexts kept ready (default 2)")
     g.add_argument("--max-sessions", type=int, help="concurrent sessions before starts queue (default 32)")
     g.add_argument("--queue-timeout", type=float, help="seconds a start waits for a free slot (default 30)")
