@@ -19,6 +19,7 @@ from browser_worker import BrowserWorker
 from browser_worker.metrics import serve_metrics
 
 from .conftest import web_app_config
+from .test_lifecycle import settle
 
 pytestmark = pytest.mark.e2e
 
@@ -35,6 +36,14 @@ async def worker_as(client: Any, alice: Any) -> Any:
         if s["id"].endswith(":browser-worker")
     )
     return await client.get_service(service_id)
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def back_to_baseline(worker: BrowserWorker) -> AsyncIterator[None]:
+    """Every attack ends with the shared worker as it was: no session, no slot held, and only
+    the warm contexts, counted by Chromium itself."""
+    yield
+    await settle(worker, worker.pool.target("window") + worker.pool.target("web-python"))
 
 
 @pytest_asyncio.fixture(scope="module")

@@ -10,10 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, AsyncIterator
+
+import pytest_asyncio
 
 from browser_worker import BrowserWorker
 from browser_worker import worker as worker_module
+
+from .test_lifecycle import settle
+
+@pytest_asyncio.fixture(autouse=True)
+async def back_to_baseline(worker: BrowserWorker) -> AsyncIterator[None]:
+    yield
+    await settle(worker, worker.pool.target("window") + worker.pool.target("web-python"))
+
 
 FAST_APP = "await api.export({ setup() {}, echo(x) { return x; } });"
 SLOW_APP = "await new Promise(r => setTimeout(r, 1600)); await api.export({ setup() {}, echo(x) { return x; } });"
