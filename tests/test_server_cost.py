@@ -69,7 +69,7 @@ async def test_a_slow_start_still_reports_progress_while_it_runs(worker: Browser
 
 async def test_warm_pages_share_one_download_of_the_rpc_module(worker: BrowserWorker, window_config: Any) -> None:
     modules = worker.pool.modules
-    hits = modules.hits
+    hits, fetches = modules.hits, modules.fetches
     for _ in range(3):
         sid = await worker.start(window_config(FAST_APP))
         assert await worker.execute(sid, "typeof window.__bwWarm") != "undefined"
@@ -77,7 +77,7 @@ async def test_warm_pages_share_one_download_of_the_rpc_module(worker: BrowserWo
     deadline = time.monotonic() + 20
     while modules.hits < hits + 3 and time.monotonic() < deadline:  # the pool refills behind us
         await asyncio.sleep(0.1)
-    assert modules.fetches == 1  # one download in the worker's life (within the cache's ttl)
+    assert modules.fetches - fetches <= 1  # at most one download (the cache's ttl may run out)
     assert modules.hits >= hits + 3
 
 
