@@ -9,7 +9,11 @@ and the Hypha server process's CPU-seconds per start (for the built-in that incl
 which runs inside the server; ours runs in this process and is printed apart).
 
 `--idle 0,100,500` instead measures ours: start p50 through the server with that many idle
-sessions live (window apps connected to the server).
+sessions live (window apps connected to the server). The idle sessions belong to another
+tenant (user and workspace) than the starts, as on a shared server; `--idle-same-workspace`
+puts them in the starting user's workspace, where every start and stop is an event the Hypha
+server checks against each of that workspace's connections and forwards to each of its
+clients (hypha-rpc subscribes every client to `client_disconnected`): the server's worst case.
 Run: .venv/bin/python benchmarks/throughput.py [--clients 1,5,10,20,50] [--seconds 20]
 """
 
@@ -25,7 +29,7 @@ import uuid
 from typing import Any
 
 import psutil
-from common import pct, quiet_logs
+from common import chromium_pss_mb, pct, quiet_logs
 from compare_builtin import APP, point_playwright_at
 
 SERVER_ERRORS = ("sqlalchemy", "sqlite", "database is locked", "redis", "artifact", "S3")
@@ -85,7 +89,7 @@ async def run_clients(apps: Any, client: Any, app_ids: list[str], worker_id: str
     return {"starts": starts, "failures": failures, "elapsed": time.monotonic() - t0}
 
 
-async def main(clients_list: list[int], seconds: float, idle_list: list[int]) -> int:
+async def main(clients_list: list[int], seconds: float, idle_list: list[int], same_workspace: bool) -> int:
     quiet_logs()
     from browser_worker.chromium import find_chromium
 
@@ -99,8 +103,9 @@ async def main(clients_list: list[int], seconds: float, idle_list: list[int]) ->
     from browser_worker.local_server import LocalHyphaServer
 
     builtin_on = not idle_list
+    # Hypha allows one user 200 connections by default; the idle sessions are all one user's.
     env = {"HYPHA_DISABLE_INPROCESS_BROWSER_WORKER": "false" if builtin_on else "true",
-           "PLAYWRIGHT_BROWSERS_PATH": str(browsers)}
+           "PLAYWRIGHT_BROWSERS_PATH": str(browsers), "HYPHA_MAX_CONNECTIONS_PER_USER": "5000"}
     async with LocalHyphaServer(extra_env=env) as server:
         server_proc = psutil.Process(server._procs[-1].pid)
         me = psutil.Process()
@@ -119,7 +124,7 @@ async def main(clients_list: list[int], seconds: float, idle_list: list[int]) ->
             print(f"date {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, "
                   f"Chromium {chromium.version()}, {seconds:g} s per run\n")
             if idle_list:
-                return await under_load(apps, client, ours, server, token, installed["ours"][0], ids["ours"], idle_list)
+                return await under_load(apps, client, ours, server, token, installed["ours"][0], ids["ours"], idle_list, same_workspace)
             print(f"{'C':>3} {'worker':<9}{'starts/s':>9}{'p50 ms':>8}{'p90 ms':>8}{'server CPU s/start':>20}"
                   f"{'ours CPU s/start':>18}  failures")
             for c in clients_list:
@@ -140,32 +145,50 @@ async def main(clients_list: list[int], seconds: float, idle_list: list[int]) ->
 
 
 async def under_load(apps: Any, client: Any, ours: Any, server: Any, token: str, app_id: str,
-                     worker_id: str, idle_list: list[int]) -> int:
-    """Start p50 through the server with N idle sessions live on our worker."""
-    idle: list[str] = []
+                     worker_id: str, idle_list: list[int], same_workspace: bool) -> int:
+    """Start p50 with N idle sessions live on our worker: through the server, and the worker's
+    own part (``worker.start`` called directly, page connected and registered)."""
+    from hypha_rpc import connect_to_server
+
+    idle_user = "bench" if same_workspace else "tenant"
+    idle_token = token if same_workspace else await server.user_token(idle_user)
+    # The first connection creates a user's workspace: make it before hundreds of pages race to.
+    tenant = await connect_to_server({"server_url": server.url, "token": idle_token})
     script = "await api.export({ setup() {}, echo(x) { return x; } });"
-    print(f"{'idle sessions':>14}{'start p50 ms':>14}{'p90 ms':>8}{'RSS MB':>8}")
+
+    def config(user: str, user_token: str, prefix: str) -> dict[str, Any]:
+        cid = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        return {"id": f"ws-user-{user}/{cid}", "workspace": f"ws-user-{user}", "client_id": cid, "app_id": prefix,
+                "server_url": server.url, "token": user_token, "source": script,
+                "manifest": {"type": "window", "name": prefix}}
+
+    idle: list[str] = []
+    print(f"idle sessions in {'the starting user' if same_workspace else 'another tenant'}'s workspace")
+    print(f"{'idle sessions':>14}{'server p50 ms':>15}{'p90 ms':>8}{'worker p50 ms':>15}{'p90 ms':>8}"
+          f"{'worker RSS MB':>15}{'Chromium PSS MB':>17}")
     for target in idle_list:
         while len(idle) < target:
-            batch = []
-            for _ in range(min(16, target - len(idle))):
-                cid = f"idle-{uuid.uuid4().hex[:8]}"
-                batch.append({"id": f"ws-user-bench/{cid}", "workspace": "ws-user-bench", "client_id": cid,
-                              "app_id": "idle", "server_url": server.url, "token": token, "source": script,
-                              "manifest": {"type": "window", "name": "idle"}})
+            batch = [config(idle_user, idle_token, "idle") for _ in range(min(16, target - len(idle)))]
             idle += await asyncio.gather(*(ours.start(cfg) for cfg in batch))
-        await asyncio.sleep(3)
-        samples = []
+        await asyncio.sleep(5)
+        through, direct = [], []
         for _ in range(10):
             t = time.perf_counter()
             session = await apps.start(app_id, worker_id=worker_id, wait_for_service="default", timeout=120)
-            samples.append((time.perf_counter() - t) * 1000)
+            through.append((time.perf_counter() - t) * 1000)
             await apps.stop(session["id"])
             await asyncio.sleep(0.3)
-        print(f"{target:>14}{statistics.median(samples):>14.0f}{pct(samples, 0.9):>8.0f}"
-              f"{psutil.Process().memory_info().rss / 2**20:>8.0f}", flush=True)
+            t = time.perf_counter()
+            sid = await ours.start(config("bench", token, "probe"))
+            direct.append((time.perf_counter() - t) * 1000)
+            await ours.stop(sid)
+            await asyncio.sleep(0.3)
+        print(f"{target:>14}{statistics.median(through):>15.0f}{pct(through, 0.9):>8.0f}"
+              f"{statistics.median(direct):>15.0f}{pct(direct, 0.9):>8.0f}"
+              f"{psutil.Process().memory_info().rss / 2**20:>15.0f}{chromium_pss_mb():>17.0f}", flush=True)
     for sid in idle:
         await ours.stop(sid)
+    await tenant.disconnect()
     return 0
 
 
@@ -174,6 +197,8 @@ if __name__ == "__main__":
     parser.add_argument("--clients", default="1,5,10,20,50", help="concurrency levels (comma-separated)")
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds per worker and level")
     parser.add_argument("--idle", default="", help="start-under-load mode: idle session counts, e.g. 0,100,500")
+    parser.add_argument("--idle-same-workspace", action="store_true",
+                        help="idle sessions in the starting user's workspace (the server's worst case)")
     args = parser.parse_args()
     sys.exit(asyncio.run(main([int(c) for c in args.clients.split(",")], args.seconds,
-                              [int(c) for c in args.idle.split(",") if c])))
+                              [int(c) for c in args.idle.split(",") if c], args.idle_same_workspace)))
