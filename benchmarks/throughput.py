@@ -68,7 +68,8 @@ async def run_clients(apps: Any, client: Any, app_ids: list[str], worker_id: str
                 kind = classify(exc)
                 failures[kind] = failures.get(kind, 0) + 1
                 if failures[kind] <= 2:
-                    print(f"    {kind} failure: {str(exc).splitlines()[-1][:200]}", flush=True)
+                    last = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else ""
+                    print(f"    {kind} failure: {type(exc).__name__}: {last}", flush=True)
                 continue
             starts.append((time.perf_counter() - t) * 1000)
             try:
@@ -89,7 +90,21 @@ async def run_clients(apps: Any, client: Any, app_ids: list[str], worker_id: str
     return {"starts": starts, "failures": failures, "elapsed": time.monotonic() - t0}
 
 
-async def main(clients_list: list[int], seconds: float, idle_list: list[int], same_workspace: bool) -> int:
+def split_cores(server: Any) -> str:
+    """Pin the Hypha server (and its S3 stand-in, and the built-in worker's Chromium it will
+    launch) to the first half of the cores and this process (our worker, its Chromium, the
+    clients) to the rest: a worker host beside a server host, as deployments run them."""
+    cores = sorted(os.sched_getaffinity(0))
+    half = max(1, len(cores) // 2)
+    server_cores, worker_cores = cores[:half], cores[half:] or cores
+    for proc in server._procs:
+        psutil.Process(proc.pid).cpu_affinity(server_cores)
+    psutil.Process().cpu_affinity(worker_cores)
+    return f"server on cores {server_cores}, our worker and the clients on {worker_cores}"
+
+
+async def main(clients_list: list[int], seconds: float, idle_list: list[int], same_workspace: bool,
+               split: bool = False) -> int:
     quiet_logs()
     from browser_worker.chromium import find_chromium
 
@@ -108,6 +123,7 @@ async def main(clients_list: list[int], seconds: float, idle_list: list[int], sa
            "PLAYWRIGHT_BROWSERS_PATH": str(browsers), "HYPHA_MAX_CONNECTIONS_PER_USER": "5000"}
     async with LocalHyphaServer(extra_env=env) as server:
         server_proc = psutil.Process(server._procs[-1].pid)
+        placement = split_cores(server) if split else "everything shares every core"
         me = psutil.Process()
         token = await server.user_token("bench")
         client = await connect_to_server({"server_url": server.url, "token": token})
@@ -121,8 +137,8 @@ async def main(clients_list: list[int], seconds: float, idle_list: list[int], sa
                 ids["built-in"] = next(w for w in workers if w != ids["ours"] and "browser" in w.lower())
             most = max([1, *clients_list])
             installed = {name: await install_apps(apps, wid, name, most) for name, wid in ids.items()}
-            print(f"date {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, "
-                  f"Chromium {chromium.version()}, {seconds:g} s per run\n")
+            print(f"date {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores ({placement}), "
+                  f"load {os.getloadavg()[0]:.1f}, Chromium {chromium.version()}, {seconds:g} s per run\n")
             if idle_list:
                 return await under_load(apps, client, ours, server, token, installed["ours"][0], ids["ours"], idle_list, same_workspace)
             print(f"{'C':>3} {'worker':<9}{'starts/s':>9}{'p50 ms':>8}{'p90 ms':>8}{'server CPU s/start':>20}"
@@ -197,8 +213,11 @@ if __name__ == "__main__":
     parser.add_argument("--clients", default="1,5,10,20,50", help="concurrency levels (comma-separated)")
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds per worker and level")
     parser.add_argument("--idle", default="", help="start-under-load mode: idle session counts, e.g. 0,100,500")
+    parser.add_argument("--split-cores", action="store_true",
+                        help="server (with the built-in worker) on half the cores, our worker on the rest")
     parser.add_argument("--idle-same-workspace", action="store_true",
                         help="idle sessions in the starting user's workspace (the server's worst case)")
     args = parser.parse_args()
     sys.exit(asyncio.run(main([int(c) for c in args.clients.split(",")], args.seconds,
-                              [int(c) for c in args.idle.split(",") if c], args.idle_same_workspace)))
+                              [int(c) for c in args.idle.split(",") if c], args.idle_same_workspace,
+                              args.split_cores)))

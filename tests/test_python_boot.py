@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,8 @@ from browser_worker.assets import AssetPaths, default_paths, write_index
 from browser_worker.boot_gate import COLD_START, REFILL, WARM_START, BootGate
 from browser_worker.demand import BurstDemand
 from browser_worker.pyodide_snapshot import SECRET_HEADER, SnapshotStore
+
+from .test_worker_apps import make_wheel
 
 E2E = pytest.mark.e2e
 
@@ -167,17 +168,6 @@ def config(server: Any, token: str, code: str, **manifest: Any) -> dict[str, Any
         "server_url": server.url, "token": token, "source": code,
         "manifest": {"type": "web-python", "name": "snap-test", **manifest},
     }
-
-
-def make_wheel(folder: Path, name: str, value: int) -> Path:
-    path = folder / f"{name}-1.0-py3-none-any.whl"
-    dist = f"{name}-1.0.dist-info"
-    with zipfile.ZipFile(path, "w") as whl:
-        whl.writestr(f"{name}/__init__.py", f"VALUE = {value}\n")
-        whl.writestr(f"{dist}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
-        whl.writestr(f"{dist}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
-        whl.writestr(f"{dist}/RECORD", "")
-    return path
 
 
 @E2E
