@@ -13,13 +13,12 @@ from typing import Any, Mapping
 
 from playwright.async_api import Playwright, async_playwright
 
-from . import page_logs
+from . import page_logs, runtime
 from .actions import SessionActions
-from .apptypes import SUPPORTED_TYPES
+from .surface import WorkerSurface
 from .budget import CompileBudget
 from .cache import EntryCache
 from .asset_server import AssetServer
-from .assets import default_paths
 from .browser_host import BrowserHost
 from .chromium import ChromiumInfo
 from .config import WorkerSettings
@@ -28,14 +27,12 @@ from .launch import build_document
 from .loader import load
 from .logs import LogBuffer
 from .metrics import WorkerMetrics
-from .page_logs import PAGE_CRASHED, PAGE_PROGRESS  # noqa: F401  (PAGE_PROGRESS re-exported)
 from .pool import ContextPool, Lease, origin_of
-from .pyodide_packages import PackageBase
-from .pyodide_snapshot import SnapshotStore, make_snapshot, snapshot_key
+from .pyodide_snapshot import SnapshotStore
 from .progress import Progress
 from .netpolicy import NetworkPolicy
 from .policy import Caller, authorize, caller_from
-from .redact import add_secret, redact, redacting
+from .redact import add_secret, redact
 from .requests import Limits, StartRequest, parse_session_id, parse_start
 from .session import Session, SessionRegistry, SessionStatus
 
@@ -49,10 +46,8 @@ BROWSER_LOST = "Chromium exited unexpectedly; session failed (the worker relaunc
 CONSOLE_TYPES = {"warning": "warn", "assert": "error", "trace": "debug", "dir": "log", "table": "log"}
 
 
-class BrowserWorker(SessionActions):
+class BrowserWorker(SessionActions, WorkerSurface):
     """Runs Hypha browser apps; one isolated context per session."""
-
-    supported_types: list[str] = list(SUPPORTED_TYPES)
 
     def __init__(self, settings: WorkerSettings | None = None) -> None:
         self.settings = settings or WorkerSettings.from_env()
@@ -107,30 +102,13 @@ class BrowserWorker(SessionActions):
         s = self.settings
         self._playwright = await async_playwright().start()
         try:
-            self._host = BrowserHost(
-                self._playwright, chromium_path=s.chromium_path, headless=s.headless,
-                recycle_after=0 if (s.browser_endpoint or s.cdp_endpoint) else s.recycle_after,
-                browser_endpoint=s.browser_endpoint, cdp_endpoint=s.cdp_endpoint,
-                extra_args=tuple(s.chromium_args.split()),
-            )
+            self._host = runtime.browser_host(self._playwright, s)
             await self._host.start()
             self._host.subscribe(on_lost=self._browser_lost)
-            await self._start_assets()
-            if self.snapshot is not None and self.assets_config is not None:
-                host, store, assets = self._host, self.snapshot, self.assets_config
-                store.set_maker(lambda: make_snapshot(host, store, assets))
-            self._pool = ContextPool(
-                self._host,
-                size=s.pool_size,
-                python_size=s.python_pool_size if self.assets_config else 0,
-                python_config={"assets": self.assets_config},
-                python_boot_limit=s.python_boot_concurrency,
-                python_max=s.python_pool_max,
-                max_sessions=s.max_sessions,
-                warm_server_url=s.server_url,
-                context_options={"viewport": {"width": s.viewport_width, "height": s.viewport_height}},
-                allowed_hosts=s.allowed_hosts,
-            )
+            local = await runtime.start_local_assets(s, self._host)
+            if local is not None:
+                self._assets, self.assets_config, self.snapshot = local.server, local.config, local.snapshot
+            self._pool = runtime.warm_pool(s, self._host, local)
             await self._pool.start()
             if s.session_ttl > 0:
                 self._reaper = asyncio.create_task(self._reap_expired(s.session_ttl))
@@ -167,22 +145,6 @@ class BrowserWorker(SessionActions):
         if self._playwright:
             await self._playwright.stop()
         self._pool = self._host = self._playwright = None
-
-    async def _start_assets(self) -> None:
-        """Serve Pyodide and the wheelhouse locally, if the set-up step fetched them."""
-        paths = default_paths()
-        packages = PackageBase.parse(self.settings.pyodide_packages_url)  # a bad setting fails here
-        if not paths.ready():
-            log.warning("no web-python assets in %s: web-python apps cannot start "
-                        "(run `browser-worker assets fetch`)", paths.root)
-            return
-        wheels = paths.base_wheels()
-        self.snapshot = SnapshotStore(snapshot_key(wheels)) if self.settings.pyodide_snapshot else None
-        self._assets = AssetServer(paths, packages_dir=packages.directory, snapshot=self.snapshot)
-        url = await self._assets.start()
-        self.assets_config = {"url": url, "wheels": wheels, "packages": packages.page_config(url)}
-        if self.snapshot is not None:
-            self.assets_config["snapshot"] = self.snapshot.path
 
     async def initialize(self) -> None:
         """Hypha's name for :meth:`open` (its workers are set up with ``initialize()``)."""
@@ -224,50 +186,6 @@ class BrowserWorker(SessionActions):
         if self._pool is None:
             raise WorkerError("browser worker is not running (call open() or use 'async with')")
         return self._pool
-
-    # ----- the Worker API surface (Hypha's BaseWorker) ---------------------------------------
-
-    #: Method names registered as the service (everything a Hypha server or user may call).
-    SERVICE_METHODS = ("start", "stop", "get_logs", "get_session_info", "list_sessions", "execute",
-                       "take_screenshot", "prepare_workspace", "close_workspace", "compile", "shutdown")
-
-    name = "Browser Worker"
-    description = ("Runs web apps (window, web-worker, web-python, iframe, web-app) in a warm pool "
-                   "of headless Chromium contexts")
-    #: Reachable by the app controller of the whole server; each method authorizes its caller.
-    visibility = "public"
-    run_in_executor = False
-    require_context = True
-
-    @property
-    def service_id(self) -> str:
-        return self.settings.service_id
-
-    def get_worker_service(self, *, service_id: str | None = None,
-                           use_local_url: bool | str | None = None) -> dict[str, Any]:
-        """The service definition Hypha registers (``server.register_service(...)``)."""
-        return {
-            "id": service_id or self.service_id,
-            "name": self.name,
-            "description": self.description,
-            "type": "server-app-worker",
-            "supported_types": list(self.supported_types),
-            "use_local_url": self.use_local_url if use_local_url is None else use_local_url,
-            "config": {"visibility": self.visibility, "require_context": self.require_context,
-                       "run_in_executor": self.run_in_executor},
-            **{name: redacting(getattr(self, name)) for name in self.SERVICE_METHODS},
-            "get_load": self.get_load,
-        }
-
-    async def register_worker_service(self, server: Any, *, service_id: str | None = None,
-                                      use_local_url: bool | str | None = None) -> Any:
-        """Register on a connected server (a hypha-rpc client or Hypha's startup ``server``);
-        its workspace becomes the worker's owner workspace."""
-        config = server.get("config") if isinstance(server, dict) else getattr(server, "config", None)
-        workspace = (config or {}).get("workspace") if isinstance(config, dict) else getattr(config, "workspace", None)
-        self.owner_workspace = workspace if isinstance(workspace, str) else self.owner_workspace
-        return await server.register_service(
-            self.get_worker_service(service_id=service_id, use_local_url=use_local_url))
 
     # ----- sessions -------------------------------------------------------------------------
 
