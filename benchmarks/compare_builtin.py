@@ -20,10 +20,11 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from common import pct, quiet_logs, timed, wait_registered
-from typing import Any
+from typing import Any, AsyncIterator
 
 APP = """<config lang="json">{"name": "Compare", "type": "window", "version": "0.1.0"}</config>
 <script lang="javascript">
@@ -47,6 +48,22 @@ def point_playwright_at(chromium: str) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.symlink_to(chromium)
     return root
+
+
+@asynccontextmanager
+async def server_beside_builtin(builtin: bool = True, **extra_env: str) -> AsyncIterator[tuple[Any, Any]]:
+    """A local Hypha server (S3 on moto) with its built-in worker on, Playwright pointed at the
+    Chromium we use, so both workers drive the same binary; yields (server, chromium)."""
+    from browser_worker.chromium import find_chromium
+    from browser_worker.local_server import LocalHyphaServer
+
+    chromium = find_chromium(os.environ.get("BROWSER_WORKER_CHROMIUM"))
+    assert chromium, "no Chromium found"
+    browsers = await asyncio.to_thread(point_playwright_at, chromium.path)
+    env = {"HYPHA_DISABLE_INPROCESS_BROWSER_WORKER": "false" if builtin else "true",
+           "PLAYWRIGHT_BROWSERS_PATH": str(browsers), **extra_env}
+    async with LocalHyphaServer(extra_env=env) as server:
+        yield server, chromium
 
 
 class Side:
@@ -120,20 +137,12 @@ async def raw_screenshots(chromium: str, runs: int) -> list[float]:
 
 async def main(runs: int, burst: int) -> int:
     quiet_logs()
-    from browser_worker.chromium import find_chromium
-
-    chromium = find_chromium(os.environ.get("BROWSER_WORKER_CHROMIUM"))
-    assert chromium, "no Chromium found"
-    browsers = await asyncio.to_thread(point_playwright_at, chromium.path)
-
     from hypha.workers.browser import BrowserWorker as BuiltinWorker  # test/benchmark only
     from hypha_rpc import connect_to_server
 
     from browser_worker import BrowserWorker, WorkerSettings, registered
-    from browser_worker.local_server import LocalHyphaServer
 
-    env = {"HYPHA_DISABLE_INPROCESS_BROWSER_WORKER": "false", "PLAYWRIGHT_BROWSERS_PATH": str(browsers)}
-    async with LocalHyphaServer(extra_env=env) as server:
+    async with server_beside_builtin() as (server, chromium):
         token = await server.user_token("bench")
         client = await connect_to_server({"server_url": server.url, "token": token})
         ours = BrowserWorker(WorkerSettings.from_env(server_url=server.url, chromium_path=chromium.path))

@@ -20,7 +20,7 @@ from typing import Any
 
 import psutil
 from common import quiet_logs
-from compare_builtin import point_playwright_at
+from compare_builtin import server_beside_builtin
 from throughput import install_apps, run_clients
 
 
@@ -63,19 +63,11 @@ class FloorWorker:
 
 async def main(clients: int, seconds: float) -> int:
     quiet_logs()
-    from browser_worker.chromium import find_chromium
-
-    chromium = find_chromium(os.environ.get("BROWSER_WORKER_CHROMIUM"))
-    assert chromium, "no Chromium found"
-    browsers = await asyncio.to_thread(point_playwright_at, chromium.path)
-
     from hypha_rpc import connect_to_server
 
     from browser_worker import BrowserWorker, WorkerSettings, registered
-    from browser_worker.local_server import LocalHyphaServer
 
-    env = {"HYPHA_DISABLE_INPROCESS_BROWSER_WORKER": "false", "PLAYWRIGHT_BROWSERS_PATH": str(browsers)}
-    async with LocalHyphaServer(extra_env=env) as server:
+    async with server_beside_builtin() as (server, chromium):
         server_proc = psutil.Process(server._procs[-1].pid)
         token = await server.user_token("bench")
         client = await connect_to_server({"server_url": server.url, "token": token})

@@ -30,7 +30,7 @@ from typing import Any
 
 import psutil
 from common import chromium_pss_mb, pct, quiet_logs
-from compare_builtin import APP, point_playwright_at
+from compare_builtin import APP, server_beside_builtin
 
 SERVER_ERRORS = ("sqlalchemy", "sqlite", "database is locked", "redis", "artifact", "S3")
 
@@ -106,22 +106,13 @@ def split_cores(server: Any) -> str:
 async def main(clients_list: list[int], seconds: float, idle_list: list[int], same_workspace: bool,
                split: bool = False) -> int:
     quiet_logs()
-    from browser_worker.chromium import find_chromium
-
-    chromium = find_chromium(os.environ.get("BROWSER_WORKER_CHROMIUM"))
-    assert chromium, "no Chromium found"
-    browsers = await asyncio.to_thread(point_playwright_at, chromium.path)
-
     from hypha_rpc import connect_to_server
 
     from browser_worker import BrowserWorker, WorkerSettings, registered
-    from browser_worker.local_server import LocalHyphaServer
 
     builtin_on = not idle_list
-    # Hypha allows one user 200 connections by default; the idle sessions are all one user's.
-    env = {"HYPHA_DISABLE_INPROCESS_BROWSER_WORKER": "false" if builtin_on else "true",
-           "PLAYWRIGHT_BROWSERS_PATH": str(browsers), "HYPHA_MAX_CONNECTIONS_PER_USER": "5000"}
-    async with LocalHyphaServer(extra_env=env) as server:
+    # Hypha allows one user 200 connections by default; the idle sessions are many per user.
+    async with server_beside_builtin(builtin_on, HYPHA_MAX_CONNECTIONS_PER_USER="5000") as (server, chromium):
         server_proc = psutil.Process(server._procs[-1].pid)
         placement = split_cores(server) if split else "everything shares every core"
         me = psutil.Process()
