@@ -41,7 +41,6 @@ class Progress:
         self._coalesce = coalesce if self._loop is not None else 0.0
         self._pending: list[tuple[str, str]] = []
         self._timer: asyncio.TimerHandle | None = None
-        self.calls = 0  # callback calls made (what the server saw)
 
     def attach(self, logs: LogBuffer) -> None:
         """Also record every message in a session's log."""
@@ -93,7 +92,6 @@ class Progress:
 
     def _call(self, type: str, message: str) -> None:
         assert self._callback is not None
-        self.calls += 1
         try:
             result = self._callback({"type": type, "message": message})
         except Exception as exc:

@@ -22,8 +22,11 @@ pytestmark = pytest.mark.e2e
 APP_JS = "await api.export({ setup() {}, echo(x) { return x; } });"
 
 
-async def settle(w: BrowserWorker, size: int) -> None:
-    """Back to baseline: no session, no slot, and only the warm contexts Chromium counts."""
+async def settle(w: BrowserWorker, size: int | None = None) -> None:
+    """Back to baseline: no session, no slot, and only the warm contexts Chromium counts
+    (``size``; by default the pool's warm targets)."""
+    if size is None:
+        size = w.pool.target("window") + w.pool.target("web-python")
     deadline = time.monotonic() + 20
     while not (w.pool.idle == size and w.context_count() == size):
         state = (f"idle={w.pool.idle} contexts={w.context_count()} in_use={w.pool.in_use} "

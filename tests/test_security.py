@@ -43,7 +43,7 @@ async def back_to_baseline(worker: BrowserWorker) -> AsyncIterator[None]:
     """Every attack ends with the shared worker as it was: no session, no slot held, and only
     the warm contexts, counted by Chromium itself."""
     yield
-    await settle(worker, worker.pool.target("window") + worker.pool.target("web-python"))
+    await settle(worker)
 
 
 @pytest_asyncio.fixture(scope="module")

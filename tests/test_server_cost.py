@@ -22,7 +22,7 @@ from .test_lifecycle import settle
 @pytest_asyncio.fixture(autouse=True)
 async def back_to_baseline(worker: BrowserWorker) -> AsyncIterator[None]:
     yield
-    await settle(worker, worker.pool.target("window") + worker.pool.target("web-python"))
+    await settle(worker)
 
 
 FAST_APP = "await api.export({ setup() {}, echo(x) { return x; } });"
