@@ -223,8 +223,9 @@ class ContextPool:
     async def release(self, lease: Lease, timeout: float = 10.0) -> None:
         """Close the session's context (never reused) and free its slot."""
         try:
-            await asyncio.wait_for(lease.context.close(), timeout)
-        except Exception as exc:  # a dead browser or a hung page must not keep the slot
+            if lease.browser.is_connected():  # a dead browser took its contexts with it
+                await asyncio.wait_for(lease.context.close(), timeout)
+        except Exception as exc:  # a dying browser or a hung page must not keep the slot
             log.warning("closing a browser context failed: %s", exc or type(exc).__name__)
         finally:
             self._host.context_closed(lease.browser)

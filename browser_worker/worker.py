@@ -318,27 +318,37 @@ class BrowserWorker(SessionActions, WorkerSurface):
                     final = BROWSER_LOST
             await self._end(session, SessionStatus.FAILED, final)
 
-        task = asyncio.ensure_future(fail())
+        self._spawn(fail())
+
+    def _browser_lost(self, browser: Any) -> None:
+        """Chromium died: end its sessions now, not after the page-crash grace period.
+
+        Hypha's controller calls ``stop`` as soon as an app's client disconnects, and until that
+        returns it hands the dead instance to every new start of the app (issue 20); so the
+        sessions must already be ended, and their release must not wait on the dead browser."""
+        for session in self.sessions.live_sessions():
+            if session.lease is not None and session.lease.browser is browser:
+                self._spawn(self._end(session, SessionStatus.FAILED, BROWSER_LOST))
+
+    def _spawn(self, coro: Any) -> None:
+        """Run ``coro`` in the background, owned by the worker (``close`` waits for it)."""
+        task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _browser_lost(self, browser: Any) -> None:
-        for session in self.sessions.live_sessions():
-            if session.lease is not None and session.lease.browser is browser:
-                self._fail_soon(session, BROWSER_LOST)
-
     async def _release(self, session: Session) -> None:
         lease, session.lease = session.lease, None
-        await page_logs.drain(lease)  # the page's last console lines, before its context closes
+        if lease is not None and lease.browser.is_connected():
+            await page_logs.drain(lease)  # the page's last console lines, before its context closes
+        elif lease is not None and lease.console_pump is not None:
+            lease.console_pump.stop()  # the browser is gone: nothing left to read
         if lease is not None and self._pool is not None:
             await self._pool.release(lease, self.settings.stop_timeout)
 
     def _release_now(self, session: Session) -> None:
         """Last resort when ``_end`` itself is interrupted: release in the background."""
         if session.lease is not None:
-            task = asyncio.ensure_future(self._release(session))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._release(session))
 
     async def stop(self, session_id: Any, context: dict[str, Any] | None = None) -> None:
         """Stop a session (a start in flight or queued is cancelled). Unknown or ended ids are

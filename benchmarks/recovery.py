@@ -1,0 +1,137 @@
+"""Recovery after faults, through a real Hypha server: the time of each call after the fault.
+
+Chromium SIGKILL (issue 20): an app started three times (Hypha hands back one running
+instance), the worker's Chromium killed, then the app started again after ``--delays`` seconds.
+Per trial it prints when Playwright reported the browser lost, when Hypha's controller called
+the worker's ``stop`` for the dead instance and how long that took, when the server stopped
+listing the instance, and when the next start answered (its ``default`` service called).
+
+A start that reaches the server before its controller has handled the app client's disconnect
+(tens of ms after the kill) is handed the dead instance, whatever the worker; calling it then
+times out after hypha-rpc's 10 s. ``--delays 0`` shows that window.
+
+Run: .venv/bin/python benchmarks/recovery.py [--trials 3] [--delays 0,0.05,0.3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import time
+from typing import Any
+
+import psutil
+from hypha_rpc import connect_to_server
+
+from common import quiet_logs
+
+from browser_worker import BrowserWorker, WorkerSettings, registered
+from browser_worker.local_server import LocalHyphaServer
+
+APP = """<config lang="json">{"name": "Recovery", "type": "window", "version": "0.1.0"}</config>
+<script lang="javascript">
+api.export({ setup() {}, echo(x) { return x; } });
+</script>
+"""
+
+
+def chromium_pids() -> set[int]:
+    pids = set()
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            cmd = proc.cmdline()
+        except psutil.Error:
+            continue
+        if cmd and "chrom" in os.path.basename(cmd[0]) and not any(a.startswith("--type=") for a in cmd):
+            pids.add(proc.pid)
+    return pids
+
+
+class Timeline:
+    """What happened after the fault, each event at its time since the fault."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.t0 = time.monotonic()
+
+    def at(self) -> str:
+        return f"+{time.monotonic() - self.t0:.3f}s"
+
+    def note(self, event: str) -> None:
+        self.events.append(event)
+
+    def timed_stop(self, w: BrowserWorker) -> None:
+        """Record when the worker's ``stop`` is called and returns (before registering)."""
+        real_stop = w.stop
+
+        async def stop(session_id: Any, context: Any = None) -> None:
+            called = self.at()
+            try:
+                return await real_stop(session_id, context)
+            finally:
+                self.note(f"stop {called}→{self.at()}")
+
+        w.stop = stop  # type: ignore[method-assign]
+        w.host.subscribe(on_lost=lambda _: self.note(f"lost {self.at()}"))
+
+
+async def browser_kill_trial(tl: Timeline, apps: Any, alice: Any, app_id: str, delay: float,
+                             before: set[int]) -> str:
+    at = tl.at
+    for _ in range(3):
+        dead = (await apps.start(app_id, wait_for_service="default", timeout=60))["id"]
+    await asyncio.sleep(1.0)
+    os.kill(max(chromium_pids() - before), signal.SIGKILL)
+    tl.events, tl.t0 = [], time.monotonic()
+    events = tl.events
+
+    async def forgotten() -> None:
+        while dead in [s["id"] for s in await apps.list_running()]:
+            await asyncio.sleep(0.01)
+        events.append(f"server forgot {at()}")
+
+    watcher = asyncio.ensure_future(forgotten())
+    await asyncio.sleep(delay)
+    while True:
+        sent = at()
+        try:
+            fresh = await apps.start(app_id, wait_for_service="default", timeout=30)
+            svc = await alice.get_service(fresh["id"] + ":default", {"timeout": 10})
+            await svc.echo(1)
+            events.append(f"start {sent} answered {at()} ({'new' if fresh['id'] != dead else 'dead'} instance)")
+            break
+        except Exception as exc:
+            events.append(f"start {sent} failed {at()} ({type(exc).__name__})")
+    await watcher
+    await apps.stop(fresh["id"])
+    await asyncio.sleep(1.0)
+    return f"delay {delay:g}s: " + "; ".join(events)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trials", type=int, default=3, help="trials per delay")
+    parser.add_argument("--delays", default="0,0.05,0.3", help="seconds between the kill and the next start")
+    args = parser.parse_args()
+    quiet_logs()
+    async with LocalHyphaServer() as server:
+        token = await server.user_token("alice")
+        before = chromium_pids()
+        async with BrowserWorker(WorkerSettings.from_env(server_url=server.url, python_pool_size=0)) as w:
+            tl = Timeline()
+            tl.timed_stop(w)
+            async with registered(w, server.url, token):
+                alice = await connect_to_server({"server_url": server.url, "token": token})
+                apps = await alice.get_service("public/server-apps")
+                app = await apps.install(source=APP, overwrite=True, timeout=60)
+                print("Chromium SIGKILL with a live session, then start the app again:")
+                for delay in [float(d) for d in args.delays.split(",")]:
+                    for _ in range(args.trials):
+                        print(" ", await browser_kill_trial(tl, apps, alice, app["id"], delay, before), flush=True)
+                await alice.disconnect()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
