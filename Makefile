@@ -8,6 +8,7 @@ demo: setup
 	.venv/bin/browser-worker demo --out out
 
 test: setup
+	.venv/bin/lint-imports
 	.venv/bin/python -m pytest -q
 
 bench: setup

@@ -19,7 +19,7 @@ import uuid
 from common import chromium_pss_mb, quiet_logs, rss_mb  # same folder
 
 from browser_worker import BrowserWorker, WorkerSettings
-from browser_worker.local_server import LocalHyphaServer
+from browser_worker.hypha.local_server import LocalHyphaServer
 
 SCRIPT = "await api.export({ setup() {}, echo(x) { return x; } });"
 

@@ -54,8 +54,8 @@ def point_playwright_at(chromium: str) -> Path:
 async def server_beside_builtin(builtin: bool = True, **extra_env: str) -> AsyncIterator[tuple[Any, Any]]:
     """A local Hypha server (S3 on moto) with its built-in worker on, Playwright pointed at the
     Chromium we use, so both workers drive the same binary; yields (server, chromium)."""
-    from browser_worker.chromium import find_chromium
-    from browser_worker.local_server import LocalHyphaServer
+    from browser_worker._browser.chromium import find_chromium
+    from browser_worker.hypha.local_server import LocalHyphaServer
 
     chromium = find_chromium(os.environ.get("BROWSER_WORKER_CHROMIUM"))
     assert chromium, "no Chromium found"
@@ -124,7 +124,7 @@ async def measure_side(side: Side, runs: int, burst: int) -> dict[str, list[floa
 async def raw_screenshots(chromium: str, runs: int) -> list[float]:
     from playwright.async_api import async_playwright
 
-    from browser_worker.chromium import launch_args
+    from browser_worker._browser.chromium import launch_args
 
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=chromium, args=launch_args())

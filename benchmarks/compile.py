@@ -17,7 +17,7 @@ import statistics
 import sys
 import time
 
-from browser_worker.compiler import compile_app
+from browser_worker._compile.compiler import compile_app
 
 
 def blob(size: int, seed: int) -> bytes:

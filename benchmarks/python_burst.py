@@ -29,7 +29,7 @@ from hypha_rpc import connect_to_server
 from common import chromium_cpu_seconds, pct, quiet_logs, wait_registered  # same folder
 
 from browser_worker import BrowserWorker, WorkerSettings
-from browser_worker.local_server import LocalHyphaServer
+from browser_worker.hypha.local_server import LocalHyphaServer
 
 CODE = "from hypha_rpc import api\napi.export({'setup': lambda: None, 'add': lambda a, b: a + b})"
 

@@ -28,7 +28,7 @@ from hypha_rpc import connect_to_server
 from common import quiet_logs
 
 from browser_worker import BrowserWorker, WorkerSettings, registered
-from browser_worker.local_server import LocalHyphaServer
+from browser_worker.hypha.local_server import LocalHyphaServer
 
 APP = """<config lang="json">{"name": "Recovery", "type": "window", "version": "0.1.0"}</config>
 <script lang="javascript">

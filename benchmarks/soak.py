@@ -27,7 +27,7 @@ from typing import Any
 from common import chromium_pss_mb, quiet_logs, rss_mb
 
 from browser_worker import BrowserWorker, WorkerSettings
-from browser_worker.local_server import LocalHyphaServer
+from browser_worker.hypha.local_server import LocalHyphaServer
 
 SCRIPT = "await api.export({ setup() {}, echo(x) { return x; } });"
 

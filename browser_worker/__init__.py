@@ -1,7 +1,7 @@
 """browser-worker: run Hypha web apps in a warm pool of headless Chromium contexts."""
 
-from .config import WorkerSettings
-from .errors import (
+from browser_worker.config import WorkerSettings
+from browser_worker.errors import (
     AppStartError,
     CapacityError,
     PermissionDeniedError,
@@ -9,9 +9,9 @@ from .errors import (
     UnsupportedAppTypeError,
     WorkerError,
 )
-from .service import WorkerService, registered
-from .session import SessionStatus
-from .worker import BrowserWorker
+from browser_worker.hypha.service import WorkerService, registered
+from browser_worker._engine.session import SessionStatus
+from browser_worker.worker import BrowserWorker
 
 __all__ = [
     "AppStartError",

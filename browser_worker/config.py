@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Mapping
 
+from browser_worker.errors import ConfigError
+
 
 def _env(name: str) -> dict[str, str]:
     return {"env": name}
@@ -49,6 +51,9 @@ class WorkerSettings:
     viewport_height: int = field(default=720, metadata=_env("BROWSER_WORKER_VIEWPORT_HEIGHT"))
     headless: bool = field(default=True, metadata=_env("BROWSER_WORKER_HEADLESS"))
     stop_timeout: float = field(default=10.0, metadata=_env("BROWSER_WORKER_STOP_TIMEOUT"))
+    #: Seconds a start's progress messages are held and joined before the caller's callback
+    #: gets them: each callback is two messages through the Hypha server.
+    progress_coalesce: float = field(default=0.5, metadata=_env("BROWSER_WORKER_PROGRESS_COALESCE"))
     recycle_after: int = field(default=500, metadata=_env("BROWSER_WORKER_RECYCLE_AFTER"))
     #: Seconds a session may live before it is stopped; 0 turns the limit off.
     session_ttl: float = field(default=0.0, metadata=_env("BROWSER_WORKER_SESSION_TTL"))
@@ -108,34 +113,35 @@ class WorkerSettings:
         """Reject settings that cannot work, naming the field."""
         for name in ("max_sessions", "max_log_entries", "viewport_width", "viewport_height"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("pool_size", "python_pool_size", "python_pool_max", "python_boot_concurrency",
                      "log_retention_sessions", "recycle_after", "metrics_port"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
         if self.max_log_entry_bytes < 64 or self.max_log_bytes < self.max_log_entry_bytes:
-            raise ValueError(
+            raise ConfigError(
                 f"max_log_entry_bytes must be at least 64 and at most max_log_bytes, got "
                 f"{self.max_log_entry_bytes} (max_log_bytes {self.max_log_bytes})"
             )
         if self.retained_log_bytes < self.max_log_bytes:
-            raise ValueError(
+            raise ConfigError(
                 f"retained_log_bytes must be at least max_log_bytes ({self.max_log_bytes}), "
                 f"got {self.retained_log_bytes}"
             )
         if self.browser_endpoint and self.cdp_endpoint:
-            raise ValueError("give either browser_endpoint or cdp_endpoint, not both")
-        for name in ("queue_timeout", "start_timeout", "log_retention", "stop_timeout", "session_ttl"):
+            raise ConfigError("give either browser_endpoint or cdp_endpoint, not both")
+        for name in ("queue_timeout", "start_timeout", "log_retention", "stop_timeout", "session_ttl",
+                     "progress_coalesce"):
             if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
-                raise ValueError(f"{name} must be a finite number, not negative, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be a finite number, not negative, got {getattr(self, name)}")
         for name in ("compile_max_bundle_bytes", "compile_max_asset_bytes", "compile_max_files"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("max_start_timeout", "execute_timeout", "max_execute_timeout", "screenshot_timeout", "compile_timeout"):
             if not math.isfinite(getattr(self, name)) or getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be a finite positive number, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be a finite positive number, got {getattr(self, name)}")
         if self.start_timeout > self.max_start_timeout:
-            raise ValueError(f"start_timeout ({self.start_timeout:g}) must not exceed max_start_timeout ({self.max_start_timeout:g})")
+            raise ConfigError(f"start_timeout ({self.start_timeout:g}) must not exceed max_start_timeout ({self.max_start_timeout:g})")
         return self
 
     def with_(self, **changes: Any) -> "WorkerSettings":
@@ -149,15 +155,15 @@ def _coerce(name: str, default: Any, raw: str) -> Any:
             return True
         if lowered in ("0", "false", "no", "off"):
             return False
-        raise ValueError(f"{name}: expected a boolean, got {raw!r}")
+        raise ConfigError(f"{name}: expected a boolean, got {raw!r}")
     if isinstance(default, int):
         try:
             return int(raw)
         except ValueError:
-            raise ValueError(f"{name}: expected an integer, got {raw!r}") from None
+            raise ConfigError(f"{name}: expected an integer, got {raw!r}") from None
     if isinstance(default, float):
         try:
             return float(raw)
         except ValueError:
-            raise ValueError(f"{name}: expected a number, got {raw!r}") from None
+            raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
     return raw

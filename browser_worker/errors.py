@@ -7,6 +7,12 @@ class WorkerError(Exception):
     """Any failure the worker reports to a caller."""
 
 
+class ConfigError(ValueError):
+    """An operator's setting, flag, environment variable or installation is wrong or missing.
+
+    The message names the setting and the rule; the CLI prints it in one line and exits 1."""
+
+
 class SessionNotFoundError(WorkerError):
     """The session id is not live (and, for reads, not retained either)."""
 

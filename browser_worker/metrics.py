@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from .session import SessionStatus
+from browser_worker._engine.session import SessionStatus
 
 if TYPE_CHECKING:
-    from .worker import BrowserWorker
+    from browser_worker.worker import BrowserWorker
 
 START_BUCKETS = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
 
@@ -51,6 +51,16 @@ class WorkerMetrics:
         Gauge("browser_worker_browser_up", "1 while a browser is connected", registry=r).set_function(
             lambda: 1 if worker.is_open and worker.host.alive else 0
         )
+
+    # The engine's StartObserver: it counts starts without knowing these metrics exist.
+    def start_requested(self) -> None:
+        self.starts.inc()
+
+    def start_failed(self) -> None:
+        self.failures.inc()
+
+    def start_finished(self, seconds: float) -> None:
+        self.start_seconds.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

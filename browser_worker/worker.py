@@ -1,87 +1,75 @@
-"""BrowserWorker: the Python API that runs app sessions in a warm pool of Chromium contexts.
+"""BrowserWorker: the Python API and the face a Hypha server sees.
 
-Usable on its own (``async with BrowserWorker(settings) as worker``) or behind the Hypha
-service in ``service.py``. Data flows one way: start config → document → pooled page.
+Usable on its own (``async with BrowserWorker(settings) as worker``) or registered on a Hypha
+server (``browser_worker.hypha``). Every public method does the same three things: parse its
+arguments into a typed request (``_api.calls``), authorize the caller by its ``context``
+(``_api.policy``), then hand the request to the :class:`~browser_worker._engine.engine.SessionEngine`,
+which never sees a raw RPC value. The class attributes are those of Hypha's ``BaseWorker``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any, Mapping
 
-from playwright.async_api import Playwright, async_playwright
-
-from . import page_logs, runtime
-from .actions import SessionActions
-from .surface import WorkerSurface
-from .budget import CompileBudget
-from .cache import EntryCache
-from .asset_server import AssetServer
-from .browser_host import BrowserHost
-from .chromium import ChromiumInfo
-from .config import WorkerSettings
-from .errors import AppStartError, SessionNotFoundError, WorkerError
-from .launch import build_document
-from .loader import load
-from .logs import LogBuffer
-from .metrics import WorkerMetrics
-from .pool import ContextPool, Lease, origin_of
-from .pyodide_snapshot import SnapshotStore
-from .progress import Progress
-from .netpolicy import NetworkPolicy
-from .policy import Caller, authorize, caller_from
-from .redact import add_secret, redact
-from .requests import Limits, StartRequest, parse_session_id, parse_start
-from .session import Session, SessionRegistry, SessionStatus
+from browser_worker._api.apptypes import SUPPORTED_TYPES
+from browser_worker._api.calls import (Limits, parse_execute, parse_logs, parse_screenshot,
+                                       parse_session_id, parse_start)
+from browser_worker._api.policy import Caller, authorize, caller_from, check_name
+from browser_worker._browser.chromium import ChromiumInfo
+from browser_worker._browser.host import BrowserHost
+from browser_worker._browser.pool import ContextPool
+from browser_worker._net.urls import origin_of
+from browser_worker._compile import compiler
+from browser_worker._compile.budget import CompileBudget
+from browser_worker._engine import page_actions, watch
+from browser_worker._engine.engine import SessionEngine
+from browser_worker._engine.progress import Progress
+from browser_worker._engine.session import Session, SessionRegistry, SessionStatus
+from browser_worker._net.policy import NetworkPolicy
+from browser_worker._python.snapshot import SnapshotStore
+from browser_worker._redact import redact_value, redacting
+from browser_worker.config import WorkerSettings
+from browser_worker.errors import SessionNotFoundError, WorkerError
+from browser_worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 
-#: Seconds a start's progress messages are held and joined before the caller's callback gets
-#: them: each call is two messages through the Hypha server (see progress.py).
-PROGRESS_COALESCE = 0.5
 
-BROWSER_LOST = "Chromium exited unexpectedly; session failed (the worker relaunches it)"
-CONSOLE_TYPES = {"warning": "warn", "assert": "error", "trace": "debug", "dir": "log", "table": "log"}
-
-
-class BrowserWorker(SessionActions, WorkerSurface):
+class BrowserWorker:
     """Runs Hypha browser apps; one isolated context per session."""
 
+    #: Method names registered as the service (everything a Hypha server or user may call).
+    SERVICE_METHODS = ("start", "stop", "get_logs", "get_session_info", "list_sessions", "execute",
+                       "take_screenshot", "prepare_workspace", "close_workspace", "compile", "shutdown")
+    name = "Browser Worker"
+    description = ("Runs web apps (window, web-worker, web-python, iframe, web-app) in a warm pool "
+                   "of headless Chromium contexts")
+    supported_types: list[str] = list(SUPPORTED_TYPES)
+    #: Reachable by the app controller of the whole server; each method authorizes its caller.
+    visibility = "public"
+    run_in_executor = False
+    require_context = True
+
     def __init__(self, settings: WorkerSettings | None = None) -> None:
-        self.settings = settings or WorkerSettings.from_env()
-        self.sessions = SessionRegistry(
-            self.settings.log_retention, self.settings.log_retention_sessions,
-            self.settings.retained_log_bytes,
-        )
-        self.started_at: float | None = None
-        self._playwright: Playwright | None = None
-        self._host: BrowserHost | None = None
-        self._pool: ContextPool | None = None
-        self._assets: AssetServer | None = None
-        self.assets_config: dict[str, Any] | None = None
-        #: The snapshot of a booted Pyodide that web-python pages start from (made at open).
-        self.snapshot: SnapshotStore | None = None
-        self._entries = EntryCache()
-        self._tasks: set[asyncio.Future[Any]] = set()
-        self._reaper: asyncio.Task[None] | None = None
-        self.metrics = WorkerMetrics(self)
-        s = self.settings
+        self.settings = s = settings or WorkerSettings.from_env()
         self.limits = Limits(
             default_start_timeout=s.start_timeout, max_start_timeout=s.max_start_timeout,
             default_execute_timeout=s.execute_timeout, max_execute_timeout=s.max_execute_timeout,
             screenshot_timeout=s.screenshot_timeout,
         )
-        self.net = NetworkPolicy(
+        net = NetworkPolicy(
             allow_private=s.allow_private_network, allow_hosts=s.allowed_hosts,
             allow_file_urls=s.allow_file_urls,
             trusted_origins=(origin_of(s.server_url),) if s.server_url else (),
         )
-        self.budget = CompileBudget(
+        budget = CompileBudget(
             max_files=s.compile_max_files, max_asset_bytes=s.compile_max_asset_bytes,
             max_bundle_bytes=s.compile_max_bundle_bytes, timeout=s.compile_timeout,
         )
+        self.metrics = WorkerMetrics(self)
+        self.engine = SessionEngine(s, net, budget, observer=self.metrics)
         #: True: the server hands us its local URLs (same host); a URL string: that server.
         self.use_local_url: bool | str = True
         #: The workspace the worker's service is registered in (set by ``registered``).
@@ -99,300 +87,173 @@ class BrowserWorker(SessionActions, WorkerSurface):
 
     async def open(self) -> None:
         """Launch Chromium now (not lazily) and fill the warm pool."""
-        s = self.settings
-        self._playwright = await async_playwright().start()
-        try:
-            self._host = runtime.browser_host(self._playwright, s)
-            await self._host.start()
-            self._host.subscribe(on_lost=self._browser_lost)
-            local = await runtime.start_local_assets(s, self._host)
-            if local is not None:
-                self._assets, self.assets_config, self.snapshot = local.server, local.config, local.snapshot
-            self._pool = runtime.warm_pool(s, self._host, local)
-            await self._pool.start()
-            if s.session_ttl > 0:
-                self._reaper = asyncio.create_task(self._reap_expired(s.session_ttl))
-        except BaseException:
-            await self.close()
-            raise
-        self.started_at = time.monotonic()
+        await self.engine.open()
         chromium = self.chromium
         log.info("browser worker ready: %s (%s)", chromium and chromium.path, chromium and chromium.source)
 
     async def close(self) -> None:
         """Stop every session, then close the pool, the browser and Playwright."""
-        if self._reaper:
-            self._reaper.cancel()
-            await asyncio.gather(self._reaper, return_exceptions=True)
-        results = await asyncio.gather(
-            *(self._end(s, SessionStatus.STOPPED, "the worker is shutting down") for s in self.sessions.live_sessions()),
-            return_exceptions=True,
-        )
-        for result in results:
-            if isinstance(result, BaseException):  # keep closing the rest
-                log.warning("stopping a session during shutdown failed: %s", result)
-        if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        if self.snapshot is not None:
-            await self.snapshot.close()
-        if self._pool:
-            await self._pool.close()
-        if self._host:
-            await self._host.close()
-        if self._assets:
-            await self._assets.close()
-            self._assets = None
-        if self._playwright:
-            await self._playwright.stop()
-        self._pool = self._host = self._playwright = None
+        await self.engine.close()
 
     async def initialize(self) -> None:
         """Hypha's name for :meth:`open` (its workers are set up with ``initialize()``)."""
         await self.open()
 
+    # ----- what the engine runs on, read-only ------------------------------------------------
+
+    @property
+    def sessions(self) -> SessionRegistry:
+        return self.engine.sessions
+
     @property
     def is_open(self) -> bool:
-        return self._pool is not None and self._host is not None
-
-    def context_count(self) -> int:
-        """Browser contexts that exist right now (sessions plus warm ones), counted by Chromium."""
-        return sum(len(b.contexts) for b in self._host.browsers()) if self._host else 0
-
-    async def _reap_expired(self, ttl: float) -> None:
-        """Stop sessions older than ``--session-ttl`` seconds."""
-        while True:
-            await asyncio.sleep(min(5.0, max(0.2, ttl / 4)))
-            now = time.monotonic()
-            for session in self.sessions.live_sessions():
-                if session.status is SessionStatus.RUNNING and now - session.started > ttl:
-                    session.logs.worker(f"Session lived longer than --session-ttl={ttl:g}s; stopping", "warning")
-                    try:
-                        await self._end(session, SessionStatus.STOPPED, "session TTL reached")
-                    except Exception as exc:
-                        log.warning("stopping expired session %s failed: %s", session.id, exc)
+        return self.engine.is_open
 
     @property
     def chromium(self) -> ChromiumInfo | None:
-        return self._host.info if self._host else None
+        return self.engine.chromium
 
     @property
     def host(self) -> BrowserHost:
-        if self._host is None:
-            raise WorkerError("browser worker is not running (call open() or use 'async with')")
-        return self._host
+        return self.engine.host
 
     @property
     def pool(self) -> ContextPool:
-        if self._pool is None:
-            raise WorkerError("browser worker is not running (call open() or use 'async with')")
-        return self._pool
+        return self.engine.pool
 
-    # ----- sessions -------------------------------------------------------------------------
+    @property
+    def net(self) -> NetworkPolicy:
+        return self.engine.net
+
+    @property
+    def budget(self) -> CompileBudget:
+        return self.engine.budget
+
+    @property
+    def snapshot(self) -> SnapshotStore | None:
+        return self.engine.snapshot
+
+    @property
+    def assets_config(self) -> dict[str, Any] | None:
+        return self.engine.assets_config
+
+    def context_count(self) -> int:
+        """Browser contexts that exist right now (sessions plus warm ones), counted by Chromium."""
+        return self.engine.context_count()
+
+    # ----- the door: parse, authorize, hand over ---------------------------------------------
 
     def _caller(self, context: Mapping[str, Any] | None) -> Caller:
         return caller_from(context, self.owner_workspace)
-
-    async def start(self, config: Any, context: dict[str, Any] | None = None) -> str:
-        """Start an app session; return its id once the page loaded and the app code ran.
-
-        The config is parsed and authorized before anything is allocated; from then on the
-        session owns whatever the start acquires and ``_end`` is its only release path."""
-        caller = self._caller(context)
-        workspace = authorize("start", caller, None)
-        req = parse_start(config, workspace=None if caller.privileged else workspace,
-                          limits=self.limits, net=self.net)
-        add_secret(req.token)
-        logs = LogBuffer(self.settings.max_log_entries, [req.token] if req.token else [],
-                         max_bytes=self.settings.max_log_bytes,
-                         max_entry_bytes=self.settings.max_log_entry_bytes)
-        session = Session(
-            id=req.session_id, app_id=req.app_id, workspace=req.workspace, client_id=req.client_id,
-            app_type=req.app_type, entry_point=req.entry_point, logs=logs, metadata=req.manifest,
-        )
-        self.sessions.add(session)
-        progress = Progress(req.progress_callback, coalesce=PROGRESS_COALESCE)
-        progress.attach(logs)
-        session.progress = progress
-        self.metrics.starts.inc()
-        task = asyncio.create_task(self._run_start(session, req, progress), name=f"start {session.id}")
-        session.start_task = task
-        try:
-            return await task
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():  # our own caller gave up
-                await asyncio.shield(self._end(session, SessionStatus.STOPPED, "the start was cancelled by its caller"))
-                raise
-            reason = session.error or "stopped while starting"
-            raise AppStartError(f"Session {session.id} did not start: {reason}") from None
-        finally:
-            session.progress = None
-            progress.flush()
-            progress.detach()
-            if self._pool is not None:
-                self._pool.refill()
-
-    async def _run_start(self, session: Session, req: StartRequest, progress: Progress) -> str:
-        t0 = time.perf_counter()
-        progress.info(f"Starting {req.app_type} app {req.app_id} ({req.session_id})")
-        # Build the document while waiting for a context; the lease belongs to the session as
-        # soon as the pool hands it out, so every exit below releases it through _end.
-        doc_task = asyncio.ensure_future(build_document(req, self.net, self._entries, self.assets_config, self.budget))
-        lease_task = asyncio.ensure_future(self.pool.acquire(self.settings.queue_timeout, req.app_type))
-
-        def own(task: asyncio.Future[Lease]) -> None:
-            if not task.cancelled() and task.exception() is None:
-                session.lease = task.result()
-
-        lease_task.add_done_callback(own)
-        try:
-            try:
-                await asyncio.wait({doc_task, lease_task}, return_when=asyncio.FIRST_EXCEPTION)
-                document = await doc_task
-                lease = await lease_task
-            finally:
-                for task in (doc_task, lease_task):
-                    task.cancel()
-                await asyncio.gather(doc_task, lease_task, return_exceptions=True)
-            self._watch(session, lease)
-            progress.info("Browser context ready; loading the app")
-            await load(lease, document, req.timeout)
-            session.move_to(SessionStatus.RUNNING)
-            self.metrics.start_seconds.observe(time.perf_counter() - t0)
-            progress.success(f"App loaded in {(time.perf_counter() - t0) * 1000:.0f} ms")
-            return session.id
-        except asyncio.CancelledError:
-            raise  # whoever cancelled the start ends the session
-        except Exception as exc:
-            reason = redact(str(exc) or type(exc).__name__)
-            self.metrics.failures.inc()
-            progress.error(f"Failed to start: {reason}")
-            await self._end(session, SessionStatus.FAILED, reason)
-            error = exc if isinstance(exc, WorkerError) else AppStartError(reason)
-            error.args = (reason,)
-            raise error from None
-
-    async def _end(self, session: Session, status: SessionStatus, reason: str | None = None) -> None:
-        """The one way a session ends (stop, failure, crash, TTL, shutdown): cancel its start if
-        it is still running, close its context, free its slot, and keep its logs."""
-        if session.ending is not None:
-            await asyncio.shield(session.ending)
-            return
-        session.ending = asyncio.get_running_loop().create_future()
-        try:
-            task = session.start_task
-            if task is not None and not task.done() and task is not asyncio.current_task():
-                if reason and session.error is None:
-                    session.error = reason
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-            if status is SessionStatus.FAILED:
-                session.logs.worker(reason or "session failed", "error")
-                if session.status is not SessionStatus.FAILED:
-                    session.move_to(SessionStatus.FAILED, reason)
-            else:
-                session.logs.worker("Session stopping" + (f" ({reason})" if reason else ""))
-                session.move_to(SessionStatus.STOPPING)
-            await self._release(session)
-            if status is not SessionStatus.FAILED:
-                session.move_to(SessionStatus.STOPPED)
-                session.logs.worker("Session stopped")
-        finally:
-            self._release_now(session)
-            self.sessions.retire(session)
-            session.ending.set_result(None)
-
-    def _fail_soon(self, session: Session, reason: str, browser: Any = None) -> None:
-        """From an event handler: fail the session without blocking the handler.
-
-        With ``browser``, wait a moment first: when Chromium itself dies its pages report a
-        crash just before the browser reports the disconnect, and the log should say which."""
-        if session.ending is not None:
-            return
-
-        async def fail() -> None:
-            final = reason
-            if browser is not None:
-                await asyncio.sleep(0.2)
-                if not browser.is_connected():
-                    final = BROWSER_LOST
-            await self._end(session, SessionStatus.FAILED, final)
-
-        self._spawn(fail())
-
-    def _browser_lost(self, browser: Any) -> None:
-        """Chromium died: end its sessions now, not after the page-crash grace period.
-
-        Hypha's controller calls ``stop`` as soon as an app's client disconnects, and until that
-        returns it hands the dead instance to every new start of the app (issue 20); so the
-        sessions must already be ended, and their release must not wait on the dead browser."""
-        for session in self.sessions.live_sessions():
-            if session.lease is not None and session.lease.browser is browser:
-                self._spawn(self._end(session, SessionStatus.FAILED, BROWSER_LOST))
-
-    def _spawn(self, coro: Any) -> None:
-        """Run ``coro`` in the background, owned by the worker (``close`` waits for it)."""
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _release(self, session: Session) -> None:
-        lease, session.lease = session.lease, None
-        if lease is not None and lease.browser.is_connected():
-            await page_logs.drain(lease)  # the page's last console lines, before its context closes
-        elif lease is not None and lease.console_pump is not None:
-            lease.console_pump.stop()  # the browser is gone: nothing left to read
-        if lease is not None and self._pool is not None:
-            await self._pool.release(lease, self.settings.stop_timeout)
-
-    def _release_now(self, session: Session) -> None:
-        """Last resort when ``_end`` itself is interrupted: release in the background."""
-        if session.lease is not None:
-            self._spawn(self._release(session))
-
-    async def stop(self, session_id: Any, context: dict[str, Any] | None = None) -> None:
-        """Stop a session (a start in flight or queued is cancelled). Unknown or ended ids are
-        a quiet no-op, as in the Worker API: a restarted worker must not block cleanup."""
-        caller = self._caller(context)
-        session_id = parse_session_id(session_id)
-        session = self._find(session_id)
-        if session is None:
-            authorize("stop", caller, None)
-            return None
-        authorize("stop", caller, session.workspace)
-        if self.sessions.is_live(session_id):
-            await self._end(session, SessionStatus.STOPPED)
-        return None
-
-    def _find(self, session_id: str) -> Session | None:
-        try:
-            return self.sessions.any(session_id)
-        except SessionNotFoundError:
-            return None
 
     def _authorized_session(self, method: str, session_id: Any, context: Mapping[str, Any] | None) -> Session:
         """The session ``session_id`` names, if the caller may use ``method`` on it."""
         caller = self._caller(context)
         session_id = parse_session_id(session_id)
-        session = self._find(session_id)
+        session = self.engine.find(session_id)
         if session is None:
             authorize(method, caller, None)
             raise SessionNotFoundError(session_id)
         authorize(method, caller, session.workspace)
         return session
 
-    def _watch(self, session: Session, lease: Lease) -> None:
-        """Turn the page's console, errors and failed requests into session logs."""
-        page_logs.watch_page(
-            session, lease, lambda reason, browser: self._fail_soon(session, reason, browser=browser)
+    def _running_page(self, method: str, session_id: Any, context: Mapping[str, Any] | None) -> Any:
+        session = self._authorized_session(method, session_id, context)
+        if session.lease is None or session.status is not SessionStatus.RUNNING:
+            raise WorkerError(f"Session {session.id} is {session.status.value}, not running")
+        return session.lease.page
+
+    async def start(self, config: Any, context: dict[str, Any] | None = None) -> str:
+        """Start an app session; return its id once the page loaded and the app code ran.
+        The config is parsed and authorized before anything is allocated."""
+        caller = self._caller(context)
+        workspace = authorize("start", caller, None)
+        req = parse_start(config, workspace=None if caller.privileged else workspace,
+                          limits=self.limits, net=self.net)
+        return await self.engine.start(req)
+
+    async def stop(self, session_id: Any, context: dict[str, Any] | None = None) -> None:
+        """Stop a session (a start in flight or queued is cancelled). Unknown or ended ids are
+        a quiet no-op, as in the Worker API: a restarted worker must not block cleanup."""
+        caller = self._caller(context)
+        session_id = parse_session_id(session_id)
+        session = self.engine.find(session_id)
+        if session is None:
+            authorize("stop", caller, None)
+            return None
+        authorize("stop", caller, session.workspace)
+        if self.sessions.is_live(session_id):
+            await self.engine.end(session, SessionStatus.STOPPED)
+        return None
+
+    async def get_logs(self, session_id: Any, type: Any = None, offset: Any = 0, limit: Any = None,
+                       context: dict[str, Any] | None = None) -> dict[str, Any]:
+        query = parse_logs(type, offset, limit)
+        session = self._authorized_session("get_logs", session_id, context)
+        if session.lease is not None and session.status in (SessionStatus.STARTING, SessionStatus.RUNNING):
+            await watch.refresh(session.lease)  # lines the page holds but we have not read yet
+        return session.logs.query(query.type, query.offset, query.limit)
+
+    async def get_session_info(self, session_id: Any, context: dict[str, Any] | None = None) -> dict[str, Any]:
+        return redact_value(self._authorized_session("get_session_info", session_id, context).info())
+
+    async def list_sessions(self, workspace: Any = None, context: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        if workspace is not None:
+            check_name(workspace, "workspace")
+        workspace = authorize("list_sessions", self._caller(context), workspace)
+        return [redact_value(s.info()) for s in self.sessions.live_sessions()
+                if workspace is None or s.workspace == workspace]
+
+    async def execute(self, session_id: Any, script: Any, timeout: Any = None,
+                      context: dict[str, Any] | None = None) -> Any:
+        """Evaluate JS in the session's page (an expression or a function) and return its
+        JSON-able value, within ``timeout`` seconds (the worker's default when not given)."""
+        req = parse_execute(self.limits, script, timeout)
+        page = self._running_page("execute", session_id, context)
+        return await page_actions.evaluate(page, req.script, req.timeout)
+
+    async def take_screenshot(self, session_id: Any, format: Any = "png", quality: Any = None,
+                              full_page: Any = False, clip: Any = None, selector: Any = None,
+                              timeout: Any = None, context: dict[str, Any] | None = None) -> bytes:
+        """PNG or JPEG bytes of the page, a region (``clip``) or one element (``selector``)."""
+        req = parse_screenshot(self.limits, format=format, quality=quality, full_page=full_page,
+                               clip=clip, selector=selector, timeout=timeout)
+        page = self._running_page("take_screenshot", session_id, context)
+        return await page_actions.screenshot(page, req)
+
+    async def prepare_workspace(self, workspace: Any, context: dict[str, Any] | None = None) -> None:
+        authorize("prepare_workspace", self._caller(context), check_name(workspace, "workspace"))
+        return None  # contexts are created per session; nothing to prepare
+
+    async def close_workspace(self, workspace: Any, context: dict[str, Any] | None = None) -> None:
+        """Stop every session of ``workspace`` (starting ones included)."""
+        authorize("close_workspace", self._caller(context), check_name(workspace, "workspace"))
+        sessions = [s for s in self.sessions.live_sessions() if s.workspace == workspace]
+        await asyncio.gather(*(self.engine.end(s, SessionStatus.STOPPED, "workspace closed") for s in sessions))
+
+    async def compile(self, manifest: Any, files: Any, config: Any = None,
+                      context: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Build the app's ``index.html`` bundle; keep it for starts in the same workspace."""
+        if config is not None and not isinstance(config, dict):
+            raise WorkerError(f"compile config must be an object, got {type(config).__name__}")
+        config = dict(config or {})
+        wanted = config.get("workspace")
+        if wanted is not None:
+            check_name(wanted, "config.workspace")
+        workspace = authorize("compile", self._caller(context), wanted)
+        progress = Progress(config.pop("progress_callback", None))
+        out_manifest, out_files = await asyncio.to_thread(
+            compiler.compile_app, manifest, files, config, progress, policy=self.net, budget=self.budget
         )
+        if workspace:
+            entry = next((f for f in out_files if f.get("path") == compiler.ENTRY), None)
+            if entry is not None and isinstance(entry.get("content"), str):
+                self.engine.entries.put(workspace, entry["content"])
+        return out_manifest, out_files
 
     def get_load(self, context: dict[str, Any] | None = None) -> float:
         """Share of session capacity in use (0.0 idle … 1.0 full; above 1 with a queue)."""
-        pool = self._pool
-        if pool is None:
-            return 0.0
-        return (pool.in_use + pool.waiting) / pool.capacity
+        return self.engine.load()
 
     async def shutdown(self, context: dict[str, Any] | None = None) -> None:
         """Ask the serving process to stop every session and exit (owner or admin only).
@@ -401,3 +262,36 @@ class BrowserWorker(SessionActions, WorkerSurface):
         self.shutdown_requested.set()
         if context is None:
             await self.close()
+
+    # ----- Hypha's BaseWorker surface --------------------------------------------------------
+
+    @property
+    def service_id(self) -> str:
+        return self.settings.service_id
+
+    def get_worker_service(self, *, service_id: str | None = None,
+                           use_local_url: bool | str | None = None) -> dict[str, Any]:
+        """The service definition Hypha registers; every method is wrapped so that no error
+        or result carries a token (``_redact``)."""
+        return {
+            "id": service_id or self.service_id,
+            "name": self.name,
+            "description": self.description,
+            "type": "server-app-worker",
+            "supported_types": list(self.supported_types),
+            "use_local_url": self.use_local_url if use_local_url is None else use_local_url,
+            "config": {"visibility": self.visibility, "require_context": self.require_context,
+                       "run_in_executor": self.run_in_executor},
+            **{name: redacting(getattr(self, name)) for name in self.SERVICE_METHODS},
+            "get_load": self.get_load,
+        }
+
+    async def register_worker_service(self, server: Any, *, service_id: str | None = None,
+                                      use_local_url: bool | str | None = None) -> Any:
+        """Register on a connected server (a hypha-rpc client or Hypha's startup ``server``);
+        its workspace becomes the worker's owner workspace."""
+        config = server.get("config") if isinstance(server, dict) else getattr(server, "config", None)
+        workspace = (config or {}).get("workspace") if isinstance(config, dict) else getattr(config, "workspace", None)
+        self.owner_workspace = workspace if isinstance(workspace, str) else self.owner_workspace
+        return await server.register_service(
+            self.get_worker_service(service_id=service_id, use_local_url=use_local_url))

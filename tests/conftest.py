@@ -12,8 +12,8 @@ import pytest_asyncio
 from hypha_rpc import connect_to_server
 
 from browser_worker import BrowserWorker, WorkerSettings
-from browser_worker.local_server import LocalHyphaServer
-from browser_worker.service import registered
+from browser_worker.hypha.local_server import LocalHyphaServer
+from browser_worker.hypha.service import registered
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -29,7 +29,7 @@ async def test_run_page_writes_screenshot_and_prints_console(tmp_path: Path) -> 
     proc = await run("run", str(FIXTURES / "page.html"), "--screenshot", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "[log] fixture page loaded" in proc.stdout
-    assert "[warn] a warning line" in proc.stdout
+    assert "[warning] a warning line" in proc.stdout
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
 

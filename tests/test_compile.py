@@ -8,10 +8,10 @@ import re
 import pytest
 
 from browser_worker import UnsupportedAppTypeError, WorkerError
-from browser_worker.budget import CompileBudget
-from browser_worker.compiler import compile_app
-from browser_worker.netpolicy import NetworkPolicy
-from browser_worker.templates import app_data
+from browser_worker._compile.budget import CompileBudget
+from browser_worker._compile.compiler import compile_app
+from browser_worker._net.policy import NetworkPolicy
+from browser_worker._pages.templates import app_data
 
 from .fixtures.compile.make_png import png
 

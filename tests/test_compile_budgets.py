@@ -10,7 +10,7 @@ import time
 import pytest
 
 from browser_worker import WorkerError
-from browser_worker.compiler import compile_app
+from browser_worker._compile.compiler import compile_app
 
 from .fixtures.compile.make_png import png
 
@@ -136,7 +136,7 @@ def test_oversized_asset_is_refused_naming_the_budget() -> None:
 
 def test_var_is_used_only_where_css_allows_it_and_copies_count() -> None:
     """``var()`` is not allowed in @font-face descriptors or @import preludes: those stay copies."""
-    from browser_worker.budget import CompileBudget
+    from browser_worker._compile.budget import CompileBudget
 
     sheet = ("@import 'b.css' screen;\n"
              "@media (min-width: 1px) { .a { background: url(i.png) } @font-face { font-family: F; src: url(f.ttf) } }\n"
@@ -159,7 +159,7 @@ def test_var_is_used_only_where_css_allows_it_and_copies_count() -> None:
 
 
 def test_import_cycle_is_an_error_and_budgets_must_be_finite() -> None:
-    from browser_worker.budget import CompileBudget
+    from browser_worker._compile.budget import CompileBudget
 
     files = [{"path": "index.html", "content": '<!doctype html><html><head><link rel="stylesheet" href="a.css"></head></html>'},
              {"path": "a.css", "content": "@import 'b.css';"}, {"path": "b.css", "content": "@import 'a.css';"}]

@@ -6,9 +6,9 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from browser_worker.compiler import compile_app
-from browser_worker.progress import Progress
-from browser_worker.templates import app_data, bundle_type
+from browser_worker._compile.compiler import compile_app
+from browser_worker._engine.progress import Progress
+from browser_worker._pages.templates import app_data, bundle_type
 
 from .fixtures.compile.make_png import png
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from browser_worker import BrowserWorker
-from browser_worker.compiler import compile_app
+from browser_worker._compile.compiler import compile_app
 
 pytestmark = pytest.mark.e2e
 

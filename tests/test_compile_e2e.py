@@ -12,7 +12,7 @@ import pytest_asyncio
 from hypha_rpc import connect_to_server
 
 from browser_worker import BrowserWorker, registered
-from browser_worker.compiler import compile_app
+from browser_worker._compile.compiler import compile_app
 
 from .fixtures.compile.make_png import png
 

@@ -14,9 +14,9 @@ import pytest_asyncio
 from aiohttp import web
 
 from browser_worker import WorkerError
-from browser_worker.budget import CompileBudget
-from browser_worker.compiler import compile_app
-from browser_worker.netpolicy import NetworkPolicy
+from browser_worker._compile.budget import CompileBudget
+from browser_worker._compile.compiler import compile_app
+from browser_worker._net.policy import NetworkPolicy
 
 from .fixtures.compile.make_png import png
 

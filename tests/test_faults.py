@@ -13,7 +13,7 @@ import pytest
 from hypha_rpc import connect_to_server
 
 from browser_worker import BrowserWorker
-from browser_worker.service import registered
+from browser_worker.hypha.service import registered
 
 from .conftest import web_app_config
 
@@ -30,15 +30,17 @@ api.export({ setup() {}, echo(x) { return x; } });
 
 
 async def test_browser_sigkill_next_start_through_server_gets_a_live_instance(
-    settings: Any, hypha_server: Any, alice_token: str
+    settings: Any, hypha_server: Any
 ) -> None:
     """Three starts of one app (one instance, as Hypha hands back a running one), Chromium
     SIGKILLed: the server forgets the dead instance (its controller stops it when the app's
     client disconnects) and the next start gets a new one that answers."""
+    # A workspace of its own: the server picks among the workers registered there.
+    token = await hypha_server.user_token("faults")
     before = browser_pids()
     async with BrowserWorker(settings.with_(pool_size=1)) as w:
-        async with registered(w, hypha_server.url, alice_token):
-            alice = await connect_to_server({"server_url": hypha_server.url, "token": alice_token})
+        async with registered(w, hypha_server.url, token):
+            alice = await connect_to_server({"server_url": hypha_server.url, "token": token})
             try:
                 apps = await alice.get_service("public/server-apps")
                 app = await apps.install(source=APP, overwrite=True, timeout=60)

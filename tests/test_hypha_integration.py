@@ -21,7 +21,7 @@ from hypha_rpc import connect_to_server
 
 from browser_worker import BrowserWorker, SessionNotFoundError, WorkerSettings
 from browser_worker.errors import WorkerError
-from browser_worker.local_server import LocalHyphaServer
+from browser_worker.hypha.local_server import LocalHyphaServer
 
 from .test_hypha_compat import _workers
 

@@ -20,7 +20,7 @@ import pytest
 import pytest_asyncio
 from hypha_rpc import connect_to_server
 
-from browser_worker.local_server import LocalHyphaServer
+from browser_worker.hypha.local_server import LocalHyphaServer
 
 from .test_serve import _read_until
 

@@ -15,8 +15,8 @@ import pytest_asyncio
 from aiohttp import web
 
 from browser_worker import WorkerError
-from browser_worker import netpolicy
-from browser_worker.netpolicy import FetchDeadlineError, FetchTooLargeError, NetworkPolicy, blocked_reason
+from browser_worker._net import policy as netpolicy
+from browser_worker._net.policy import FetchDeadlineError, FetchTooLargeError, NetworkPolicy, blocked_reason
 
 DEFAULT = NetworkPolicy()
 OPEN = NetworkPolicy(allow_private=True)

@@ -16,11 +16,11 @@ import aiohttp
 import pytest
 
 from browser_worker import BrowserWorker
-from browser_worker.asset_server import AssetServer
-from browser_worker.assets import AssetPaths, default_paths, write_index
-from browser_worker.boot_gate import COLD_START, REFILL, WARM_START, BootGate
-from browser_worker.demand import BurstDemand
-from browser_worker.pyodide_snapshot import SECRET_HEADER, SnapshotStore
+from browser_worker._python.asset_server import AssetServer
+from browser_worker._python.assets import AssetPaths, default_paths, write_index
+from browser_worker._browser.boot_gate import COLD_START, REFILL, WARM_START, BootGate
+from browser_worker._browser.demand import BurstDemand
+from browser_worker._python.snapshot import SECRET_HEADER, SnapshotStore
 
 from .test_worker_apps import make_wheel
 

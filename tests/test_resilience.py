@@ -14,7 +14,7 @@ import pytest
 
 from browser_worker import AppStartError, BrowserWorker, CapacityError, WorkerError
 from browser_worker.metrics import serve_metrics
-from browser_worker.local_server import free_port
+from browser_worker.hypha.local_server import free_port
 
 from .conftest import web_app_config
 

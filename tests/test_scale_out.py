@@ -15,8 +15,8 @@ import pytest
 from hypha_rpc import connect_to_server
 
 from browser_worker import BrowserWorker
-from browser_worker.chromium import find_chromium
-from browser_worker.local_server import free_port
+from browser_worker._browser.chromium import find_chromium
+from browser_worker.hypha.local_server import free_port
 
 from .conftest import web_app_config
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from browser_worker.local_server import LocalHyphaServer
+from browser_worker.hypha.local_server import LocalHyphaServer
 
 pytestmark = pytest.mark.e2e
 

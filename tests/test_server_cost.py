@@ -15,7 +15,6 @@ from typing import Any, AsyncIterator
 import pytest_asyncio
 
 from browser_worker import BrowserWorker
-from browser_worker import worker as worker_module
 
 from .test_lifecycle import settle
 
@@ -32,7 +31,7 @@ SLOW_APP = "await new Promise(r => setTimeout(r, 1600)); await api.export({ setu
 async def test_a_fast_start_reports_progress_in_one_call(worker: BrowserWorker, window_config: Any,
                                                          monkeypatch: Any) -> None:
     # A window longer than any start here, so the figure does not depend on the machine's speed.
-    monkeypatch.setattr(worker_module, "PROGRESS_COALESCE", 10.0, raising=False)
+    monkeypatch.setattr(worker.engine, "settings", worker.settings.with_(progress_coalesce=10.0))
     calls: list[tuple[float, dict[str, str]]] = []
     cfg = window_config(FAST_APP)
     cfg["progress_callback"] = lambda msg: calls.append((time.monotonic(), msg))

@@ -9,10 +9,10 @@ import time
 import pytest
 
 from browser_worker import SessionNotFoundError, UnsupportedAppTypeError, WorkerError, WorkerSettings
-from browser_worker.compiler import compile_app
-from browser_worker.logs import REDACTED, LogBuffer
-from browser_worker.session import Session, SessionRegistry, SessionStatus
-from browser_worker.templates import bundle_type, render_window
+from browser_worker._compile.compiler import compile_app
+from browser_worker._logs.buffer import REDACTED, LogBuffer
+from browser_worker._engine.session import Session, SessionRegistry, SessionStatus
+from browser_worker._pages.templates import bundle_type, render_window
 
 
 def test_ring_buffer_is_bounded_and_pages() -> None:
@@ -118,8 +118,8 @@ def test_compile_errors_name_the_problem() -> None:
 
 
 def test_web_app_opens_the_manifest_entry_point_as_hypha_does() -> None:
-    from browser_worker.netpolicy import NetworkPolicy
-    from browser_worker.requests import Limits, parse_start
+    from browser_worker._net.policy import NetworkPolicy
+    from browser_worker._api.calls import Limits, parse_start
 
     cfg = {"id": "ws-a/c1", "entry_point": "https://config.example/",
            "manifest": {"type": "web-app", "entry_point": "https://manifest.example/"}}

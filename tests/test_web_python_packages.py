@@ -22,10 +22,10 @@ from aiohttp import web
 from hypha_rpc import connect_to_server
 
 from browser_worker import AppStartError, BrowserWorker, WorkerSettings
-from browser_worker.asset_server import AssetServer
-from browser_worker.assets import default_paths
-from browser_worker.errors import WorkerError
-from browser_worker.pyodide_packages import OFFICIAL_BASE, PackageBase
+from browser_worker._python.asset_server import AssetServer
+from browser_worker._python.assets import default_paths
+from browser_worker.errors import ConfigError, WorkerError
+from browser_worker._python.packages import OFFICIAL_BASE, PackageBase
 
 from .test_worker_apps import make_wheel
 
@@ -248,7 +248,7 @@ def test_package_base_forms(tmp_path: Path) -> None:
         assert parsed.page_config("http://127.0.0.1:5") == {
             "url": "http://127.0.0.1:5/pyodide-packages/",
             "lock_url": "http://127.0.0.1:5/pyodide-packages/pyodide-lock.json"}
-    with pytest.raises(WorkerError, match="pyodide_packages_url: .* must be an http\\(s\\) URL or a directory holding pyodide-lock.json"):
+    with pytest.raises(ConfigError, match="pyodide_packages_url: .* must be an http\\(s\\) URL or a directory holding pyodide-lock.json"):
         PackageBase.parse(str(tmp_path / "nowhere"))
 
 
@@ -277,6 +277,6 @@ async def test_asset_server_serves_local_base(tmp_path: Path) -> None:
 @E2E
 async def test_bad_package_base_setting_fails_open(settings: Any, tmp_path: Path) -> None:
     worker = BrowserWorker(settings.with_(pyodide_packages_url=str(tmp_path / "missing")))
-    with pytest.raises(WorkerError, match="pyodide_packages_url"):
+    with pytest.raises(ConfigError, match="pyodide_packages_url"):
         await worker.open()
     assert not worker.is_open

@@ -1,0 +1,325 @@
+"""Parse each service call once, at the door, into a typed and validated request.
+
+Everything that arrives over RPC is hostile: types are checked strictly, numbers must be finite
+and are capped by the worker's limits, URLs obey the network policy, and the session id is bound
+to the one workspace the caller is authorized for. Errors name the field and the rule. Nothing
+downstream reads the raw dicts again.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
+
+from browser_worker._pages import auth_params
+from browser_worker._api.apptypes import canonical_type
+from browser_worker.errors import WorkerError
+from browser_worker._api.manifest import cookies, permissions, requirements, string_map, web_app_url
+from browser_worker._net.policy import NetworkPolicy
+from browser_worker._api.policy import check_name
+
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
+MAX_MANIFEST_BYTES = 1024 * 1024
+MAX_SCRIPT_CHARS = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps the worker applies to what callers ask for (from WorkerSettings)."""
+
+    default_start_timeout: float = 60.0
+    max_start_timeout: float = 600.0
+    default_execute_timeout: float = 30.0
+    max_execute_timeout: float = 300.0
+    screenshot_timeout: float = 10.0
+
+
+def _message(exc: ValidationError, what: str) -> str:
+    parts = []
+    for err in exc.errors(include_url=False)[:3]:
+        loc = ".".join(str(p) for p in err.get("loc", ())) or what
+        parts.append(f"{loc}: {err.get('msg')}")
+    return f"invalid {what}: " + "; ".join(parts)
+
+
+def _validate(model: type[BaseModel], data: Any, what: str) -> Any:
+    if hasattr(data, "model_dump") and callable(data.model_dump):  # e.g. Hypha's WorkerConfig
+        data = {**data.model_dump(), **{k: getattr(data, k) for k in ("progress_callback",) if hasattr(data, k)}}
+    if not isinstance(data, dict):
+        raise WorkerError(f"{what} must be an object, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise WorkerError(_message(exc, what)) from None
+
+
+def _timeout(value: float | None, default: float, cap: float, field: str) -> float:
+    if value is None:
+        return default
+    if value > cap:
+        raise WorkerError(f"{field} {value:g}s is above this worker's maximum of {cap:g}s")
+    return float(value)
+
+
+# ----- start ----------------------------------------------------------------------------------
+
+class _RawStart(BaseModel):
+    """The wire shape of a ``start`` config (Hypha's WorkerConfig plus our extras)."""
+
+    model_config = ConfigDict(extra="ignore", arbitrary_types_allowed=True)
+
+    id: StrictStr | None = None
+    app_id: StrictStr | None = None
+    workspace: StrictStr | None = None
+    client_id: StrictStr | None = None
+    server_url: StrictStr | None = None
+    app_files_base_url: StrictStr | None = None
+    token: StrictStr | None = Field(default=None, repr=False)
+    entry_point: StrictStr | None = None
+    timeout: Seconds | None = None
+    manifest: dict[str, Any] | None = None
+    source: StrictStr | None = None
+    app_type: StrictStr | None = None
+    progress_callback: Any = None
+
+
+@dataclass(frozen=True)
+class WebAppTarget:
+    url: str
+    cookies: list[dict[str, Any]] = field(default_factory=list)
+    local_storage: dict[str, str] = field(default_factory=dict)
+    session_storage: dict[str, str] = field(default_factory=dict)
+    #: ``inject_auth_params``: the connection parameters also appended to ``url`` (no token).
+    auth_params: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    """A start the caller is allowed to make, with every field checked."""
+
+    session_id: str
+    workspace: str
+    client_id: str
+    app_id: str
+    app_type: str
+    manifest: dict[str, Any]
+    timeout: float
+    server_url: str | None = None
+    files_base_url: str | None = None
+    entry_point: str | None = None
+    token: str | None = field(default=None, repr=False)
+    source: str | None = None
+    content_hash: str | None = None
+    requirements: tuple[str, ...] = ()
+    permissions: tuple[str, ...] = ()
+    web_app: WebAppTarget | None = None
+    progress_callback: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def page_config(self) -> dict[str, Any]:
+        """What the page gets as ``window.__BW__.config``."""
+        return {
+            "server_url": self.server_url,
+            "workspace": self.workspace,
+            "client_id": self.client_id,
+            "token": self.token,
+            "app_id": self.app_id,
+        }
+
+
+def parse_start(raw: Any, *, workspace: str | None, limits: Limits, net: NetworkPolicy) -> StartRequest:
+    """Validate a start config. ``workspace`` is the one the caller is authorized for (None:
+    a privileged caller, who must name it in the config)."""
+    cfg: _RawStart = _validate(_RawStart, raw, "start config")
+    manifest = {k: v for k, v in (cfg.manifest or {}).items() if k != "_rtype"}
+    _check_size(manifest, "manifest", MAX_MANIFEST_BYTES)
+
+    ws = cfg.workspace
+    if ws is None and cfg.id and "/" in cfg.id:
+        ws = cfg.id.split("/", 1)[0]
+    if workspace is not None:
+        if ws is not None and ws != workspace:
+            raise WorkerError(
+                f"workspace {ws[:80]!r} is not the caller's workspace {workspace!r} "
+                "(rule: a session belongs to the caller's workspace)"
+            )
+        ws = workspace
+    if ws is None:
+        raise WorkerError("start config needs 'workspace' (or an 'id' of the form <workspace>/<client_id>)")
+    check_name(ws, "workspace")
+
+    client_id = cfg.client_id
+    if cfg.id is not None:
+        id_ws, sep, id_client = cfg.id.partition("/")
+        if not sep:
+            raise WorkerError(f"id {cfg.id[:80]!r} is malformed (rule: <workspace>/<client_id>)")
+        if id_ws != ws:
+            raise WorkerError(
+                f"id {cfg.id[:80]!r} names workspace {id_ws[:80]!r}, not the session's workspace {ws!r} "
+                "(rule: the id's workspace part equals the session's workspace)"
+            )
+        if client_id is not None and client_id != id_client:
+            raise WorkerError(f"client_id {client_id[:80]!r} does not match the id's client part {id_client[:80]!r}")
+        client_id = id_client
+    client_id = client_id if client_id is not None else f"bw-{secrets.token_hex(6)}"
+    check_name(client_id, "client_id")
+
+    app_type = canonical_type(manifest.get("type") or cfg.app_type)
+    server_url = _url(net, cfg.server_url, "server_url")
+    files_base_url = _url(net, cfg.app_files_base_url, "app_files_base_url")
+    entry_point = cfg.entry_point or manifest.get("entry_point")
+    if entry_point is not None and not isinstance(entry_point, str):
+        raise WorkerError(f"manifest.entry_point must be a string, got {type(entry_point).__name__}")
+    content_hash = manifest.get("content_hash")
+    if content_hash is not None and not (isinstance(content_hash, str) and len(content_hash) <= 200):
+        raise WorkerError("manifest.content_hash must be a string like 'sha256:<hex>'")
+    app_id = cfg.app_id or manifest.get("id") or "app"
+    if not isinstance(app_id, str):
+        raise WorkerError(f"app_id must be a string, got {type(app_id).__name__}")
+
+    web_app = None
+    if app_type == "web-app":
+        url = web_app_url(manifest, cfg.entry_point, allow_file=net.allow_file_urls)
+        inject = manifest.get("inject_auth_params", False)
+        if not isinstance(inject, bool):
+            raise WorkerError("manifest.inject_auth_params must be true or false")
+        auth = auth_params.query_params(server_url, ws, client_id, app_id) if inject else None
+        if auth:
+            url = auth_params.with_query(url, auth)
+        web_app = WebAppTarget(
+            url=url,
+            auth_params=auth,
+            cookies=cookies(manifest.get("cookies"), url),
+            local_storage=string_map(manifest.get("local_storage"), "local_storage"),
+            session_storage=string_map(manifest.get("session_storage"), "session_storage"),
+        )
+    elif cfg.source is None and not (files_base_url and entry_point):
+        raise WorkerError(
+            "no app source: give 'source', or 'app_files_base_url' and 'entry_point' in the start config"
+        )
+    return StartRequest(
+        session_id=f"{ws}/{client_id}",
+        workspace=ws,
+        client_id=client_id,
+        app_id=app_id,
+        app_type=app_type,
+        manifest=manifest,
+        timeout=_timeout(cfg.timeout, limits.default_start_timeout, limits.max_start_timeout, "timeout"),
+        server_url=server_url,
+        files_base_url=files_base_url,
+        entry_point=entry_point,
+        token=cfg.token or None,
+        source=cfg.source,
+        content_hash=content_hash,
+        requirements=tuple(requirements(manifest)),
+        permissions=tuple(permissions(manifest)),
+        web_app=web_app,
+        progress_callback=cfg.progress_callback if callable(cfg.progress_callback) else None,
+    )
+
+
+def _url(net: NetworkPolicy, value: str | None, field: str) -> str | None:
+    if not value:
+        return None
+    return net.check_page_url(value, field).rstrip("/")
+
+
+def _check_size(value: Any, field: str, cap: int) -> None:
+    try:
+        size = len(json.dumps(value, default=str))
+    except (TypeError, ValueError, RecursionError):
+        raise WorkerError(f"{field} must be JSON-like data") from None
+    if size > cap:
+        raise WorkerError(f"{field} is {size} bytes (rule: at most {cap} bytes)")
+
+
+# ----- reading and acting on sessions ---------------------------------------------------------
+
+class _RawLogs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Annotated[StrictStr, Field(max_length=32)] | None = None
+    offset: Annotated[int, Field(ge=0, le=10**9, strict=True)] = 0
+    limit: Annotated[int, Field(ge=0, le=100_000, strict=True)] | None = None
+
+
+@dataclass(frozen=True)
+class LogsQuery:
+    type: str | None
+    offset: int
+    limit: int | None
+
+
+def parse_logs(type: Any = None, offset: Any = 0, limit: Any = None) -> LogsQuery:
+    raw = _validate(_RawLogs, {"type": type, "offset": 0 if offset is None else offset, "limit": limit}, "get_logs arguments")
+    return LogsQuery(raw.type, raw.offset, raw.limit)
+
+
+class _Clip(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    x: Annotated[float, Field(ge=0, le=100_000, allow_inf_nan=False)]
+    y: Annotated[float, Field(ge=0, le=100_000, allow_inf_nan=False)]
+    width: Annotated[float, Field(gt=0, le=16_384, allow_inf_nan=False)]
+    height: Annotated[float, Field(gt=0, le=16_384, allow_inf_nan=False)]
+
+
+class _RawScreenshot(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    format: Literal["png", "jpeg"] = "png"
+    quality: Annotated[int, Field(ge=0, le=100, strict=True)] | None = None
+    full_page: StrictBool = False
+    clip: _Clip | None = None
+    selector: Annotated[StrictStr, Field(min_length=1, max_length=1000)] | None = None
+    timeout: Seconds | None = None
+
+
+@dataclass(frozen=True)
+class ScreenshotRequest:
+    format: str = "png"
+    quality: int | None = None
+    full_page: bool = False
+    clip: dict[str, float] | None = None
+    selector: str | None = None
+    timeout: float = 10.0
+
+
+def parse_screenshot(limits: Limits, **kwargs: Any) -> ScreenshotRequest:
+    raw = _validate(_RawScreenshot, {k: v for k, v in kwargs.items() if v is not None}, "take_screenshot arguments")
+    if raw.quality is not None and raw.format != "jpeg":
+        raise WorkerError("quality: applies to format 'jpeg' only")
+    return ScreenshotRequest(
+        format=raw.format, quality=raw.quality, full_page=raw.full_page,
+        clip=raw.clip.model_dump() if raw.clip else None, selector=raw.selector,
+        timeout=_timeout(raw.timeout, limits.screenshot_timeout, limits.max_execute_timeout, "timeout"),
+    )
+
+
+class _RawExecute(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    script: Annotated[StrictStr, Field(min_length=1, max_length=MAX_SCRIPT_CHARS)]
+    timeout: Seconds | None = None
+
+
+@dataclass(frozen=True)
+class ExecuteRequest:
+    script: str
+    timeout: float
+
+
+def parse_execute(limits: Limits, script: Any, timeout: Any = None) -> ExecuteRequest:
+    raw = _validate(_RawExecute, {"script": script, **({"timeout": timeout} if timeout is not None else {})}, "execute arguments")
+    if not raw.script.strip():
+        raise WorkerError("script: must be non-empty JavaScript")
+    return ExecuteRequest(
+        raw.script,
+        _timeout(raw.timeout, limits.default_execute_timeout, limits.max_execute_timeout, "timeout"),
+    )
+
+
+def parse_session_id(value: Any, field: str = "session_id") -> str:
+    if not isinstance(value, str) or not value or len(value) > 300:
+        raise WorkerError(f"{field} must be a non-empty string of at most 300 characters")
+    return value

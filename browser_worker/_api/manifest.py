@@ -1,0 +1,126 @@
+"""Reading the fields of a Hypha app manifest that the worker relies on, with clear errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from browser_worker.errors import WorkerError
+
+WEB_APP_SCHEMES = ("http", "https", "data")
+
+
+def clean(manifest: Any) -> dict[str, Any]:
+    """A plain dict copy (hypha-rpc adds an ``_rtype`` key to objects it sends)."""
+    if manifest is None:
+        return {}
+    if not isinstance(manifest, dict):
+        raise WorkerError(f"manifest must be an object, got {type(manifest).__name__}")
+    return {k: v for k, v in manifest.items() if k != "_rtype"}
+
+
+def requirements(manifest: dict[str, Any]) -> list[str]:
+    reqs = manifest.get("requirements") or []
+    if isinstance(reqs, str):
+        reqs = [reqs]
+    if not isinstance(reqs, list) or not all(isinstance(r, str) for r in reqs):
+        raise WorkerError("manifest 'requirements' must be a list of URL strings")
+    return reqs
+
+
+def web_app_url(manifest: dict[str, Any], entry_point: str | None = None, allow_file: bool = False) -> str:
+    """The external URL a web-app opens: http(s) and data:, and file: only when the operator
+    allowed it (``--allow-file-urls``): a file: page could read the worker's disk."""
+    # Hypha's own worker opens the manifest's entry_point; the start config's is the fallback.
+    url = manifest.get("url") or manifest.get("entry_point") or entry_point
+    if not isinstance(url, str) or not url:
+        raise WorkerError("web-app needs its external URL as 'entry_point' (or manifest 'url')")
+    if len(url) > 1_000_000 or any(ord(c) < 32 for c in url[:4096] if c not in "\t"):
+        raise WorkerError("web-app URL is malformed (rule: at most 1 MB, no control characters)")
+    scheme = urlsplit(url).scheme.lower()
+    allowed = WEB_APP_SCHEMES + (("file",) if allow_file else ())
+    if scheme not in allowed:
+        hint = " (file: needs --allow-file-urls)" if scheme == "file" else ""
+        raise WorkerError(
+            f"web-app URL scheme {scheme + ':' if scheme else '(none)'} is not allowed{hint}; "
+            f"use one of: {', '.join(s + ':' for s in allowed)}"
+        )
+    return url
+
+
+#: Browser permissions an app may ask for in its manifest (``permissions: [...]``); every
+#: other permission stays denied.
+GRANTABLE_PERMISSIONS = frozenset({
+    "geolocation", "notifications", "camera", "microphone", "clipboard-read",
+    "clipboard-write", "midi", "background-sync", "accelerometer", "gyroscope",
+    "magnetometer", "payment-handler", "storage-access",
+})
+
+
+def permissions(manifest: dict[str, Any]) -> list[str]:
+    asked = manifest.get("permissions") or []
+    if not isinstance(asked, list) or not all(isinstance(p, str) for p in asked):
+        raise WorkerError("manifest 'permissions' must be a list of permission names")
+    unknown = sorted(set(asked) - GRANTABLE_PERMISSIONS)
+    if unknown:
+        raise WorkerError(
+            f"unknown permission(s) {', '.join(unknown)}; grantable: {', '.join(sorted(GRANTABLE_PERMISSIONS))}"
+        )
+    return sorted(set(asked))
+
+
+def is_html(content: str) -> bool:
+    """Whether an entry file is a whole HTML document (as opposed to a script)."""
+    head = content.lstrip()[:64].lower()
+    return head.startswith("<!doctype html") or head.startswith("<html")
+
+
+def string_map(value: Any, name: str) -> dict[str, str]:
+    """``local_storage``/``session_storage``: an object of string keys to (JSON-encoded) values."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise WorkerError(f"manifest {name!r} must be an object of key/value pairs")
+    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in value.items()}
+
+
+_COOKIE_KEYS = {"name", "value", "url", "domain", "path", "expires", "httpOnly", "secure", "sameSite"}
+_SAME_SITE = {"Strict", "Lax", "None"}
+
+
+def cookies(value: Any, url: str) -> list[dict[str, Any]]:
+    """``{name: value}`` or a list of Playwright cookie objects, defaulted to ``url``."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [{"name": str(k), "value": str(v), "url": url} for k, v in value.items()]
+    if not isinstance(value, list) or not all(isinstance(c, dict) for c in value):
+        raise WorkerError("manifest 'cookies' must be an object of name/value pairs or a list of cookie objects")
+    out = []
+    for i, c in enumerate(value):
+        cookie = {k: v for k, v in c.items() if k in _COOKIE_KEYS}
+        if not isinstance(cookie.get("name"), str) or not cookie["name"]:
+            raise WorkerError(f"manifest cookies[{i}].name must be a non-empty string")
+        cookie["value"] = str(cookie.get("value", ""))
+        for key in ("url", "domain", "path"):
+            if key in cookie and not isinstance(cookie[key], str):
+                raise WorkerError(f"manifest cookies[{i}].{key} must be a string")
+        for key in ("httpOnly", "secure"):
+            if key in cookie and not isinstance(cookie[key], bool):
+                raise WorkerError(f"manifest cookies[{i}].{key} must be true or false")
+        if "expires" in cookie and not (isinstance(cookie["expires"], (int, float)) and not isinstance(cookie["expires"], bool)
+                                        and -1 <= cookie["expires"] < 2**40):
+            raise WorkerError(f"manifest cookies[{i}].expires must be a unix time in seconds (or -1)")
+        if "sameSite" in cookie and cookie["sameSite"] not in _SAME_SITE:
+            raise WorkerError(f"manifest cookies[{i}].sameSite must be one of Strict, Lax, None")
+        if "domain" in cookie and "path" not in cookie:
+            cookie["path"] = "/"
+        if "domain" not in cookie and "url" not in cookie:
+            cookie["url"] = url
+        if "url" in cookie and "domain" in cookie:
+            cookie.pop("domain")
+        if "url" in cookie and urlsplit(cookie["url"]).scheme not in ("http", "https"):
+            raise WorkerError(f"manifest cookies[{i}] need an http(s) URL (the page is {urlsplit(cookie['url']).scheme}:)")
+        out.append(cookie)
+    return out

@@ -1,0 +1,129 @@
+"""From a Hypha ``start`` config to the document a session's page will show.
+
+The server hands us the app's manifest and where its files live; the entry file (usually the
+``index.html`` our compile step produced) is fetched with the session token in a header.
+Server-less callers may pass the entry's text directly as ``config["source"]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+from urllib.parse import quote
+
+from browser_worker._pages import auth_params
+from browser_worker._engine.entry_cache import EntryCache
+from browser_worker._compile.budget import CompileBudget
+from browser_worker._compile.compiler import ENTRY, compile_app
+from browser_worker.errors import AppStartError, WorkerError
+from browser_worker._compile.imjoy import source_kind
+from browser_worker._net.policy import NetworkPolicy
+from browser_worker._engine.loader import AppDocument
+from browser_worker._api.manifest import is_html
+from browser_worker._api.calls import StartRequest
+from browser_worker._pages.templates import WORKER_KINDS, app_data, bundle_type, render_window, render_worker_page, worker_app
+
+LOCAL_PAGE_BASE = "http://localhost/__browser_worker__/app"
+MAX_ENTRY_BYTES = 64 * 1024 * 1024
+ENTRY_FETCH_SECONDS = 60.0
+
+
+async def build_document(
+    req: StartRequest,
+    net: NetworkPolicy,
+    cache: EntryCache | None = None,
+    assets: dict[str, Any] | None = None,
+    budget: CompileBudget | None = None,
+) -> AppDocument:
+    """Decide what the page loads for this request (fetching the entry file when needed)."""
+    if req.app_type == "web-app":
+        return _web_app_document(req)
+    content = req.source
+    if content is None:
+        content = cache.get(req.workspace, req.content_hash) if cache else None
+        if content is None:
+            content = await fetch_entry(req, net, time.monotonic() + min(req.timeout, ENTRY_FETCH_SECONDS))
+            if cache and req.content_hash:
+                cache.put(req.workspace, content)
+    content = content.lstrip("\ufeff")
+    if source_kind(content) == "source":  # an XML app source or markup, given directly: compile it
+        content = await asyncio.to_thread(_compile_source, req, content, net, budget)
+    page_url = _page_url(req)
+    doc = AppDocument(
+        page_url=page_url,
+        permissions=list(req.permissions),
+        config={**req.page_config, "assets": assets},
+        files_base_url=req.files_base_url,
+        token=req.token,
+        kind=req.app_type,
+    )
+    if req.app_type in WORKER_KINDS and not is_html(content):
+        doc.html = render_worker_page(req.app_type, worker_app(
+            content,
+            name=str(req.manifest.get("name") or req.app_id),
+            requirements=list(req.requirements),
+            source_name=req.entry_point or "app",
+        ))
+    elif req.app_type == "window" and not is_html(content):
+        doc.html = render_window(
+            content,
+            name=str(req.manifest.get("name") or req.app_id),
+            requirements=list(req.requirements),
+            server_url=req.server_url,
+            source_name=req.entry_point or "app.js",
+        )
+    else:
+        doc.html = content
+    doc.reports_ready = bundle_type(doc.html) is not None
+    if req.app_type == "web-python":
+        if not (assets and assets.get("url")):
+            raise AppStartError(
+                "web-python needs the local Pyodide assets, which this worker does not have; "
+                "run `browser-worker assets fetch` and restart the worker"
+            )
+        doc.app = app_data(doc.html)
+    return doc
+
+
+async def fetch_entry(req: StartRequest, net: NetworkPolicy, deadline: float) -> str:
+    """Download the app's entry file from the Hypha server's artifact files (the token goes
+    in a header; the fetch obeys the network policy, a size cap and the start's deadline)."""
+    assert req.files_base_url and req.entry_point  # parse_start guarantees a source
+    url = f"{req.files_base_url}/{quote(req.entry_point)}"
+    headers = {"Authorization": f"Bearer {req.token}"} if req.token else {}
+    try:
+        body, _ = await net.fetch_bytes(url, "app_files_base_url", max_bytes=MAX_ENTRY_BYTES,
+                                        deadline=deadline, headers=headers, trust_redirects=True)
+    except WorkerError as exc:
+        raise AppStartError(f"could not fetch the app's entry file {req.entry_point!r}: {exc}") from None
+    return body.decode("utf-8", errors="replace")
+
+
+def _compile_source(req: StartRequest, content: str, net: NetworkPolicy, budget: CompileBudget | None) -> str:
+    manifest = {**req.manifest, "type": req.manifest.get("type") or req.app_type, "entry_point": "source"}
+    _, files = compile_app(manifest, [{"path": "source", "content": content, "format": "text"}],
+                           {"server_url": req.server_url}, policy=net, budget=budget)
+    return next(f["content"] for f in files if f["path"] == ENTRY)
+
+
+def _web_app_document(req: StartRequest) -> AppDocument:
+    target = req.web_app
+    assert target is not None  # parse_start sets it for every web-app
+    return AppDocument(
+        page_url=target.url,
+        permissions=list(req.permissions),
+        cookies=list(target.cookies),
+        local_storage=dict(target.local_storage),
+        session_storage=dict(target.session_storage),
+        init_script=auth_params.init_script(target.url, target.auth_params, req.token) if target.auth_params else None,
+    )
+
+
+def _page_url(req: StartRequest) -> str:
+    entry = req.entry_point if req.entry_point and req.entry_point.endswith(".html") else "index.html"
+    if req.files_base_url:
+        return f"{req.files_base_url}/{quote(entry)}"
+    if req.server_url:
+        return f"{req.server_url}/__browser_worker__/app/{quote(req.session_id, safe='')}/{quote(entry)}"
+    return f"{LOCAL_PAGE_BASE}/{quote(req.session_id, safe='')}/{quote(entry)}"

@@ -1,0 +1,336 @@
+"""The session engine: what runs app sessions once a request has been parsed and authorized.
+
+It owns what a worker runs on (Playwright, the Chromium host, the local assets, the warm pool),
+every session's lifetime and its one release path (``end``). It takes typed requests only and
+never sees a caller's ``context`` or a raw RPC value: that is the facade's job
+(``browser_worker.worker``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Coroutine, Protocol
+
+from playwright.async_api import Playwright, async_playwright
+
+from browser_worker._api.calls import StartRequest
+from browser_worker._browser.chromium import ChromiumInfo
+from browser_worker._browser.host import BrowserHost
+from browser_worker._browser.pool import ContextPool, Lease
+from browser_worker._compile.budget import CompileBudget
+from browser_worker._engine import runtime, watch
+from browser_worker._engine.document import build_document
+from browser_worker._engine.entry_cache import EntryCache
+from browser_worker._engine.loader import load
+from browser_worker._engine.progress import Progress
+from browser_worker._engine.session import Session, SessionRegistry, SessionStatus
+from browser_worker._logs.buffer import LogBuffer
+from browser_worker._net.policy import NetworkPolicy
+from browser_worker._python.asset_server import AssetServer
+from browser_worker._python.snapshot import SnapshotStore
+from browser_worker._redact import add_secret, redact
+from browser_worker.config import WorkerSettings
+from browser_worker.errors import AppStartError, SessionNotFoundError, WorkerError
+
+log = logging.getLogger(__name__)
+
+BROWSER_LOST = "Chromium exited unexpectedly; session failed (the worker relaunches it)"
+
+
+class StartObserver(Protocol):
+    """Told about every start (the metrics count them); the engine knows nothing of metrics."""
+
+    def start_requested(self) -> None: ...
+    def start_failed(self) -> None: ...
+    def start_finished(self, seconds: float) -> None: ...
+
+
+class _Unobserved:
+    def start_requested(self) -> None:
+        pass
+
+    def start_failed(self) -> None:
+        pass
+
+    def start_finished(self, seconds: float) -> None:
+        pass
+
+
+class SessionEngine:
+    """Runs sessions on a warm pool of Chromium contexts; one owner per resource."""
+
+    def __init__(self, settings: WorkerSettings, net: NetworkPolicy, budget: CompileBudget,
+                 observer: StartObserver | None = None) -> None:
+        self.settings = settings
+        self.net = net
+        self.budget = budget
+        self.observer = observer or _Unobserved()
+        self.sessions = SessionRegistry(settings.log_retention, settings.log_retention_sessions,
+                                        settings.retained_log_bytes)
+        #: Bundles compiled at install, per workspace, filed under the digest we compute.
+        self.entries = EntryCache()
+        self._playwright: Playwright | None = None
+        self._host: BrowserHost | None = None
+        self._pool: ContextPool | None = None
+        self._assets: AssetServer | None = None
+        self.assets_config: dict[str, Any] | None = None
+        #: The snapshot of a booted Pyodide that web-python pages start from (made at open).
+        self.snapshot: SnapshotStore | None = None
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._reaper: asyncio.Task[None] | None = None
+
+    # ----- lifetime -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Launch Chromium now (not lazily) and fill the warm pool."""
+        s = self.settings
+        self._playwright = await async_playwright().start()
+        try:
+            self._host = runtime.browser_host(self._playwright, s)
+            await self._host.start()
+            self._host.subscribe(on_lost=self._browser_lost)
+            local = await runtime.start_local_assets(s, self._host)
+            if local is not None:
+                self._assets, self.assets_config, self.snapshot = local.server, local.config, local.snapshot
+            self._pool = runtime.warm_pool(s, self._host, local, self.net)
+            await self._pool.start()
+            if s.session_ttl > 0:
+                self._reaper = asyncio.create_task(self._reap_expired(s.session_ttl))
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        """Stop every session, then close the pool, the browser and Playwright."""
+        if self._reaper:
+            self._reaper.cancel()
+            await asyncio.gather(self._reaper, return_exceptions=True)
+        results = await asyncio.gather(
+            *(self.end(s, SessionStatus.STOPPED, "the worker is shutting down") for s in self.sessions.live_sessions()),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):  # keep closing the rest
+                log.warning("stopping a session during shutdown failed: %s", result)
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self.snapshot is not None:
+            await self.snapshot.close()
+        if self._pool:
+            await self._pool.close()
+        if self._host:
+            await self._host.close()
+        if self._assets:
+            await self._assets.close()
+            self._assets = None
+        if self._playwright:
+            await self._playwright.stop()
+        self._pool = self._host = self._playwright = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._pool is not None and self._host is not None
+
+    @property
+    def chromium(self) -> ChromiumInfo | None:
+        return self._host.info if self._host else None
+
+    @property
+    def host(self) -> BrowserHost:
+        if self._host is None:
+            raise WorkerError("browser worker is not running (call open() or use 'async with')")
+        return self._host
+
+    @property
+    def pool(self) -> ContextPool:
+        if self._pool is None:
+            raise WorkerError("browser worker is not running (call open() or use 'async with')")
+        return self._pool
+
+    def context_count(self) -> int:
+        """Browser contexts that exist right now (sessions plus warm ones), counted by Chromium."""
+        return sum(len(b.contexts) for b in self._host.browsers()) if self._host else 0
+
+    def load(self) -> float:
+        """Share of session capacity in use (0.0 idle … 1.0 full; above 1 with a queue)."""
+        pool = self._pool
+        if pool is None:
+            return 0.0
+        return (pool.in_use + pool.waiting) / pool.capacity
+
+    def find(self, session_id: str) -> Session | None:
+        """The live or retained session ``session_id``, if any."""
+        try:
+            return self.sessions.any(session_id)
+        except SessionNotFoundError:
+            return None
+
+    # ----- starting -------------------------------------------------------------------------
+
+    async def start(self, req: StartRequest) -> str:
+        """Start a session; return its id once the page loaded and the app code ran.
+
+        From here on the session owns whatever the start acquires and ``end`` is its only
+        release path."""
+        add_secret(req.token)
+        s = self.settings
+        logs = LogBuffer(s.max_log_entries, [req.token] if req.token else [], max_bytes=s.max_log_bytes,
+                         max_entry_bytes=s.max_log_entry_bytes)
+        session = Session(
+            id=req.session_id, app_id=req.app_id, workspace=req.workspace, client_id=req.client_id,
+            app_type=req.app_type, entry_point=req.entry_point, logs=logs, metadata=req.manifest,
+        )
+        self.sessions.add(session)
+        progress = Progress(req.progress_callback, coalesce=s.progress_coalesce)
+        progress.attach(logs)
+        session.progress = progress
+        self.observer.start_requested()
+        task = asyncio.create_task(self._run_start(session, req, progress), name=f"start {session.id}")
+        session.start_task = task
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():  # our own caller gave up
+                await asyncio.shield(self.end(session, SessionStatus.STOPPED, "the start was cancelled by its caller"))
+                raise
+            reason = session.error or "stopped while starting"
+            raise AppStartError(f"Session {session.id} did not start: {reason}") from None
+        finally:
+            session.progress = None
+            progress.flush()
+            progress.detach()
+            if self._pool is not None:
+                self._pool.refill()
+
+    async def _run_start(self, session: Session, req: StartRequest, progress: Progress) -> str:
+        t0 = time.perf_counter()
+        progress.info(f"Starting {req.app_type} app {req.app_id} ({req.session_id})")
+        # Build the document while waiting for a context; the lease belongs to the session as
+        # soon as the pool hands it out, so every exit below releases it through end().
+        doc_task = asyncio.ensure_future(build_document(req, self.net, self.entries, self.assets_config, self.budget))
+        lease_task = asyncio.ensure_future(self.pool.acquire(self.settings.queue_timeout, req.app_type))
+
+        def own(task: asyncio.Future[Lease]) -> None:
+            if not task.cancelled() and task.exception() is None:
+                session.lease = task.result()
+
+        lease_task.add_done_callback(own)
+        try:
+            try:
+                await asyncio.wait({doc_task, lease_task}, return_when=asyncio.FIRST_EXCEPTION)
+                document = await doc_task
+                lease = await lease_task
+            finally:
+                for task in (doc_task, lease_task):
+                    task.cancel()
+                await asyncio.gather(doc_task, lease_task, return_exceptions=True)
+            watch.watch_page(session, lease, lambda reason, browser: self._fail_soon(session, reason, browser))
+            progress.info("Browser context ready; loading the app")
+            await load(lease, document, req.timeout)
+            session.move_to(SessionStatus.RUNNING)
+            elapsed = time.perf_counter() - t0
+            self.observer.start_finished(elapsed)
+            progress.success(f"App loaded in {elapsed * 1000:.0f} ms")
+            return session.id
+        except asyncio.CancelledError:
+            raise  # whoever cancelled the start ends the session
+        except Exception as exc:
+            reason = redact(str(exc) or type(exc).__name__)
+            self.observer.start_failed()
+            progress.error(f"Failed to start: {reason}")
+            await self.end(session, SessionStatus.FAILED, reason)
+            error = exc if isinstance(exc, WorkerError) else AppStartError(reason)
+            error.args = (reason,)
+            raise error from None
+
+    # ----- ending: the one release path -----------------------------------------------------
+
+    async def end(self, session: Session, status: SessionStatus, reason: str | None = None) -> None:
+        """The one way a session ends (stop, failure, crash, TTL, shutdown): cancel its start if
+        it is still running, close its context, free its slot, and keep its logs."""
+        if session.ending is not None:
+            await asyncio.shield(session.ending)
+            return
+        session.ending = asyncio.get_running_loop().create_future()
+        try:
+            task = session.start_task
+            if task is not None and not task.done() and task is not asyncio.current_task():
+                if reason and session.error is None:
+                    session.error = reason
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            if status is SessionStatus.FAILED:
+                session.logs.worker(reason or "session failed", "error")
+                if session.status is not SessionStatus.FAILED:
+                    session.move_to(SessionStatus.FAILED, reason)
+            else:
+                session.logs.worker("Session stopping" + (f" ({reason})" if reason else ""))
+                session.move_to(SessionStatus.STOPPING)
+            await self._release(session)
+            if status is not SessionStatus.FAILED:
+                session.move_to(SessionStatus.STOPPED)
+                session.logs.worker("Session stopped")
+        finally:
+            if session.lease is not None:  # end() itself was interrupted: release in the background
+                self._spawn(self._release(session))
+            self.sessions.retire(session)
+            session.ending.set_result(None)
+
+    async def _release(self, session: Session) -> None:
+        lease, session.lease = session.lease, None
+        if lease is not None and lease.browser.is_connected():
+            await watch.drain(lease)  # the page's last console lines, before its context closes
+        elif lease is not None and lease.console_pump is not None:
+            lease.console_pump.stop()  # the browser is gone: nothing left to read
+        if lease is not None and self._pool is not None:
+            await self._pool.release(lease, self.settings.stop_timeout)
+
+    def _fail_soon(self, session: Session, reason: str, browser: Any = None) -> None:
+        """From an event handler: fail the session without blocking the handler.
+
+        With ``browser``, wait a moment first: when Chromium itself dies its pages report a
+        crash just before the browser reports the disconnect, and the log should say which."""
+        if session.ending is not None:
+            return
+
+        async def fail() -> None:
+            final = reason
+            if browser is not None:
+                await asyncio.sleep(0.2)
+                if not browser.is_connected():
+                    final = BROWSER_LOST
+            await self.end(session, SessionStatus.FAILED, final)
+
+        self._spawn(fail())
+
+    def _browser_lost(self, browser: Any) -> None:
+        """Chromium died: end its sessions now, not after the page-crash grace period.
+
+        Hypha's controller calls ``stop`` as soon as an app's client disconnects, and until that
+        returns it hands the dead instance to every new start of the app (issue 20); so the
+        sessions must already be ended, and their release must not wait on the dead browser."""
+        for session in self.sessions.live_sessions():
+            if session.lease is not None and session.lease.browser is browser:
+                self._spawn(self.end(session, SessionStatus.FAILED, BROWSER_LOST))
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coro`` in the background, owned by the engine (``close`` waits for it)."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _reap_expired(self, ttl: float) -> None:
+        """Stop sessions older than ``--session-ttl`` seconds."""
+        while True:
+            await asyncio.sleep(min(5.0, max(0.2, ttl / 4)))
+            now = time.monotonic()
+            for session in self.sessions.live_sessions():
+                if session.status is SessionStatus.RUNNING and now - session.started > ttl:
+                    session.logs.worker(f"Session lived longer than --session-ttl={ttl:g}s; stopping", "warning")
+                    try:
+                        await self.end(session, SessionStatus.STOPPED, "session TTL reached")
+                    except Exception as exc:
+                        log.warning("stopping expired session %s failed: %s", session.id, exc)

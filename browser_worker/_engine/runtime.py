@@ -1,0 +1,78 @@
+"""What a worker runs on, built from its settings: Chromium (through Playwright), the local
+asset server with the Pyodide snapshot, and the warm pool. ``BrowserWorker.open`` builds them
+in this order and ``close`` takes them down in reverse; sessions come and go on top.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from playwright.async_api import Playwright
+
+from browser_worker._python.asset_server import AssetServer
+from browser_worker._python.assets import default_paths
+from browser_worker._browser.host import BrowserHost
+from browser_worker.config import WorkerSettings
+from browser_worker._net.policy import NetworkPolicy
+from browser_worker._browser.pool import ContextPool
+from browser_worker._python.packages import PackageBase
+from browser_worker._python.snapshot import SnapshotStore, make_snapshot, snapshot_key
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LocalAssets:
+    """Pyodide and the wheelhouse served on 127.0.0.1, and what pages are told about them."""
+
+    server: AssetServer
+    config: dict[str, Any]  # handed to web-python pages: url, base wheels, package base, snapshot
+    snapshot: SnapshotStore | None
+
+
+def browser_host(playwright: Playwright, s: WorkerSettings) -> BrowserHost:
+    """Chromium launched here, or a remote browser (never recycled: it is not ours)."""
+    return BrowserHost(
+        playwright, chromium_path=s.chromium_path, headless=s.headless,
+        recycle_after=0 if (s.browser_endpoint or s.cdp_endpoint) else s.recycle_after,
+        browser_endpoint=s.browser_endpoint, cdp_endpoint=s.cdp_endpoint,
+        extra_args=tuple(s.chromium_args.split()),
+    )
+
+
+async def start_local_assets(s: WorkerSettings, host: BrowserHost) -> LocalAssets | None:
+    """Serve Pyodide and the wheelhouse locally, if the set-up step fetched them (else web-python
+    apps cannot start, which is logged); a bad package base setting fails here."""
+    paths = default_paths()
+    packages = PackageBase.parse(s.pyodide_packages_url)
+    if not paths.ready():
+        log.warning("no web-python assets in %s: web-python apps cannot start "
+                    "(run `browser-worker assets fetch`)", paths.root)
+        return None
+    wheels = paths.base_wheels()
+    snapshot = SnapshotStore(snapshot_key(wheels)) if s.pyodide_snapshot else None
+    server = AssetServer(paths, packages_dir=packages.directory, snapshot=snapshot)
+    url = await server.start()
+    config: dict[str, Any] = {"url": url, "wheels": wheels, "packages": packages.page_config(url)}
+    if snapshot is not None:
+        config["snapshot"] = snapshot.path
+        snapshot.set_maker(lambda: make_snapshot(host, snapshot, config))
+    return LocalAssets(server, config, snapshot)
+
+
+def warm_pool(s: WorkerSettings, host: BrowserHost, assets: LocalAssets | None, net: NetworkPolicy) -> ContextPool:
+    """The pool of fresh contexts, warm at the server's origin (Python pages only with assets)."""
+    return ContextPool(
+        host,
+        size=s.pool_size,
+        python_size=s.python_pool_size if assets else 0,
+        python_config={"assets": assets.config if assets else None},
+        python_boot_limit=s.python_boot_concurrency,
+        python_max=s.python_pool_max,
+        max_sessions=s.max_sessions,
+        warm_server_url=s.server_url,
+        context_options={"viewport": {"width": s.viewport_width, "height": s.viewport_height}},
+        allow_request=net.host_allowed if net.allow_hosts else None,
+    )

@@ -1,0 +1,344 @@
+"""The ``browser-worker`` command: serve | run | compile | demo | doctor."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from browser_worker.config import WorkerSettings
+from browser_worker.errors import ConfigError, WorkerError
+
+log = logging.getLogger("browser_worker")
+
+
+def _worker_flags(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("browser and pool (flags override BROWSER_WORKER_* env)")
+    g.add_argument("--chromium-path", help="Chromium binary [BROWSER_WORKER_CHROMIUM]; default: Playwright's build, then system chromium")
+    g.add_argument("--chromium-args", metavar="'--flag --flag'", help="extra Chromium flags, space-separated [BROWSER_WORKER_CHROMIUM_ARGS]")
+    g.add_argument("--browser-endpoint", metavar="WS_URL", help="use a remote Playwright browser server (playwright run-server, browserless, Moon) [BROWSER_WORKER_BROWSER_ENDPOINT]")
+    g.add_argument("--cdp-endpoint", metavar="URL", help="use a running Chromium through its DevTools endpoint [BROWSER_WORKER_CDP_ENDPOINT]")
+    g.add_argument("--python-pool-size", type=int, help="warm web-python pages (Pyodide booted) kept ready (default 3, ~130 MB each)")
+    g.add_argument("--pool-size", type=int, help="warm contexts kept ready (default 2)")
+    g.add_argument("--max-sessions", type=int, help="concurrent sessions before starts queue (default 32)")
+    g.add_argument("--queue-timeout", type=float, help="seconds a start waits for a free slot (default 30)")
+    g.add_argument("--start-timeout", type=float, help="default seconds for an app to load (default 60)")
+    g.add_argument("--max-log-entries", type=int, help="log ring buffer size per session (default 10000)")
+    g.add_argument("--log-retention", type=float, help="seconds logs of ended sessions stay readable (default 3600)")
+    g.add_argument("--recycle-after", type=int, help="relaunch Chromium after this many sessions, draining the old one (default 500; 0 = never)")
+    g.add_argument("--session-ttl", type=float, help="stop sessions older than this many seconds (default 0 = off)")
+    g.add_argument("--allow-file-urls", action="store_true", default=None, help="let web-app entry points use file: URLs (off: a file: page can read the disk)")
+    g.add_argument("--allow-private-network", action="store_true", default=None, help="let server-side fetches (entry files, inline_remote) reach loopback/private addresses besides the Hypha server [BROWSER_WORKER_ALLOW_PRIVATE_NETWORK]")
+    g.add_argument("--execute-timeout", type=float, help="seconds an execute may run when the call gives none (default 30) [BROWSER_WORKER_EXECUTE_TIMEOUT]")
+    g.add_argument("--max-start-timeout", type=float, help="largest start timeout a caller may ask for (default 600) [BROWSER_WORKER_MAX_START_TIMEOUT]")
+    g.add_argument("--compile-timeout", type=float, help="seconds for one compile, inline_remote included (default 30) [BROWSER_WORKER_COMPILE_TIMEOUT]")
+    g.add_argument("--compile-max-bundle-bytes", type=int, help="largest compiled bundle (default 50 MiB) [BROWSER_WORKER_COMPILE_MAX_BUNDLE_BYTES]")
+    g.add_argument("--pyodide-packages", dest="pyodide_packages_url", metavar="URL_OR_DIR", help="where web-python apps get Pyodide-built packages (numpy, pydantic, …): a URL or a local directory holding pyodide-lock.json and its files (default: the official CDN of the pinned Pyodide, used only when an app needs a package) [BROWSER_WORKER_PYODIDE_PACKAGES]")
+    g.add_argument("--allow-hosts", metavar="HOST,HOST", help="only these hosts may be reached from app pages (default: any) [BROWSER_WORKER_ALLOW_HOSTS]")
+    g.add_argument("--headed", action="store_true", help="show the browser window (debugging)")
+
+
+def _settings(args: argparse.Namespace) -> WorkerSettings:
+    keys = ("server_url", "workspace", "token", "service_id", "chromium_path", "pool_size",
+            "max_sessions", "queue_timeout", "start_timeout", "max_log_entries", "log_retention",
+            "allow_hosts", "chromium_args", "browser_endpoint", "cdp_endpoint", "python_pool_size", "recycle_after", "session_ttl", "allow_file_urls", "metrics_port",
+            "allow_private_network", "execute_timeout", "max_start_timeout", "compile_timeout", "compile_max_bundle_bytes", "pyodide_packages_url")
+    overrides: dict[str, Any] = {k: getattr(args, k, None) for k in keys}
+    if getattr(args, "headed", False):
+        overrides["headless"] = False
+    return WorkerSettings.from_env(**overrides)
+
+
+SERVE_PUBLIC_HELP = """\
+serving every workspace (--public):
+  Hypha looks for browser workers in the user's workspace, then in 'public'. Only root may
+  register there. Start the Hypha server with a root token (python -m hypha.server
+  --root-token=SECRET ..., or HYPHA_ROOT_TOKEN with --from-env), then either
+    HYPHA_ROOT_TOKEN=SECRET browser-worker serve --public --server-url URL
+  (the root token is used once, to mint a 'public' token tied to this worker's connection),
+  or mint that token yourself, connected as root with hypha-rpc:
+    await server.generate_token({"workspace": "public", "permission": "read_write",
+                                 "expires_in": 2592000})
+  and run  HYPHA_TOKEN=MINTED browser-worker serve --public --server-url URL.
+  Set HYPHA_DISABLE_INPROCESS_BROWSER_WORKER=true on the server so that apps come here.
+  To run inside the server process instead: python -m hypha.server ...
+  --startup-functions browser_worker.startup:hypha_startup
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="browser-worker",
+        description="Run Hypha web apps in a warm pool of headless Chromium contexts.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser(
+        "serve",
+        help="register the worker on a Hypha server and serve until Ctrl-C",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Connect to a Hypha server and serve app sessions. With no --server-url "
+        "(and no HYPHA_SERVER_URL), start a local Hypha server and register there.",
+        epilog=SERVE_PUBLIC_HELP,
+    )
+    serve.add_argument("--server-url", help="Hypha server URL [HYPHA_SERVER_URL]")
+    serve.add_argument("--workspace", help="workspace to register in [HYPHA_WORKSPACE]")
+    serve.add_argument("--token", help="access token [HYPHA_TOKEN]; prefer the env variable")
+    serve.add_argument("--public", action="store_true",
+                       help="register in workspace 'public' so the apps of every workspace run here "
+                       "(replaces Hypha's built-in browser worker); needs HYPHA_ROOT_TOKEN, or a "
+                       "token for 'public' in HYPHA_TOKEN (see below)")
+    serve.add_argument("--root-token", help="the server's root token, used once to mint a 'public' "
+                       "token [HYPHA_ROOT_TOKEN]; prefer the env variable")
+    serve.add_argument("--service-id", help="service id (default browser-worker) [BROWSER_WORKER_SERVICE_ID]")
+    serve.add_argument("--metrics-port", type=int, help="serve /health and /metrics on 127.0.0.1:PORT (BROWSER_WORKER_METRICS_HOST to change the host) [BROWSER_WORKER_METRICS_PORT]")
+    _worker_flags(serve)
+
+    run = sub.add_parser("run", help="render a page or URL headlessly, print its console, screenshot it",
+                         description="Open a local HTML file or a URL with no Hypha server. Exits 1 on a page error.")
+    run.add_argument("target", metavar="PAGE_OR_URL")
+    run.add_argument("--screenshot", metavar="OUT.png", help="write a screenshot here")
+    run.add_argument("--full-page", action="store_true", help="screenshot the whole scrollable page")
+    run.add_argument("--wait-for", metavar="SELECTOR", help="wait for this CSS selector before the screenshot")
+    run.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for load/selector (default 30)")
+    run.add_argument("--json", action="store_true", help="print the result as JSON")
+    _worker_flags(run)
+
+    comp = sub.add_parser("compile", help="build an app's index.html bundle (no server or browser needed)")
+    comp.add_argument("source", metavar="SOURCE", help="app source: a .js/.py script, an .html page or an ImJoy/Hypha XML source")
+    comp.add_argument("--files", metavar="DIR", help="folder of the app's other files (assets are resolved and inlined from here; default: SOURCE's folder)")
+    comp.add_argument("--inline-remote", action="store_true", help="also fetch and inline remote http(s) assets (5 MB each, 50 MB in all, 15 s timeout)")
+    comp.add_argument("--check", action="store_true", help="open the result in headless Chromium with all network blocked; exit 1 on console errors")
+    comp.add_argument("-o", "--output", metavar="OUT.html", help="write here (default: stdout)")
+    comp.add_argument("--type", default=None, help="app type (default: from <config>, else window for .js, web-python for .py, iframe for .html)")
+    comp.add_argument("--name", default=None, help="app name (default: the file name)")
+    comp.add_argument("--server-url", help="default Hypha server URL baked into the bundle")
+
+    assets = sub.add_parser("assets", help="fetch or extend the offline web-python assets (Pyodide, wheels)",
+                            description="Offline assets for web-python apps live in static/ (or $BROWSER_WORKER_STATIC).")
+    assets_sub = assets.add_subparsers(dest="assets_command", required=True, metavar="ACTION")
+    fetch = assets_sub.add_parser("fetch", help="download Pyodide (npm) and the base wheelhouse (PyPI); skips what is present")
+    fetch.add_argument("--force", action="store_true", help="download again even if present")
+    add = assets_sub.add_parser("add", help="add pure-Python wheels (and their dependencies) to the wheelhouse")
+    add.add_argument("packages", nargs="+", metavar="PACKAGE", help="requirement specifiers, e.g. pyyaml==6.0.2")
+    assets_sub.add_parser("list", help="show what the asset folder holds")
+
+    demo = sub.add_parser("demo", help="local Hypha server + sample app: install, start, call, screenshot, logs")
+    demo.add_argument("--out", default="out", help="folder for the screenshot and server logs (default ./out)")
+    _worker_flags(demo)
+
+    doctor = sub.add_parser("doctor", help="report Chromium, packages and assets found on this machine")
+    doctor.add_argument("--chromium-path", help="check this Chromium binary")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not args.verbose:
+        for noisy in ("websocket-client", "RPC", "hypha_rpc", "aiobotocore"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        settings = _settings(args)
+    except ValueError as exc:
+        print(f"browser-worker: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "doctor":
+            from browser_worker.cli.doctor import run_doctor
+
+            return run_doctor(settings)
+        if args.command == "assets":
+            return _assets(args)
+        if args.command == "compile":
+            return _compile(args)
+        if args.command == "run":
+            return asyncio.run(_run(args, settings))
+        if args.command == "demo":
+            from browser_worker.hypha.embedded import run_demo
+
+            return asyncio.run(run_demo(settings, Path(args.out), sys.stdout))
+        if args.command == "serve":
+            root_token = args.root_token or os.environ.get("HYPHA_ROOT_TOKEN") or None
+            if args.public:
+                problem = _public_problem(settings, root_token)
+                if problem:
+                    print(f"browser-worker: serve --public: {problem}", file=sys.stderr)
+                    return 2
+            return asyncio.run(_serve(settings, public=args.public, root_token=root_token))
+    except KeyboardInterrupt:
+        return 130
+    except (ConfigError, WorkerError, FileNotFoundError, ValueError, RuntimeError) as exc:
+        # Operator problems end in one line (the first of the message), never a traceback.
+        print(f"browser-worker: {one_line(exc)}", file=sys.stderr)
+        return 1
+    return 2
+
+
+def one_line(exc: BaseException, limit: int = 400) -> str:
+    """An error as one line: its message with line breaks folded, cut at ``limit`` characters."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _assets(args: argparse.Namespace) -> int:
+    from browser_worker._python import assets
+
+    say = lambda msg: print(msg, flush=True)  # noqa: E731
+    if args.assets_command == "fetch":
+        assets.fetch(say=say, force=args.force)
+    elif args.assets_command == "add":
+        assets.add(args.packages, say=say)
+    else:
+        paths = assets.default_paths()
+        print(f"folder     {paths.root} ({paths.size_bytes() / 1e6:.1f} MB)")
+        print(f"pyodide    {assets.PYODIDE_VERSION if paths.pyodide_ready() else 'missing'}")
+        for project, files in sorted(paths.wheel_index().items()):
+            print(f"wheel      {', '.join(files)}")
+    return 0
+
+
+async def _run(args: argparse.Namespace, settings: WorkerSettings) -> int:
+    from browser_worker.cli.run import print_result, run_page
+
+    result = await run_page(
+        args.target, settings=settings, screenshot=args.screenshot, full_page=args.full_page,
+        wait_for=args.wait_for, timeout=args.timeout, echo=None if args.json else sys.stdout,
+    )
+    print_result(result, args.json)
+    return 0 if result.ok else 1
+
+
+def _compile(args: argparse.Namespace) -> int:
+    from browser_worker._compile.compiler import ENTRY, compile_app
+    from browser_worker._net.policy import NetworkPolicy
+    from browser_worker._engine.progress import Progress
+
+    path = Path(args.source)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {args.source}")
+    root = Path(args.files) if args.files else path.parent
+    if not root.is_dir():
+        raise FileNotFoundError(f"no such folder: {root}")
+    entry = path.resolve().relative_to(root.resolve()).as_posix() if path.resolve().is_relative_to(root.resolve()) else path.name
+    files = [{"path": entry, "content": path.read_text(encoding="utf-8"), "format": "text"}]
+    for item in sorted(root.rglob("*")):
+        rel = item.relative_to(root).as_posix()
+        if item.is_file() and rel != entry and not any(part.startswith(".") for part in item.relative_to(root).parts):
+            files.append({"path": rel, "content": base64.b64encode(item.read_bytes()).decode(), "format": "base64"})
+    default_type = {".html": "iframe", ".htm": "iframe", ".py": "web-python"}.get(path.suffix.lower(), "window")
+    manifest = {"type": args.type or default_type, "name": args.name or path.stem, "entry_point": entry}
+    try:
+        options = {"server_url": args.server_url, "inline_remote": args.inline_remote}
+        out_manifest, out_files = compile_app(manifest, files, {k: v for k, v in options.items() if v},
+                                              Progress(_print_warning), policy=NetworkPolicy.from_env(os.environ))
+    except WorkerError as exc:
+        print(f"browser-worker: {exc}", file=sys.stderr)
+        return 1
+    html = next(f["content"] for f in out_files if f["path"] == ENTRY)
+    report = {"manifest": {k: v for k, v in out_manifest.items() if k != "code"}, "bytes": len(html.encode())}
+    if args.output:
+        Path(args.output).write_text(html, encoding="utf-8")
+        report["output"] = args.output
+    else:
+        sys.stdout.write(html)
+    print(json.dumps(report, indent=2), file=sys.stderr)
+    if args.check:
+        return asyncio.run(_check(html))
+    return 0
+
+
+def _print_warning(message: dict) -> None:
+    if message.get("type") == "warning":
+        print(f"browser-worker: warning: {message.get('message')}", file=sys.stderr)
+
+
+async def _check(html: str) -> int:
+    """Load a bundle with every request blocked: a self-contained bundle shows no errors."""
+    import tempfile
+
+    from browser_worker.cli.run import run_page
+
+    with tempfile.TemporaryDirectory() as tmp:
+        page = Path(tmp) / "index.html"
+        page.write_text(html, encoding="utf-8")
+        result = await run_page(str(page), block_network=True)
+    errors = [e["content"] for e in result.logs if e["type"] == "error"] + result.errors
+    for line in errors:
+        print(f"check: {line}", file=sys.stderr)
+    print(f"check: {'ok' if not errors else f'{len(errors)} error(s)'} (network blocked)", file=sys.stderr)
+    return 0 if not errors else 1
+
+
+def _public_problem(settings: WorkerSettings, root_token: str | None) -> str | None:
+    """Why ``serve --public`` cannot run with these settings (None: it can)."""
+    if not settings.server_url:
+        return "needs --server-url (or HYPHA_SERVER_URL): the server whose 'public' workspace to join"
+    if settings.workspace not in (None, "public"):
+        return f"--workspace {settings.workspace!r} contradicts --public (workspace 'public')"
+    if not root_token and not settings.token:
+        return ("needs the server's root token in HYPHA_ROOT_TOKEN (or --root-token), or a token "
+                "minted for workspace 'public' in HYPHA_TOKEN; see `browser-worker serve --help`")
+    return None
+
+
+async def _serve(settings: WorkerSettings, public: bool = False, root_token: str | None = None) -> int:
+    from browser_worker.hypha.public import PUBLIC, registered_public
+    from browser_worker.hypha.service import registered
+    from browser_worker.worker import BrowserWorker
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    async def wait(service: Any) -> None:
+        metrics = None
+        if settings.metrics_port:
+            from browser_worker.metrics import serve_metrics
+
+            metrics = await serve_metrics(service.worker, settings.metrics_host, settings.metrics_port)
+            print(f"Metrics: http://{settings.metrics_host}:{settings.metrics_port}/metrics (health: /health)", flush=True)
+        waiter = asyncio.create_task(service.shutdown_requested.wait())
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        stopper.cancel()
+        if metrics is not None:
+            await metrics.cleanup()
+
+    if not settings.server_url:
+        from browser_worker.hypha.embedded import embedded
+
+        async with embedded(settings) as env:
+            print(f"Local Hypha server: {env.server_url}", flush=True)
+            print(f"Workspace: {env.workspace}", flush=True)
+            print(f"Token (log in / connect with it): {env.token}", flush=True)
+            print("Browser worker registered; Ctrl-C to stop.", flush=True)
+            await wait(env.service)
+        print("Stopped: all sessions closed, browser closed, local server stopped.", flush=True)
+        return 0
+
+    async with BrowserWorker(settings) as worker:
+        if public and root_token:
+            registration = registered_public(worker, settings.server_url, root_token, settings.service_id)
+        else:
+            registration = registered(worker, settings.server_url, settings.token,
+                                      PUBLIC if public else settings.workspace, settings.service_id)
+        async with registration as (service, conn):
+            where = f" in workspace {conn.config.workspace}" if public else ""
+            print(f"Browser worker registered on {settings.server_url}{where}; Ctrl-C to stop.", flush=True)
+            await wait(service)
+    print("Stopped: all sessions closed, browser closed.", flush=True)
+    return 0
