@@ -51,6 +51,9 @@ class WorkerSettings:
     viewport_height: int = field(default=720, metadata=_env("BROWSER_WORKER_VIEWPORT_HEIGHT"))
     headless: bool = field(default=True, metadata=_env("BROWSER_WORKER_HEADLESS"))
     stop_timeout: float = field(default=10.0, metadata=_env("BROWSER_WORKER_STOP_TIMEOUT"))
+    #: Seconds SIGTERM gives starts in flight before every session is stopped and the service
+    #: unregistered (``serve`` exits 0 within about this long).
+    drain_timeout: float = field(default=20.0, metadata=_env("BROWSER_WORKER_DRAIN_TIMEOUT"))
     #: Seconds a start's progress messages are held and joined before the caller's callback
     #: gets them: each callback is two messages through the Hypha server.
     progress_coalesce: float = field(default=0.5, metadata=_env("BROWSER_WORKER_PROGRESS_COALESCE"))
@@ -131,7 +134,7 @@ class WorkerSettings:
         if self.browser_endpoint and self.cdp_endpoint:
             raise ConfigError("give either browser_endpoint or cdp_endpoint, not both")
         for name in ("queue_timeout", "start_timeout", "log_retention", "stop_timeout", "session_ttl",
-                     "progress_coalesce"):
+                     "progress_coalesce", "drain_timeout"):
             if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be a finite number, not negative, got {getattr(self, name)}")
         for name in ("compile_max_bundle_bytes", "compile_max_asset_bytes", "compile_max_files"):

@@ -95,6 +95,11 @@ class BrowserWorker:
         """Stop every session, then close the pool, the browser and Playwright."""
         await self.engine.close()
 
+    async def drain(self, timeout: float | None = None) -> None:
+        """Refuse new starts, let starts in flight finish within ``timeout`` seconds (default
+        ``drain_timeout``), then stop every session; the worker stays open until ``close``."""
+        await self.engine.drain(self.settings.drain_timeout if timeout is None else timeout)
+
     async def initialize(self) -> None:
         """Hypha's name for :meth:`open` (its workers are set up with ``initialize()``)."""
         await self.open()

@@ -80,6 +80,8 @@ class SessionEngine:
         self.snapshot: SnapshotStore | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
         self._reaper: asyncio.Task[None] | None = None
+        #: Set by ``drain``: new starts are refused from then on.
+        self.draining = False
 
     # ----- lifetime -------------------------------------------------------------------------
 
@@ -160,6 +162,20 @@ class SessionEngine:
             return 0.0
         return (pool.in_use + pool.waiting) / pool.capacity
 
+    async def drain(self, timeout: float) -> None:
+        """Refuse new starts, give starts in flight up to ``timeout`` s to finish (those still
+        starting then fail, saying why), then stop every session. What SIGTERM does."""
+        self.draining = True
+        starting = [s.start_task for s in self.sessions.live_sessions()
+                    if s.start_task is not None and not s.start_task.done()]
+        if starting:
+            log.info("draining: waiting up to %gs for %d start(s) in flight", timeout, len(starting))
+            await asyncio.wait(starting, timeout=timeout)
+        await asyncio.gather(
+            *(self.end(s, SessionStatus.STOPPED, "the worker is shutting down") for s in self.sessions.live_sessions()),
+            return_exceptions=True,
+        )
+
     def find(self, session_id: str) -> Session | None:
         """The live or retained session ``session_id``, if any."""
         try:
@@ -174,6 +190,9 @@ class SessionEngine:
 
         From here on the session owns whatever the start acquires and ``end`` is its only
         release path."""
+        if self.draining:
+            raise WorkerError("worker is shutting down (draining): no new sessions; "
+                              "start the app again to get another worker")
         add_secret(req.token)
         s = self.settings
         logs = LogBuffer(s.max_log_entries, [req.token] if req.token else [], max_bytes=s.max_log_bytes,

@@ -8,8 +8,8 @@ import asyncio
 import json
 import logging
 import os
-import signal
 import sys
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +46,9 @@ def _worker_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> WorkerSettings:
-    keys = ("server_url", "workspace", "token", "service_id", "chromium_path", "pool_size",
-            "max_sessions", "queue_timeout", "start_timeout", "max_log_entries", "log_retention",
-            "allow_hosts", "chromium_args", "browser_endpoint", "cdp_endpoint", "python_pool_size", "recycle_after", "session_ttl", "allow_file_urls", "metrics_port",
-            "allow_private_network", "execute_timeout", "max_start_timeout", "compile_timeout", "compile_max_bundle_bytes", "pyodide_packages_url")
-    overrides: dict[str, Any] = {k: getattr(args, k, None) for k in keys}
+    """Flags override env, which overrides defaults: every flag named like a setting is one."""
+    overrides: dict[str, Any] = {f.name: getattr(args, f.name) for f in fields(WorkerSettings)
+                                 if getattr(args, f.name, None) is not None}
     if getattr(args, "headed", False):
         overrides["headless"] = False
     return WorkerSettings.from_env(**overrides)
@@ -99,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--root-token", help="the server's root token, used once to mint a 'public' "
                        "token [HYPHA_ROOT_TOKEN]; prefer the env variable")
     serve.add_argument("--service-id", help="service id (default browser-worker) [BROWSER_WORKER_SERVICE_ID]")
+    serve.add_argument("--drain-timeout", type=float, help="on SIGTERM: seconds starts in flight may take before every session is stopped and the service unregistered (default 20) [BROWSER_WORKER_DRAIN_TIMEOUT]")
     serve.add_argument("--metrics-port", type=int, help="serve /health and /metrics on 127.0.0.1:PORT (BROWSER_WORKER_METRICS_HOST to change the host) [BROWSER_WORKER_METRICS_PORT]")
     _worker_flags(serve)
 
@@ -172,11 +171,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             root_token = args.root_token or os.environ.get("HYPHA_ROOT_TOKEN") or None
             if args.public:
-                problem = _public_problem(settings, root_token)
+                from browser_worker.cli.serve import public_problem
+
+                problem = public_problem(settings, root_token)
                 if problem:
                     print(f"browser-worker: serve --public: {problem}", file=sys.stderr)
                     return 2
-            return asyncio.run(_serve(settings, public=args.public, root_token=root_token))
+            from browser_worker.cli.serve import serve
+
+            return asyncio.run(serve(settings, public=args.public, root_token=root_token))
     except KeyboardInterrupt:
         return 130
     except (ConfigError, WorkerError, FileNotFoundError, ValueError, RuntimeError) as exc:
@@ -279,66 +282,3 @@ async def _check(html: str) -> int:
         print(f"check: {line}", file=sys.stderr)
     print(f"check: {'ok' if not errors else f'{len(errors)} error(s)'} (network blocked)", file=sys.stderr)
     return 0 if not errors else 1
-
-
-def _public_problem(settings: WorkerSettings, root_token: str | None) -> str | None:
-    """Why ``serve --public`` cannot run with these settings (None: it can)."""
-    if not settings.server_url:
-        return "needs --server-url (or HYPHA_SERVER_URL): the server whose 'public' workspace to join"
-    if settings.workspace not in (None, "public"):
-        return f"--workspace {settings.workspace!r} contradicts --public (workspace 'public')"
-    if not root_token and not settings.token:
-        return ("needs the server's root token in HYPHA_ROOT_TOKEN (or --root-token), or a token "
-                "minted for workspace 'public' in HYPHA_TOKEN; see `browser-worker serve --help`")
-    return None
-
-
-async def _serve(settings: WorkerSettings, public: bool = False, root_token: str | None = None) -> int:
-    from browser_worker.hypha.public import PUBLIC, registered_public
-    from browser_worker.hypha.service import registered
-    from browser_worker.worker import BrowserWorker
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-
-    async def wait(service: Any) -> None:
-        metrics = None
-        if settings.metrics_port:
-            from browser_worker.metrics import serve_metrics
-
-            metrics = await serve_metrics(service.worker, settings.metrics_host, settings.metrics_port)
-            print(f"Metrics: http://{settings.metrics_host}:{settings.metrics_port}/metrics (health: /health)", flush=True)
-        waiter = asyncio.create_task(service.shutdown_requested.wait())
-        stopper = asyncio.create_task(stop.wait())
-        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
-        stopper.cancel()
-        if metrics is not None:
-            await metrics.cleanup()
-
-    if not settings.server_url:
-        from browser_worker.hypha.embedded import embedded
-
-        async with embedded(settings) as env:
-            print(f"Local Hypha server: {env.server_url}", flush=True)
-            print(f"Workspace: {env.workspace}", flush=True)
-            print(f"Token (log in / connect with it): {env.token}", flush=True)
-            print("Browser worker registered; Ctrl-C to stop.", flush=True)
-            await wait(env.service)
-        print("Stopped: all sessions closed, browser closed, local server stopped.", flush=True)
-        return 0
-
-    async with BrowserWorker(settings) as worker:
-        if public and root_token:
-            registration = registered_public(worker, settings.server_url, root_token, settings.service_id)
-        else:
-            registration = registered(worker, settings.server_url, settings.token,
-                                      PUBLIC if public else settings.workspace, settings.service_id)
-        async with registration as (service, conn):
-            where = f" in workspace {conn.config.workspace}" if public else ""
-            print(f"Browser worker registered on {settings.server_url}{where}; Ctrl-C to stop.", flush=True)
-            await wait(service)
-    print("Stopped: all sessions closed, browser closed.", flush=True)
-    return 0
