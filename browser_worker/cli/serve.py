@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from typing import Any
 
 from browser_worker.config import WorkerSettings
@@ -37,7 +38,11 @@ async def serve(settings: WorkerSettings, public: bool = False, root_token: str 
 
     signals = Signals()
 
-    async def wait(service: Any) -> None:
+    async def wait(service: Any, conn: Any = None) -> int:
+        """Serve until a signal, a shutdown through the service, or the server lost for good."""
+        from browser_worker.hypha.connection import ConnectionWatch, lost_message
+
+        watch = ConnectionWatch(conn) if conn is not None else None
         metrics = None
         if settings.metrics_port:
             from browser_worker.metrics import serve_metrics
@@ -45,11 +50,18 @@ async def serve(settings: WorkerSettings, public: bool = False, root_token: str 
             metrics = await serve_metrics(service.worker, settings.metrics_host, settings.metrics_port)
             print(f"Metrics: http://{settings.metrics_host}:{settings.metrics_port}/metrics (health: /health)", flush=True)
         try:
-            await signals.first_of(service.shutdown_requested)
+            await signals.first_of(service.shutdown_requested, *([watch.lost] if watch else []))
+            if watch is not None and watch.lost.is_set():
+                print(f"browser-worker: {lost_message(settings.server_url or '', watch.reason, settings.token)}",
+                      file=sys.stderr, flush=True)
+                return 3
             print(f"Draining: new starts refused; starts in flight get up to {settings.drain_timeout:g}s, "
                   "then every session is stopped.", flush=True)
             await signals.unless_signalled(service.worker.drain(settings.drain_timeout))
+            return 0
         finally:
+            if watch is not None:
+                watch.close()
             if metrics is not None:
                 await metrics.cleanup()
 
@@ -74,10 +86,11 @@ async def serve(settings: WorkerSettings, public: bool = False, root_token: str 
         async with registration as (service, conn):
             where = f" in workspace {conn.config.workspace}" if public else ""
             print(f"Browser worker registered on {settings.server_url}{where}; Ctrl-C to stop.", flush=True)
-            await wait(service)
-        print("Service unregistered.", flush=True)
+            status = await wait(service, conn)
+        if status == 0:
+            print("Service unregistered.", flush=True)
     print("Stopped: all sessions closed, browser closed.", flush=True)
-    return 0
+    return status
 
 
 class Signals:
@@ -96,9 +109,9 @@ class Signals:
         log.info("%s received%s", sig.name, "" if self.count == 1 else "; skipping the rest of the drain")
         (self._first if self.count == 1 else self._second).set()
 
-    async def first_of(self, other: asyncio.Event) -> None:
-        """Until a signal arrives or ``other`` is set (a shutdown asked through the service)."""
-        waiters = {asyncio.ensure_future(self._first.wait()), asyncio.ensure_future(other.wait())}
+    async def first_of(self, *others: asyncio.Event) -> None:
+        """Until a signal arrives or one of ``others`` is set."""
+        waiters = {asyncio.ensure_future(e.wait()) for e in (self._first, *others)}
         try:
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:

@@ -1,0 +1,151 @@
+"""Issue 20: the Hypha server going away (SIGKILL, restart on the same port), tokens that expire,
+and a server that will not take the worker back: `browser-worker serve` as an operator runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from typing import Any, AsyncIterator
+
+import pytest
+import pytest_asyncio
+from hypha_rpc import connect_to_server
+
+from browser_worker.hypha.local_server import LocalHyphaServer
+
+from .test_scale_out import serve_process
+
+pytestmark = pytest.mark.e2e
+
+APP = """<config lang="json">{"name": "Restart Probe", "type": "window", "version": "0.1.0"}</config>
+<script lang="javascript">
+api.export({ setup() {}, echo(x) { return x; } });
+</script>
+"""
+
+
+@pytest_asyncio.fixture
+async def own_server() -> AsyncIterator[LocalHyphaServer]:
+    """A server of this test's own, which it may kill and restart."""
+    server = LocalHyphaServer()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def kill_and_restart(server: LocalHyphaServer, jwt_secret: str | None = None) -> float:
+    """SIGKILL the Hypha process, start it again on the same port; return when it is ready."""
+    hypha = next(p for p in server._procs if p.returncode is None and p is not server._procs[0])
+    os.kill(hypha.pid, signal.SIGKILL)
+    await hypha.wait()
+    await server.stop()  # the S3 emulator too: start() brings both back
+    if jwt_secret is not None:
+        server.jwt_secret = jwt_secret
+    await server.start()
+    return time.monotonic()
+
+
+async def registered_after(server: LocalHyphaServer, token: str, service_id: str, timeout: float = 60) -> tuple[Any, float]:
+    """A client of the restarted server, once it lists the worker's service again."""
+    start = time.monotonic()
+    client = await connect_to_server({"server_url": server.url, "token": token})
+    apps = await client.get_service("public/server-apps")
+    while not [w for w in await apps.list_workers() if w["id"].endswith(":" + service_id)]:
+        assert time.monotonic() - start < timeout, "the worker never registered again"
+        await asyncio.sleep(0.05)
+    return client, time.monotonic() - start
+
+
+async def start_and_call(client: Any) -> str:
+    apps = await client.get_service("public/server-apps")
+    app = await apps.install(source=APP, overwrite=True, timeout=60)
+    session = await apps.start(app["id"], wait_for_service="default", timeout=60)
+    svc = await client.get_service(session["id"] + ":default", {"timeout": 10})
+    assert await svc.echo(5) == 5
+    return session["id"]
+
+
+async def stop(proc: asyncio.subprocess.Process) -> tuple[int, str]:
+    if proc.returncode is None:
+        proc.terminate()
+    out = (await asyncio.wait_for(proc.stdout.read(), 60)).decode(errors="replace")  # type: ignore[union-attr]
+    return await asyncio.wait_for(proc.wait(), 60), out
+
+
+async def test_worker_serves_again_after_the_server_is_killed_and_restarted(own_server: LocalHyphaServer) -> None:
+    token = await own_server.user_token("restart")
+    proc = await serve_process(own_server.url, token, "restart-worker")
+    try:
+        client = await connect_to_server({"server_url": own_server.url, "token": token})
+        before = await start_and_call(client)
+        await client.disconnect()
+        figures = []
+        for _ in range(2):
+            ready = await kill_and_restart(own_server)
+            client, took = await registered_after(own_server, token, "restart-worker")
+            t = time.monotonic()
+            await start_and_call(client)
+            figures.append((took, time.monotonic() - ready, time.monotonic() - t))
+            await client.disconnect()
+            assert proc.returncode is None, "the worker process died"
+        print("\nafter restart: registered again / a start answered (s after ready): "
+              + ", ".join(f"{a:.2f}/{b:.2f}" for a, b, _ in figures))
+        assert all(took < 30 for took, _, _ in figures)  # generous: it did not hang
+        # The session from before: the server forgot it (its state went with it); the worker
+        # reports it ended or its page reconnected — never running while gone.
+        client = await connect_to_server({"server_url": own_server.url, "token": token})
+        (worker_id,) = [w["id"] for w in await (await client.get_service("public/server-apps")).list_workers()
+                        if w["id"].endswith(":restart-worker")]
+        remote = await client.get_service(worker_id)
+        info = await remote.get_session_info(before)
+        if info["status"] == "running":
+            svc = await client.get_service(before + ":default", {"timeout": 10})
+            assert await svc.echo(6) == 6
+        await client.disconnect()
+    finally:
+        code, out = await stop(proc)
+    assert code == 0, out
+
+
+async def test_an_expired_token_does_not_stop_the_worker(own_server: LocalHyphaServer) -> None:
+    """The login token expires while connected, then the server restarts: hypha-rpc comes back
+    with its reconnection token and the worker serves on."""
+    short = await own_server.user_token("expiry", expires_in=4)
+    proc = await serve_process(own_server.url, short, "expiry-worker")
+    try:
+        await asyncio.sleep(6)  # past the token's expiry
+        token = await own_server.user_token("expiry")
+        client = await connect_to_server({"server_url": own_server.url, "token": token})
+        await start_and_call(client)
+        await client.disconnect()
+        await kill_and_restart(own_server)
+        client, _ = await registered_after(own_server, token, "expiry-worker")
+        await start_and_call(client)
+        await client.disconnect()
+        assert proc.returncode is None
+    finally:
+        code, out = await stop(proc)
+    assert code == 0, out
+
+
+async def test_a_server_that_refuses_the_worker_back_makes_it_exit_3(own_server: LocalHyphaServer) -> None:
+    """Restarted with a new secret, the server refuses the worker's reconnection: the worker
+    must not sit there registered nowhere; it exits 3 saying why (a supervisor restarts it)."""
+    token = await own_server.user_token("refused", expires_in=4)
+    proc = await serve_process(own_server.url, token, "refused-worker")
+    try:
+        await asyncio.sleep(5)  # the login token has expired too
+        await kill_and_restart(own_server, jwt_secret="another-secret-" + os.urandom(8).hex())
+        code = await asyncio.wait_for(proc.wait(), 120)
+        out = (await proc.stdout.read()).decode(errors="replace")  # type: ignore[union-attr]
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert code == 3, out
+    assert "lost the Hypha server" in out and "the token expired at" in out, out
+    assert token not in out
