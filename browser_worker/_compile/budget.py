@@ -12,6 +12,7 @@ import math
 import time
 from dataclasses import dataclass, field, fields
 
+from browser_worker.config import WorkerSettings
 from browser_worker.errors import WorkerError
 
 MiB = 1024 * 1024
@@ -21,16 +22,19 @@ class BudgetError(WorkerError):
     """A compile went over one of its budgets."""
 
 
+_DEFAULTS = WorkerSettings()  # the operator's settings, with nothing set: their defaults
+
+
 @dataclass(frozen=True)
 class CompileBudget:
     """Operator-set limits for one compile (callers cannot raise them)."""
 
     #: Files in the ``files`` list (and remote assets fetched by ``inline_remote``).
-    max_files: int = 1000
+    max_files: int = _DEFAULTS.compile_max_files
     #: Bytes of any one asset (a file or a fetched URL), before encoding.
-    max_asset_bytes: int = 20 * MiB
+    max_asset_bytes: int = _DEFAULTS.compile_max_asset_bytes
     #: Bytes of the rendered ``index.html``.
-    max_bundle_bytes: int = 50 * MiB
+    max_bundle_bytes: int = _DEFAULTS.compile_max_bundle_bytes
     #: Nesting of stylesheets (a linked sheet is depth 1, a sheet it imports depth 2, …).
     max_depth: int = 8
     #: Bytes of the app's ``<config>`` (as written and as parsed, serialized to JSON).
@@ -38,7 +42,7 @@ class CompileBudget:
     #: Bytes fetched by ``inline_remote`` in all.
     max_remote_bytes: int = 50 * MiB
     #: Seconds for the whole compile, remote fetches included.
-    timeout: float = 30.0
+    timeout: float = _DEFAULTS.compile_timeout
     #: Remote assets fetched at the same time.
     remote_concurrency: int = 4
 

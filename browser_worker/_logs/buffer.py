@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from browser_worker._redact import redact
+from browser_worker.config import WorkerSettings
 
 REDACTED = "***"
 
@@ -42,8 +43,8 @@ CONSOLE_LEVELS = {
 
 #: Bytes an entry costs besides its content (the dict, time stamp and type strings).
 ENTRY_OVERHEAD = 256
-DEFAULT_MAX_BYTES = 4 * 1024 * 1024
-DEFAULT_MAX_ENTRY_BYTES = 16 * 1024
+DEFAULT_MAX_BYTES = WorkerSettings().max_log_bytes  # defaults come from the settings only
+DEFAULT_MAX_ENTRY_BYTES = WorkerSettings().max_log_entry_bytes
 
 
 def truncate(content: str, max_bytes: int) -> tuple[str, int, bool]:
@@ -64,7 +65,7 @@ class LogBuffer:
 
     def __init__(
         self,
-        max_entries: int = 10_000,
+        max_entries: int = WorkerSettings().max_log_entries,
         secrets: Iterable[str] = (),
         *,
         max_bytes: int = DEFAULT_MAX_BYTES,

@@ -19,30 +19,53 @@ from browser_worker.errors import ConfigError, WorkerError
 log = logging.getLogger("browser_worker")
 
 
+_DEFAULTS = WorkerSettings()
+
+
+def _default_text(value: Any) -> str:
+    if value is None or value == "" or isinstance(value, bool):
+        return ""
+    if value == 0:
+        return " (default 0 = off)"
+    if isinstance(value, int) and value >= 1 << 20 and value % (1 << 20) == 0:
+        return f" (default {value >> 20} MiB)"
+    return f" (default {value:g})" if isinstance(value, float) else f" (default {value})"
+
+
+def _flag(group: Any, *names: str, **kwargs: Any) -> None:
+    """A flag for a setting: its help ends with the setting's default and environment variable,
+    both read from ``WorkerSettings`` (so the text cannot drift from the code)."""
+    dest = kwargs.get("dest") or names[0].lstrip("-").replace("-", "_")
+    spec = next((f for f in fields(WorkerSettings) if f.name == dest), None)
+    if spec is not None and "help" in kwargs:
+        kwargs["help"] += f"{_default_text(getattr(_DEFAULTS, dest))} [{spec.metadata['env']}]"
+    group.add_argument(*names, **kwargs)
+
+
 def _worker_flags(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("browser and pool (flags override BROWSER_WORKER_* env)")
-    g.add_argument("--chromium-path", help="Chromium binary [BROWSER_WORKER_CHROMIUM]; default: Playwright's build, then system chromium")
-    g.add_argument("--chromium-args", metavar="'--flag --flag'", help="extra Chromium flags, space-separated [BROWSER_WORKER_CHROMIUM_ARGS]")
-    g.add_argument("--browser-endpoint", metavar="WS_URL", help="use a remote Playwright browser server (playwright run-server, browserless, Moon) [BROWSER_WORKER_BROWSER_ENDPOINT]")
-    g.add_argument("--cdp-endpoint", metavar="URL", help="use a running Chromium through its DevTools endpoint [BROWSER_WORKER_CDP_ENDPOINT]")
-    g.add_argument("--python-pool-size", type=int, help="warm web-python pages (Pyodide booted) kept ready (default 3, ~130 MB each)")
-    g.add_argument("--pool-size", type=int, help="warm contexts kept ready (default 2)")
-    g.add_argument("--max-sessions", type=int, help="concurrent sessions before starts queue (default 32)")
-    g.add_argument("--queue-timeout", type=float, help="seconds a start waits for a free slot (default 30)")
-    g.add_argument("--start-timeout", type=float, help="default seconds for an app to load (default 60)")
-    g.add_argument("--max-log-entries", type=int, help="log ring buffer size per session (default 10000)")
-    g.add_argument("--log-retention", type=float, help="seconds logs of ended sessions stay readable (default 3600)")
-    g.add_argument("--recycle-after", type=int, help="relaunch Chromium after this many sessions, draining the old one (default 500; 0 = never)")
-    g.add_argument("--session-ttl", type=float, help="stop sessions older than this many seconds (default 0 = off)")
-    g.add_argument("--allow-file-urls", action="store_true", default=None, help="let web-app entry points use file: URLs (off: a file: page can read the disk)")
-    g.add_argument("--allow-private-network", action="store_true", default=None, help="let server-side fetches (entry files, inline_remote) reach loopback/private addresses besides the Hypha server [BROWSER_WORKER_ALLOW_PRIVATE_NETWORK]")
-    g.add_argument("--execute-timeout", type=float, help="seconds an execute may run when the call gives none (default 30) [BROWSER_WORKER_EXECUTE_TIMEOUT]")
-    g.add_argument("--max-start-timeout", type=float, help="largest start timeout a caller may ask for (default 600) [BROWSER_WORKER_MAX_START_TIMEOUT]")
-    g.add_argument("--compile-timeout", type=float, help="seconds for one compile, inline_remote included (default 30) [BROWSER_WORKER_COMPILE_TIMEOUT]")
-    g.add_argument("--compile-max-bundle-bytes", type=int, help="largest compiled bundle (default 50 MiB) [BROWSER_WORKER_COMPILE_MAX_BUNDLE_BYTES]")
-    g.add_argument("--pyodide-packages", dest="pyodide_packages_url", metavar="URL_OR_DIR", help="where web-python apps get Pyodide-built packages (numpy, pydantic, …): a URL or a local directory holding pyodide-lock.json and its files (default: the official CDN of the pinned Pyodide, used only when an app needs a package) [BROWSER_WORKER_PYODIDE_PACKAGES]")
-    g.add_argument("--allow-hosts", metavar="HOST,HOST", help="only these hosts may be reached from app pages (default: any) [BROWSER_WORKER_ALLOW_HOSTS]")
-    g.add_argument("--headed", action="store_true", help="show the browser window (debugging)")
+    _flag(g, "--chromium-path", help="Chromium binary; default: Playwright's build, then system chromium")
+    _flag(g, "--chromium-args", metavar="'--flag --flag'", help="extra Chromium flags, space-separated")
+    _flag(g, "--browser-endpoint", metavar="WS_URL", help="use a remote Playwright browser server (playwright run-server, browserless, Moon)")
+    _flag(g, "--cdp-endpoint", metavar="URL", help="use a running Chromium through its DevTools endpoint")
+    _flag(g, "--python-pool-size", type=int, help="warm web-python pages (Pyodide booted, ~130 MB each) kept ready")
+    _flag(g, "--pool-size", type=int, help="warm contexts kept ready")
+    _flag(g, "--max-sessions", type=int, help="concurrent sessions before starts queue")
+    _flag(g, "--queue-timeout", type=float, help="seconds a start waits for a free slot")
+    _flag(g, "--start-timeout", type=float, help="default seconds for an app to load")
+    _flag(g, "--max-log-entries", type=int, help="log ring buffer size per session")
+    _flag(g, "--log-retention", type=float, help="seconds logs of ended sessions stay readable")
+    _flag(g, "--recycle-after", type=int, help="relaunch Chromium after this many sessions, draining the old one; 0 = never")
+    _flag(g, "--session-ttl", type=float, help="stop sessions older than this many seconds")
+    _flag(g, "--allow-file-urls", action="store_true", default=None, help="let web-app entry points use file: URLs (off: a file: page can read the disk)")
+    _flag(g, "--allow-private-network", action="store_true", default=None, help="let server-side fetches (entry files, inline_remote) reach loopback/private addresses besides the Hypha server")
+    _flag(g, "--execute-timeout", type=float, help="seconds an execute may run when the call gives none")
+    _flag(g, "--max-start-timeout", type=float, help="largest start timeout a caller may ask for")
+    _flag(g, "--compile-timeout", type=float, help="seconds for one compile, inline_remote included")
+    _flag(g, "--compile-max-bundle-bytes", type=int, help="largest compiled bundle")
+    _flag(g, "--pyodide-packages", dest="pyodide_packages_url", metavar="URL_OR_DIR", help="where web-python apps get Pyodide-built packages (numpy, pydantic, …): a URL or a local directory holding pyodide-lock.json and its files; empty: the official CDN of the pinned Pyodide, reached only when an app needs a package")
+    _flag(g, "--allow-hosts", metavar="HOST,HOST", help="only these hosts may be reached from app pages")
+    _flag(g, "--headed", action="store_true", help="show the browser window (debugging)")
 
 
 def _settings(args: argparse.Namespace) -> WorkerSettings:
@@ -87,18 +110,18 @@ def build_parser() -> argparse.ArgumentParser:
         "(and no HYPHA_SERVER_URL), start a local Hypha server and register there.",
         epilog=SERVE_PUBLIC_HELP,
     )
-    serve.add_argument("--server-url", help="Hypha server URL [HYPHA_SERVER_URL]")
-    serve.add_argument("--workspace", help="workspace to register in [HYPHA_WORKSPACE]")
-    serve.add_argument("--token", help="access token [HYPHA_TOKEN]; prefer the env variable")
+    _flag(serve, "--server-url", help="Hypha server URL")
+    _flag(serve, "--workspace", help="workspace to register in")
+    _flag(serve, "--token", help="access token; prefer the env variable")
     serve.add_argument("--public", action="store_true",
                        help="register in workspace 'public' so the apps of every workspace run here "
                        "(replaces Hypha's built-in browser worker); needs HYPHA_ROOT_TOKEN, or a "
                        "token for 'public' in HYPHA_TOKEN (see below)")
     serve.add_argument("--root-token", help="the server's root token, used once to mint a 'public' "
                        "token [HYPHA_ROOT_TOKEN]; prefer the env variable")
-    serve.add_argument("--service-id", help="service id (default browser-worker) [BROWSER_WORKER_SERVICE_ID]")
-    serve.add_argument("--drain-timeout", type=float, help="on SIGTERM: seconds starts in flight may take before every session is stopped and the service unregistered (default 20) [BROWSER_WORKER_DRAIN_TIMEOUT]")
-    serve.add_argument("--metrics-port", type=int, help="serve /health and /metrics on 127.0.0.1:PORT (BROWSER_WORKER_METRICS_HOST to change the host) [BROWSER_WORKER_METRICS_PORT]")
+    _flag(serve, "--service-id", help="service id")
+    _flag(serve, "--drain-timeout", type=float, help="on SIGTERM: seconds starts in flight may take before every session is stopped and the service unregistered")
+    _flag(serve, "--metrics-port", type=int, help="serve /health and /metrics on 127.0.0.1:PORT (BROWSER_WORKER_METRICS_HOST to change the host)")
     _worker_flags(serve)
 
     run = sub.add_parser("run", help="render a page or URL headlessly, print its console, screenshot it",
