@@ -33,9 +33,12 @@ class Secrets:
             while len(self._items) > _MAX_SECRETS:
                 self._items.popitem(last=False)
 
-    def redact(self, text: str) -> str:
+    def redact(self, text: str, also: tuple[str, ...] | list[str] = ()) -> str:
         if not text:
             return text
+        for secret in also:  # the caller's own (a session keeps its token however many come after)
+            if secret in text:
+                text = text.replace(secret, REDACTED)
         for secret in reversed(self._items):  # newest first: likelier to be in this text
             if secret in text:
                 text = text.replace(secret, REDACTED)
@@ -50,9 +53,10 @@ def add_secret(secret: Any) -> None:
     SECRETS.add(secret)
 
 
-def redact(text: Any) -> str:
-    """``text`` as a string with every known secret and token-shaped string replaced."""
-    return SECRETS.redact(text if isinstance(text, str) else str(text))
+def redact(text: Any, also: tuple[str, ...] | list[str] = ()) -> str:
+    """``text`` as a string with every known secret (and ``also``) and every token-shaped
+    string replaced."""
+    return SECRETS.redact(text if isinstance(text, str) else str(text), also)
 
 
 def redact_value(value: Any, depth: int = 0) -> Any:

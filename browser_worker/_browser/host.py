@@ -14,6 +14,7 @@ from typing import Callable
 
 from playwright.async_api import Browser, Playwright
 
+from browser_worker._browser.background import TaskSet
 from browser_worker._browser.chromium import ChromiumInfo, connect_remote, launch_chromium
 from browser_worker.errors import ConfigError, WorkerError
 
@@ -55,6 +56,7 @@ class BrowserHost:
         self._relaunch: asyncio.Task[None] | None = None
         self._failure: str | None = None
         self._closed = False
+        self._background = TaskSet("browser host")
         self.info: ChromiumInfo | None = None
         self.restarts = 0
         self.recycles = 0
@@ -74,6 +76,7 @@ class BrowserHost:
         for browser in browsers:
             self._closing.add(browser)
             await asyncio.gather(browser.close(), return_exceptions=True)
+        await self._background.wait()
 
     def subscribe(self, on_lost: Listener | None = None, on_retired: Listener | None = None) -> None:
         """``on_lost(browser)``: it died. ``on_retired(browser)``: no new contexts from it."""
@@ -132,7 +135,7 @@ class BrowserHost:
         if browser in self._draining and not browser.contexts:
             self._forget(browser)
             self._closing.add(browser)
-            asyncio.ensure_future(browser.close())
+            self._background.spawn(browser.close())
 
     # ----- internals ------------------------------------------------------------------------
 

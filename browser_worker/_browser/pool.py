@@ -11,13 +11,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable
 
 from playwright.async_api import Browser, BrowserContext, Page
 
 from browser_worker._net.urls import origin_of
+from browser_worker._browser.background import TaskSet
 from browser_worker._browser.boot_gate import REFILL, BootGate, default_limit
 from browser_worker._browser.host import BrowserHost
 from browser_worker._browser.demand import BurstDemand
@@ -62,6 +63,8 @@ class Lease:
     popups_blocked: int = 0
     #: Admits web-python pages a few at a time (a start's page loads its app under it).
     boot_gate: BootGate | None = None
+    #: The pool's background tasks (closing popups).
+    background: TaskSet = field(default_factory=lambda: TaskSet("lease"))
 
     def _popup(self, page: Page) -> None:
         """Any page besides the lease's own is a popup: close it at once."""
@@ -73,8 +76,7 @@ class Lease:
             self.popup_sink(url)
         else:
             log.debug("popup blocked in a context without a session: %s", url[:200])
-        task = asyncio.ensure_future(page.close())
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        self.background.spawn(page.close())
 
     def is_warm_for(self, url: str | None, app_type: str = "window") -> bool:
         return bool(
@@ -126,6 +128,7 @@ class ContextPool:
         self._refillers: list[asyncio.Task[None]] = []
         self._failures: dict[str, int] = {}
         self._retry_at: dict[str, float] = {}
+        self._background = TaskSet("pool")
         self._closed = False
         host.subscribe(on_lost=self._drop_browser, on_retired=self._drop_browser)
 
@@ -205,7 +208,7 @@ class ContextPool:
 
     def _discard_made(self, making: "asyncio.Future[Lease]") -> None:
         if not making.cancelled() and making.exception() is None:
-            asyncio.ensure_future(self._discard(making.result()))
+            self._background.spawn(self._discard(making.result()))
 
     def refill(self) -> None:
         """Top the warm set up again. Callers do this once a start has finished booting, so
@@ -236,13 +239,14 @@ class ContextPool:
         await asyncio.gather(*self._refillers, return_exceptions=True)
         ready, self._ready = self._ready, []
         await asyncio.gather(*(self._discard(lease) for lease in ready), return_exceptions=True)
+        await self._background.wait()
 
     def _take_ready(self, kind: str) -> Lease | None:
         for lease in [lease for lease in self._ready if lease.warm_kind == kind]:
             self._ready.remove(lease)
             if self._host.is_current(lease.browser) and not lease.page.is_closed():
                 return lease
-            asyncio.ensure_future(self._discard(lease))
+            self._background.spawn(self._discard(lease))
         return None
 
     def _drop_browser(self, browser: Browser) -> None:
@@ -250,7 +254,7 @@ class ContextPool:
         stale = [lease for lease in self._ready if lease.browser is browser]
         self._ready = [lease for lease in self._ready if lease.browser is not browser]
         for lease in stale:
-            asyncio.ensure_future(self._discard(lease))
+            self._background.spawn(self._discard(lease))
         self._want()
 
     async def _discard(self, lease: Lease) -> None:
@@ -319,7 +323,7 @@ class ContextPool:
             await context.add_init_script(script=console_capture_script())
             await context.add_init_script(script=popup_guard_script())
             page = await context.new_page()
-            lease = Lease(browser, context, page, boot_gate=self.python_boots)
+            lease = Lease(browser, context, page, boot_gate=self.python_boots, background=self._background)
             context.on("page", lease._popup)  # after new_page: the lease's own page is not a popup
             if warm and self._warm_server_url:
                 await self._warm(lease, self._warm_server_url, warm)

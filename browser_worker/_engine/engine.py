@@ -16,6 +16,7 @@ from typing import Any, Coroutine, Protocol
 from playwright.async_api import Playwright, async_playwright
 
 from browser_worker._api.calls import StartRequest
+from browser_worker._browser.background import TaskSet
 from browser_worker._browser.chromium import ChromiumInfo
 from browser_worker._browser.host import BrowserHost
 from browser_worker._browser.pool import ContextPool, Lease
@@ -78,7 +79,7 @@ class SessionEngine:
         self.assets_config: dict[str, Any] | None = None
         #: The snapshot of a booted Pyodide that web-python pages start from (made at open).
         self.snapshot: SnapshotStore | None = None
-        self._tasks: set[asyncio.Future[Any]] = set()
+        self._background = TaskSet("session engine")
         self._reaper: asyncio.Task[None] | None = None
         #: Set by ``drain``: new starts are refused from then on.
         self.draining = False
@@ -116,8 +117,7 @@ class SessionEngine:
         for result in results:
             if isinstance(result, BaseException):  # keep closing the rest
                 log.warning("stopping a session during shutdown failed: %s", result)
-        if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._background.wait()
         if self.snapshot is not None:
             await self.snapshot.close()
         if self._pool:
@@ -337,9 +337,7 @@ class SessionEngine:
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run ``coro`` in the background, owned by the engine (``close`` waits for it)."""
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._background.spawn(coro)
 
     async def _reap_expired(self, ttl: float) -> None:
         """Stop sessions older than ``--session-ttl`` seconds."""

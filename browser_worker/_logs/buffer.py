@@ -24,10 +24,10 @@ from collections import deque
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
+from browser_worker._redact import REDACTED as REDACTED  # re-exported: what a redacted secret reads as
 from browser_worker._redact import redact
 from browser_worker.config import WorkerSettings
 
-REDACTED = "***"
 
 #: Hypha's ``type`` values (see the table above).
 CONSOLE, ERROR, NETWORK, INFO, WARNING = "console", "error", "network", "info", "warning"
@@ -89,10 +89,7 @@ class LogBuffer:
     def append(self, type: str, content: str, *, level: str, source: str) -> None:
         """Add one item; ``type`` is Hypha's vocabulary, ``level``/``source`` ours."""
         content = str(content)
-        for secret in self._secrets:  # before truncating: a cut must never leave half a token
-            if secret in content:
-                content = content.replace(secret, REDACTED)
-        content = redact(content)
+        content = redact(content, self._secrets)  # before truncating: never half a token
         content, size, cut = truncate(content, self.max_entry_bytes)
         self.truncated += cut
         size += ENTRY_OVERHEAD
