@@ -140,7 +140,9 @@ class BrowserWorker:
 
     @property
     def assets_config(self) -> dict[str, Any] | None:
-        return self.engine.assets_config
+        """What web-python pages are told about the local assets (None: no assets here)."""
+        assets = self.engine.page_assets
+        return assets.page_config() if assets is not None else None
 
     def context_count(self) -> int:
         """Browser contexts that exist right now (sessions plus warm ones), counted by Chromium."""

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 from urllib.parse import quote
 
+from browser_worker._python.page_assets import PageAssets
 from browser_worker._pages import auth_params
 from browser_worker._engine.entry_cache import EntryCache
 from browser_worker._compile.budget import CompileBudget
@@ -33,7 +33,7 @@ async def build_document(
     req: StartRequest,
     net: NetworkPolicy,
     cache: EntryCache | None = None,
-    assets: dict[str, Any] | None = None,
+    assets: PageAssets | None = None,
     budget: CompileBudget | None = None,
 ) -> AppDocument:
     """Decide what the page loads for this request (fetching the entry file when needed)."""
@@ -53,7 +53,7 @@ async def build_document(
     doc = AppDocument(
         page_url=page_url,
         permissions=list(req.permissions),
-        config={**req.page_config, "assets": assets},
+        config={**req.page_config, "assets": assets.page_config() if assets else None},
         files_base_url=req.files_base_url,
         token=req.token,
         kind=req.app_type,
@@ -77,7 +77,7 @@ async def build_document(
         doc.html = content
     doc.reports_ready = bundle_type(doc.html) is not None
     if req.app_type == "web-python":
-        if not (assets and assets.get("url")):
+        if assets is None:
             raise AppStartError(
                 "web-python needs the local Pyodide assets, which this worker does not have; "
                 "run `browser-worker assets fetch` and restart the worker"

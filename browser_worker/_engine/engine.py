@@ -30,6 +30,7 @@ from browser_worker._engine.session import Session, SessionRegistry, SessionStat
 from browser_worker._logs.buffer import LogBuffer
 from browser_worker._net.policy import NetworkPolicy
 from browser_worker._python.asset_server import AssetServer
+from browser_worker._python.page_assets import PageAssets
 from browser_worker._python.snapshot import SnapshotStore
 from browser_worker._redact import add_secret, redact
 from browser_worker.config import WorkerSettings
@@ -76,7 +77,8 @@ class SessionEngine:
         self._host: BrowserHost | None = None
         self._pool: ContextPool | None = None
         self._assets: AssetServer | None = None
-        self.assets_config: dict[str, Any] | None = None
+        #: What web-python pages are told about the local assets (None: no assets here).
+        self.page_assets: PageAssets | None = None
         #: The snapshot of a booted Pyodide that web-python pages start from (made at open).
         self.snapshot: SnapshotStore | None = None
         self._background = TaskSet("session engine")
@@ -96,7 +98,7 @@ class SessionEngine:
             self._host.subscribe(on_lost=self._browser_lost)
             local = await runtime.start_local_assets(s, self._host)
             if local is not None:
-                self._assets, self.assets_config, self.snapshot = local.server, local.config, local.snapshot
+                self._assets, self.page_assets, self.snapshot = local.server, local.config, local.snapshot
             self._pool = runtime.warm_pool(s, self._host, local, self.net)
             await self._pool.start()
             if s.session_ttl > 0:
@@ -229,7 +231,7 @@ class SessionEngine:
         progress.info(f"Starting {req.app_type} app {req.app_id} ({req.session_id})")
         # Build the document while waiting for a context; the lease belongs to the session as
         # soon as the pool hands it out, so every exit below releases it through end().
-        doc_task = asyncio.ensure_future(build_document(req, self.net, self.entries, self.assets_config, self.budget))
+        doc_task = asyncio.ensure_future(build_document(req, self.net, self.entries, self.page_assets, self.budget))
         lease_task = asyncio.ensure_future(self.pool.acquire(self.settings.queue_timeout, req.app_type))
 
         def own(task: asyncio.Future[Lease]) -> None:

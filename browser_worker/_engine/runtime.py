@@ -6,8 +6,8 @@ in this order and ``close`` takes them down in reverse; sessions come and go on 
 from __future__ import annotations
 
 import logging
+import shlex
 from dataclasses import dataclass
-from typing import Any
 
 from playwright.async_api import Playwright
 
@@ -18,6 +18,7 @@ from browser_worker.config import WorkerSettings
 from browser_worker._net.policy import NetworkPolicy
 from browser_worker._browser.pool import ContextPool
 from browser_worker._python.packages import PackageBase
+from browser_worker._python.page_assets import PageAssets
 from browser_worker._python.snapshot import SnapshotStore, make_snapshot, snapshot_key
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ class LocalAssets:
     """Pyodide and the wheelhouse served on 127.0.0.1, and what pages are told about them."""
 
     server: AssetServer
-    config: dict[str, Any]  # handed to web-python pages: url, base wheels, package base, snapshot
+    config: PageAssets  # what web-python pages are told: url, base wheels, package base, snapshot
     snapshot: SnapshotStore | None
 
 
@@ -38,7 +39,7 @@ def browser_host(playwright: Playwright, s: WorkerSettings) -> BrowserHost:
         playwright, chromium_path=s.chromium_path, headless=s.headless,
         recycle_after=0 if (s.browser_endpoint or s.cdp_endpoint) else s.recycle_after,
         browser_endpoint=s.browser_endpoint, cdp_endpoint=s.cdp_endpoint,
-        extra_args=tuple(s.chromium_args.split()),
+        extra_args=tuple(shlex.split(s.chromium_args)),
     )
 
 
@@ -55,9 +56,9 @@ async def start_local_assets(s: WorkerSettings, host: BrowserHost) -> LocalAsset
     snapshot = SnapshotStore(snapshot_key(wheels)) if s.pyodide_snapshot else None
     server = AssetServer(paths, packages_dir=packages.directory, snapshot=snapshot)
     url = await server.start()
-    config: dict[str, Any] = {"url": url, "wheels": wheels, "packages": packages.page_config(url)}
+    config = PageAssets(url=url, wheels=tuple(wheels), packages=packages.page_config(url),
+                        snapshot=snapshot.path if snapshot is not None else None)
     if snapshot is not None:
-        config["snapshot"] = snapshot.path
         snapshot.set_maker(lambda: make_snapshot(host, snapshot, config))
     return LocalAssets(server, config, snapshot)
 
@@ -68,7 +69,7 @@ def warm_pool(s: WorkerSettings, host: BrowserHost, assets: LocalAssets | None, 
         host,
         size=s.pool_size,
         python_size=s.python_pool_size if assets else 0,
-        python_config={"assets": assets.config if assets else None},
+        python_config={"assets": assets.config.page_config() if assets else None},
         python_boot_limit=s.python_boot_concurrency,
         python_max=s.python_pool_max,
         max_sessions=s.max_sessions,

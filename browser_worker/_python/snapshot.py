@@ -27,6 +27,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from browser_worker._python.assets import PYODIDE_VERSION
+from browser_worker._python.page_assets import PageAssets
 from browser_worker._browser.host import BrowserHost
 from browser_worker._pages.templates import _template_text, render_worker_page
 
@@ -132,13 +133,13 @@ class SnapshotStore:
         return web.Response(status=204)
 
 
-async def make_snapshot(host: BrowserHost, store: SnapshotStore, assets_config: dict[str, Any],
+async def make_snapshot(host: BrowserHost, store: SnapshotStore, assets: PageAssets,
                         timeout: float = 180.0) -> None:
     """Boot Pyodide the full way in a private page and have it upload its snapshot to ``store``;
     on any failure, ``store.fail`` names why (pages then boot the full way)."""
     t0 = time.monotonic()
-    assets_url = assets_config["url"].rstrip("/")
-    config = {"assets": assets_config, "snapshot_upload": store.upload_config(assets_url)}
+    assets_url = assets.url.rstrip("/")
+    config = {"assets": assets.page_config(), "snapshot_upload": store.upload_config(assets_url)}
     html = render_worker_page("web-python", None, config)
     context = None
     browser = None
