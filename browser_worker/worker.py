@@ -16,6 +16,7 @@ from typing import Any, Mapping
 from browser_worker._api.apptypes import SUPPORTED_TYPES
 from browser_worker._api.calls import (Limits, parse_execute, parse_logs, parse_screenshot,
                                        parse_session_id, parse_start)
+from browser_worker._api.compile import parse_compile
 from browser_worker._api.policy import Caller, authorize, caller_from, check_name
 from browser_worker._browser.chromium import ChromiumInfo
 from browser_worker._browser.host import BrowserHost
@@ -241,16 +242,12 @@ class BrowserWorker:
     async def compile(self, manifest: Any, files: Any, config: Any = None,
                       context: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Build the app's ``index.html`` bundle; keep it for starts in the same workspace."""
-        if config is not None and not isinstance(config, dict):
-            raise WorkerError(f"compile config must be an object, got {type(config).__name__}")
-        config = dict(config or {})
-        wanted = config.get("workspace")
-        if wanted is not None:
-            check_name(wanted, "config.workspace")
-        workspace = authorize("compile", self._caller(context), wanted)
-        progress = Progress(config.pop("progress_callback", None))
+        req = parse_compile(manifest, files, config, net=self.net)
+        workspace = authorize("compile", self._caller(context), req.workspace)
+        progress = Progress(req.progress_callback)
         out_manifest, out_files = await asyncio.to_thread(
-            compiler.compile_app, manifest, files, config, progress, policy=self.net, budget=self.budget
+            compiler.compile_app, req.manifest, req.files, req.compiler_config(), progress,
+            policy=self.net, budget=self.budget,
         )
         if workspace:
             entry = next((f for f in out_files if f.get("path") == compiler.ENTRY), None)
