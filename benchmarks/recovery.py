@@ -10,7 +10,12 @@ A start that reaches the server before its controller has handled the app client
 (tens of ms after the kill) is handed the dead instance, whatever the worker; calling it then
 times out after hypha-rpc's 10 s. ``--delays 0`` shows that window.
 
-Run: .venv/bin/python benchmarks/recovery.py [--trials 3] [--delays 0,0.05,0.3]
+Hypha server SIGKILL (``--server-restarts N``): a ``browser-worker serve`` process registered on
+the server, the server killed and started again on the same port N times; per restart it prints
+when the worker's service was listed again and when a start through the server answered, both
+counted from the moment the restarted server was ready.
+
+Run: .venv/bin/python benchmarks/recovery.py [--trials 3] [--delays 0,0.05,0.3] [--server-restarts 2]
 """
 
 from __future__ import annotations
@@ -110,12 +115,55 @@ async def browser_kill_trial(tl: Timeline, apps: Any, alice: Any, app_id: str, d
     return f"delay {delay:g}s: " + "; ".join(events)
 
 
+async def server_restarts(count: int) -> None:
+    import signal as _signal
+    import sys
+
+    server = LocalHyphaServer()
+    await server.start()
+    token = await server.user_token("recovery")
+    env = {**os.environ, "HYPHA_SERVER_URL": server.url, "HYPHA_TOKEN": token,
+           "BROWSER_WORKER_SERVICE_ID": "recovery-worker", "BROWSER_WORKER_PYTHON_POOL_SIZE": "0"}
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "browser_worker", "serve", env=env,
+                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        print("Hypha server SIGKILLed and restarted on the same port (times after the server is ready):")
+        for i in range(count + 1):
+            if i:
+                hypha = server._procs[-1]
+                os.kill(hypha.pid, _signal.SIGKILL)
+                await hypha.wait()
+                await server.stop()
+                await server.start()
+            ready = time.monotonic()
+            client = await connect_to_server({"server_url": server.url, "token": token})
+            apps = await client.get_service("public/server-apps")
+            while not [w for w in await apps.list_workers() if w["id"].endswith(":recovery-worker")]:
+                await asyncio.sleep(0.02)
+            listed = time.monotonic() - ready
+            app = await apps.install(source=APP, overwrite=True, timeout=60)
+            session = await apps.start(app["id"], wait_for_service="default", timeout=60)
+            svc = await client.get_service(session["id"] + ":default", {"timeout": 10})
+            await svc.echo(1)
+            answered = time.monotonic() - ready
+            label = "first start" if not i else f"restart {i}"
+            print(f"  {label}: worker listed +{listed:.2f}s, a start answered +{answered:.2f}s", flush=True)
+            await client.disconnect()
+    finally:
+        proc.send_signal(_signal.SIGTERM)
+        await proc.wait()
+        await server.stop()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=3, help="trials per delay")
     parser.add_argument("--delays", default="0,0.05,0.3", help="seconds between the kill and the next start")
+    parser.add_argument("--server-restarts", type=int, default=2, help="Hypha server restarts (0: none)")
     args = parser.parse_args()
     quiet_logs()
+    if args.server_restarts:
+        await server_restarts(args.server_restarts)
     async with LocalHyphaServer() as server:
         token = await server.user_token("alice")
         before = chromium_pids()
