@@ -9,6 +9,7 @@ demo: setup
 
 test: setup
 	.venv/bin/lint-imports
+	.venv/bin/python scripts/gen_config_docs.py --check
 	.venv/bin/python -m pytest -q
 
 bench: setup

@@ -18,17 +18,23 @@ def _env(name: str) -> dict[str, str]:
 class WorkerSettings:
     """Everything an operator can tune. Each field names the environment variable it reads."""
 
+    #: Hypha server to register on; none: `serve` starts a local one (the embedded default).
     server_url: str | None = field(default=None, metadata=_env("HYPHA_SERVER_URL"))
+    #: Workspace to register in (default: the token's own).
     workspace: str | None = field(default=None, metadata=_env("HYPHA_WORKSPACE"))
+    #: Access token for the server (prefer the environment variable: flags show in `ps`).
     token: str | None = field(default=None, metadata=_env("HYPHA_TOKEN"))
+    #: Id of the registered worker service.
     service_id: str = field(default="browser-worker", metadata=_env("BROWSER_WORKER_SERVICE_ID"))
+    #: Browser binary (default: Playwright's build, then chromium-headless-shell, then chromium).
     chromium_path: str | None = field(default=None, metadata=_env("BROWSER_WORKER_CHROMIUM"))
-    #: Extra Chromium command-line flags, space-separated (added after the worker's own).
+    #: Extra Chromium command-line flags, quoted as on a shell command line (added after the worker's own).
     chromium_args: str = field(default="", metadata=_env("BROWSER_WORKER_CHROMIUM_ARGS"))
     #: ws:// endpoint of a Playwright browser server; sessions then live on that machine.
     browser_endpoint: str | None = field(default=None, metadata=_env("BROWSER_WORKER_BROWSER_ENDPOINT"))
     #: http(s):// or ws:// Chrome DevTools endpoint of an already running Chromium.
     cdp_endpoint: str | None = field(default=None, metadata=_env("BROWSER_WORKER_CDP_ENDPOINT"))
+    #: Warm window pages kept ready (a start takes one instead of making a context).
     pool_size: int = field(default=2, metadata=_env("BROWSER_WORKER_POOL_SIZE"))
     #: Warm web-python pages kept ready: a burst of 10 starts measured p50/p90 3.3/5.8 s with 3,
     #: 4.4/7.8 s with 2 and 5.3/8.5 s with 1 on 2 cores; each costs ~130 MB of Chromium memory.
@@ -39,17 +45,27 @@ class WorkerSettings:
     #: Web-python pages booting Pyodide or loading an app at once (0: one per CPU core). The rest
     #: wait in arrival order, warm pages first, refills last: a burst's first starts finish early.
     python_boot_concurrency: int = field(default=0, metadata=_env("BROWSER_WORKER_PYTHON_BOOT_CONCURRENCY"))
+    #: Concurrent sessions; further starts queue.
     max_sessions: int = field(default=32, metadata=_env("BROWSER_WORKER_MAX_SESSIONS"))
+    #: Seconds a queued start waits for a free slot before "worker at capacity (N/N sessions)".
     queue_timeout: float = field(default=30.0, metadata=_env("BROWSER_WORKER_QUEUE_TIMEOUT"))
+    #: Seconds an app may take to load when the start config gives no timeout.
     start_timeout: float = field(default=60.0, metadata=_env("BROWSER_WORKER_START_TIMEOUT"))
+    #: Log ring buffer of one session, in entries.
     max_log_entries: int = field(default=10_000, metadata=_env("BROWSER_WORKER_MAX_LOG_ENTRIES"))
+    #: Seconds the logs of an ended session stay readable.
     log_retention: float = field(default=3600.0, metadata=_env("BROWSER_WORKER_LOG_RETENTION"))
+    #: Ended sessions whose logs are kept (oldest dropped first).
     log_retention_sessions: int = field(
         default=200, metadata=_env("BROWSER_WORKER_LOG_RETENTION_SESSIONS")
     )
+    #: Page viewport width in CSS pixels.
     viewport_width: int = field(default=1280, metadata=_env("BROWSER_WORKER_VIEWPORT_WIDTH"))
+    #: Page viewport height in CSS pixels.
     viewport_height: int = field(default=720, metadata=_env("BROWSER_WORKER_VIEWPORT_HEIGHT"))
+    #: Run Chromium headless (`--headed` shows the window, for debugging).
     headless: bool = field(default=True, metadata=_env("BROWSER_WORKER_HEADLESS"))
+    #: Seconds closing one session's context may take before its slot is freed anyway.
     stop_timeout: float = field(default=10.0, metadata=_env("BROWSER_WORKER_STOP_TIMEOUT"))
     #: Seconds SIGTERM gives starts in flight before every session is stopped and the service
     #: unregistered (``serve`` exits 0 within about this long).
@@ -57,9 +73,11 @@ class WorkerSettings:
     #: Seconds a start's progress messages are held and joined before the caller's callback
     #: gets them: each callback is two messages through the Hypha server.
     progress_coalesce: float = field(default=0.5, metadata=_env("BROWSER_WORKER_PROGRESS_COALESCE"))
+    #: Relaunch Chromium after this many sessions (the old one drains); 0: never.
     recycle_after: int = field(default=500, metadata=_env("BROWSER_WORKER_RECYCLE_AFTER"))
     #: Seconds a session may live before it is stopped; 0 turns the limit off.
     session_ttl: float = field(default=0.0, metadata=_env("BROWSER_WORKER_SESSION_TTL"))
+    #: Let web-app entry points be `file:` URLs (a `file:` page can read the disk).
     allow_file_urls: bool = field(default=False, metadata=_env("BROWSER_WORKER_ALLOW_FILE_URLS"))
     #: Let server-side fetches (entry files, inline_remote) reach loopback/private addresses
     #: other than the Hypha server itself.
@@ -68,16 +86,22 @@ class WorkerSettings:
     max_start_timeout: float = field(default=600.0, metadata=_env("BROWSER_WORKER_MAX_START_TIMEOUT"))
     #: Deadline of ``execute`` when the call gives none, and the most it may ask for.
     execute_timeout: float = field(default=30.0, metadata=_env("BROWSER_WORKER_EXECUTE_TIMEOUT"))
+    #: Longest `execute` timeout a caller may ask for (seconds).
     max_execute_timeout: float = field(default=300.0, metadata=_env("BROWSER_WORKER_MAX_EXECUTE_TIMEOUT"))
     #: How long a screenshot waits for its element (``selector``) to be visible.
     screenshot_timeout: float = field(default=10.0, metadata=_env("BROWSER_WORKER_SCREENSHOT_TIMEOUT"))
     #: Compile budgets: seconds for a whole compile (inline_remote included), bytes of the
     #: bundle, bytes of one asset, and files per app.
     compile_timeout: float = field(default=30.0, metadata=_env("BROWSER_WORKER_COMPILE_TIMEOUT"))
+    #: Largest compiled `index.html` bundle (bytes).
     compile_max_bundle_bytes: int = field(default=50 * 1024 * 1024, metadata=_env("BROWSER_WORKER_COMPILE_MAX_BUNDLE_BYTES"))
+    #: Largest single asset a compile inlines, a file or a fetched URL (bytes).
     compile_max_asset_bytes: int = field(default=20 * 1024 * 1024, metadata=_env("BROWSER_WORKER_COMPILE_MAX_ASSET_BYTES"))
+    #: Files per app a compile accepts (and remote assets it fetches).
     compile_max_files: int = field(default=1000, metadata=_env("BROWSER_WORKER_COMPILE_MAX_FILES"))
+    #: Serve `/health` (JSON) and Prometheus `/metrics` on this port; 0: off.
     metrics_port: int = field(default=0, metadata=_env("BROWSER_WORKER_METRICS_PORT"))
+    #: Address the metrics endpoint binds to.
     metrics_host: str = field(default="127.0.0.1", metadata=_env("BROWSER_WORKER_METRICS_HOST"))
     #: Comma-separated host names pages may reach; empty means any. Used to prove apps run
     #: offline (only the Hypha server) and to fence apps in on locked-down deployments.
@@ -90,7 +114,9 @@ class WorkerSettings:
     #: entry's content keeps (longer content is cut with a marker), bytes the logs of all ended
     #: sessions hold together (oldest dropped first; at least max_log_bytes).
     max_log_bytes: int = field(default=4 * 1024 * 1024, metadata=_env("BROWSER_WORKER_MAX_LOG_BYTES"))
+    #: Bytes of one log entry's content (longer content is cut with a marker).
     max_log_entry_bytes: int = field(default=16 * 1024, metadata=_env("BROWSER_WORKER_MAX_LOG_ENTRY_BYTES"))
+    #: Bytes the logs of all ended sessions hold together (at least max_log_bytes).
     retained_log_bytes: int = field(default=64 * 1024 * 1024, metadata=_env("BROWSER_WORKER_RETAINED_LOG_BYTES"))
     #: Boot web-python pages from a memory snapshot of a Pyodide booted once per worker process
     #: (about a second of CPU instead of several); off: every page boots the full way.
