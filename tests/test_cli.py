@@ -24,6 +24,7 @@ async def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[s
     return subprocess.CompletedProcess(list(args), proc.returncode or 0, out.decode(), err.decode())
 
 
+@pytest.mark.e2e  # launches Chromium
 async def test_run_page_writes_screenshot_and_prints_console(tmp_path: Path) -> None:
     out = tmp_path / "out.png"
     proc = await run("run", str(FIXTURES / "page.html"), "--screenshot", str(out))
@@ -34,6 +35,7 @@ async def test_run_page_writes_screenshot_and_prints_console(tmp_path: Path) -> 
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
 
 
+@pytest.mark.e2e  # launches Chromium
 async def test_run_json_and_wait_for(tmp_path: Path) -> None:
     proc = await run("run", str(FIXTURES / "page.html"), "--json", "--wait-for", "#title", "--full-page",
                "--screenshot", str(tmp_path / "p.png"))
@@ -43,6 +45,7 @@ async def test_run_json_and_wait_for(tmp_path: Path) -> None:
     assert any(e["content"] == "fixture page loaded" for e in result["logs"])
 
 
+@pytest.mark.e2e  # launches Chromium
 async def test_run_exits_nonzero_on_page_error() -> None:
     proc = await run("run", str(FIXTURES / "broken.html"))
     assert proc.returncode == 1
@@ -66,6 +69,7 @@ async def test_compile_script_to_bundle(tmp_path: Path) -> None:
     assert "</script> " not in html.split('id="bw-app"', 1)[1].split("</script>", 1)[0]
 
 
+@pytest.mark.e2e  # launches Chromium
 async def test_doctor_reports_chromium() -> None:
     proc = await run("doctor")
     assert proc.returncode == 0, proc.stdout
@@ -79,6 +83,7 @@ async def test_help_explains_each_command(command: str) -> None:
     assert "usage: browser-worker " + command in proc.stdout
 
 
+@pytest.mark.e2e  # launches Chromium
 async def test_compile_with_files_dir_and_check(tmp_path: Path) -> None:
     from .fixtures.compile.make_png import png
 

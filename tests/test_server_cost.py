@@ -12,11 +12,15 @@ import asyncio
 import time
 from typing import Any, AsyncIterator
 
+import pytest
 import pytest_asyncio
 
 from browser_worker import BrowserWorker
 
-from .test_lifecycle import settle
+from ._support import settle
+
+pytestmark = pytest.mark.e2e  # the session's Hypha server and Chromium
+
 
 @pytest_asyncio.fixture(autouse=True)
 async def back_to_baseline(worker: BrowserWorker) -> AsyncIterator[None]:
