@@ -38,6 +38,9 @@ from browser_worker.errors import AppStartError, SessionNotFoundError, WorkerErr
 
 log = logging.getLogger(__name__)
 
+#: Seconds a drain waits after the last start in flight returned, before it stops sessions.
+DRAIN_SETTLE = 1.0
+
 BROWSER_LOST = "Chromium exited unexpectedly; session failed (the worker relaunches it)"
 
 
@@ -168,11 +171,15 @@ class SessionEngine:
         """Refuse new starts, give starts in flight up to ``timeout`` s to finish (those still
         starting then fail, saying why), then stop every session. What SIGTERM does."""
         self.draining = True
+        deadline = time.monotonic() + timeout
         starting = [s.start_task for s in self.sessions.live_sessions()
                     if s.start_task is not None and not s.start_task.done()]
         if starting:
             log.info("draining: waiting up to %gs for %d start(s) in flight", timeout, len(starting))
             await asyncio.wait(starting, timeout=timeout)
+            # A start that returned is finished for the caller only once the server has seen
+            # the app's service (it waits for that event): give it a moment before stopping.
+            await asyncio.sleep(max(0.0, min(DRAIN_SETTLE, deadline - time.monotonic())))
         await asyncio.gather(
             *(self.end(s, SessionStatus.STOPPED, "the worker is shutting down") for s in self.sessions.live_sessions()),
             return_exceptions=True,
