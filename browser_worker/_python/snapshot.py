@@ -176,6 +176,6 @@ async def make_snapshot(host: BrowserHost, store: SnapshotStore, assets: PageAss
         if context is not None:
             try:
                 await asyncio.wait_for(context.close(), 10)
-            except Exception:
-                pass
+            except Exception as exc:  # a dead or hung browser: the host's bookkeeping still frees it
+                log.debug("closing the snapshot context failed: %r", exc)
             host.context_closed(browser)
