@@ -1,5 +1,8 @@
 """Shared fixtures: one real Hypha server (python -m hypha.server, S3 on moto) and one real
-Chromium-backed worker registered on it, for the whole test session."""
+Chromium-backed worker registered on it, for the whole test session.
+
+A test that uses them must carry the ``e2e`` mark: ``pytest -m "not e2e"`` is the tier that
+needs neither Chromium nor a Hypha server, and collection fails if a test breaks that."""
 
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ from hypha_rpc import connect_to_server
 from browser_worker import BrowserWorker, WorkerSettings
 from browser_worker.hypha.local_server import LocalHyphaServer
 from browser_worker.hypha.service import registered
+
+from ._support import web_app_config  # noqa: F401  (the one copy is in _support)
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -81,19 +86,21 @@ def window_config(hypha_server: LocalHyphaServer, alice_token: str):
     return make
 
 
-def web_app_config(url: str, **manifest: Any) -> dict[str, Any]:
-    client_id = f"w-{uuid.uuid4().hex[:10]}"
-    return {
-        "id": f"ws-user-alice/{client_id}",
-        "workspace": "ws-user-alice",
-        "client_id": client_id,
-        "app_id": "web-app-test",
-        "entry_point": url,
-        "manifest": {"type": "web-app", "entry_point": url, **manifest},
-    }
-
-
 @pytest.fixture(autouse=True)
 def _quiet_rpc_logs() -> None:
     for name in ("websocket-client", "RPC"):
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+#: Fixtures that start the Hypha server or Chromium (directly or through another fixture).
+E2E_FIXTURES = frozenset({"hypha_server", "alice_token", "settings", "worker", "served", "alice", "apps",
+                          "window_config"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = [f"{item.nodeid} (uses {', '.join(sorted(E2E_FIXTURES & set(item.fixturenames)))})"
+                for item in items
+                if E2E_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("e2e") is None]
+    if unmarked:
+        raise pytest.UsageError(
+            "tests using the Hypha server or Chromium fixtures need the e2e mark:\n  " + "\n  ".join(unmarked))

@@ -9,7 +9,7 @@ from hypha_rpc import connect_to_server
 
 from browser_worker import BrowserWorker
 
-from .conftest import web_app_config
+from ._support import web_app_config
 
 pytestmark = pytest.mark.e2e
 

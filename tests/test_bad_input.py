@@ -16,7 +16,7 @@ from browser_worker import (
     WorkerError,
 )
 
-from .conftest import web_app_config
+from ._support import wait_for, web_app_config
 
 pytestmark = pytest.mark.e2e
 
@@ -92,8 +92,8 @@ async def test_waiting_start_succeeds_when_a_slot_frees(settings: Any) -> None:
     async with BrowserWorker(small) as w:
         first = await w.start(web_app_config("data:text/html,one"))
         waiting = asyncio.create_task(w.start(web_app_config("data:text/html,two")))
-        await asyncio.sleep(0.3)
-        assert not waiting.done()
+        await wait_for(lambda: w.pool.waiting == 1)  # queued for the one slot
+        assert not waiting.done() and w.pool.in_use == 1
         await w.stop(first)
         second = await asyncio.wait_for(waiting, 10)
         assert await w.execute(second, "document.body.textContent") == "two"

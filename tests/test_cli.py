@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+from dataclasses import fields
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from browser_worker import WorkerSettings
+from browser_worker.cli import build_parser
+from browser_worker.cli import main as cli_main
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CLI = [sys.executable, "-m", "browser_worker"]
@@ -76,11 +82,88 @@ async def test_doctor_reports_chromium() -> None:
     assert "chromium" in proc.stdout and "status        ready" in proc.stdout
 
 
-@pytest.mark.parametrize("command", ["serve", "run", "compile", "demo", "doctor"])
-async def test_help_explains_each_command(command: str) -> None:
-    proc = await run(command, "--help")
-    assert proc.returncode == 0
-    assert "usage: browser-worker " + command in proc.stdout
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(sub.choices)
+
+
+def _help_of(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as done:
+        cli_main([*argv, "--help"])
+    assert done.value.code == 0
+    return capsys.readouterr().out
+
+
+def _squeezed(text: str) -> str:
+    """Without whitespace: argparse wraps help text (at spaces and after hyphens)."""
+    return "".join(text.split())
+
+
+ENV_OF = {f.name: f.metadata["env"] for f in fields(WorkerSettings)}
+COMMANDS = ["serve", "run", "compile", "assets", "demo", "doctor"]
+
+
+def test_every_command_has_help() -> None:
+    assert sorted(_subcommands(build_parser())) == sorted(COMMANDS)
+
+
+#: Commands whose flags override settings (each such flag's help names its environment variable).
+SETTINGS_COMMANDS = {"serve", "run", "demo"}
+
+
+def _check_help(argv: list[str], parser: argparse.ArgumentParser, capsys: pytest.CaptureFixture[str]) -> int:
+    """``browser-worker ARGV --help`` names each option with its explanation (and positional
+    arguments by name); returns how many it checked."""
+    text = _help_of(argv, capsys)
+    assert text.startswith("usage: browser-worker " + " ".join(argv)), text[:200]
+    flat = _squeezed(text)
+    if parser.description:
+        assert _squeezed(parser.description) in flat
+    checked = 0
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        if isinstance(action, argparse._SubParsersAction):
+            for name, choice in action.choices.items():  # each named, with what it does
+                assert name in text
+                help_line = next(c.help for c in action._choices_actions if c.dest == name)
+                assert help_line and _squeezed(help_line) in flat, name
+                checked += 1
+            continue
+        if not action.option_strings:  # a positional argument: named in the usage line
+            assert (action.metavar or action.dest) in text.split("\n\n")[0]
+            checked += 1
+            continue
+        name = action.option_strings[0]
+        assert all(o in text for o in action.option_strings), name
+        assert action.help and len(action.help) > 10, f"{' '.join(argv)} {name} has no explanation"
+        assert _squeezed(action.help) in flat, f"{' '.join(argv)} {name}: help text not shown"
+        if argv[0] in SETTINGS_COMMANDS and action.dest in ENV_OF:
+            assert f"[{ENV_OF[action.dest]}]" in action.help, f"{argv[0]} {name} does not name {ENV_OF[action.dest]}"
+        checked += 1
+    return checked
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_explains_each_command(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """In process (no interpreter launch per command): ``browser-worker COMMAND --help`` names
+    every option with its explanation, and a flag for a setting says which environment
+    variable sets it."""
+    parser = _subcommands(build_parser())[command]
+    assert _check_help([command], parser, capsys) >= 1
+    if command == "assets":  # and its actions, one level down
+        for action, sub in _subcommands(parser).items():
+            _check_help([command, action], sub, capsys)
+
+
+def test_setting_flags_show_their_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    defaults = WorkerSettings()
+    text = _squeezed(_help_of(["serve"], capsys))
+    for flag, dest in (("--pool-size", "pool_size"), ("--max-sessions", "max_sessions"),
+                       ("--queue-timeout", "queue_timeout"), ("--start-timeout", "start_timeout")):
+        value = getattr(defaults, dest)
+        shown = f"{value:g}" if isinstance(value, float) else str(value)
+        assert _squeezed(f"(default {shown}) [{ENV_OF[dest]}]") in text, flag
 
 
 @pytest.mark.e2e  # launches Chromium

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from browser_worker import BrowserWorker, WorkerError
 
-from .conftest import web_app_config
+from ._support import web_app_config
 
 pytestmark = pytest.mark.e2e
 

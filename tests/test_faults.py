@@ -16,11 +16,7 @@ from hypha_rpc import connect_to_server
 from browser_worker import BrowserWorker, WorkerError
 from browser_worker.hypha.service import registered
 
-from .conftest import web_app_config
-
-from .test_lifecycle import settle
-from .test_resilience import browser_pids, wait_for
-from .test_serve import _read_until as read_until
+from ._support import browser_pids, read_until, settle, wait_for, web_app_config
 
 pytestmark = pytest.mark.e2e
 

@@ -17,6 +17,8 @@ import pytest
 
 from browser_worker import BrowserWorker
 
+from ._support import our_workers
+
 pytestmark = pytest.mark.e2e
 
 # ----- test_server_apps.py: <config> + markup window apps ------------------------------------
@@ -63,21 +65,18 @@ api.export({
 """
 
 
-async def _workers(apps: Any) -> list[dict[str, Any]]:
-    return [w for w in await apps.list_workers() if w["id"].endswith(":browser-worker")]
-
-
 async def test_markup_only_window_app_installs_starts_and_is_listed(apps: Any, alice: Any, worker: BrowserWorker) -> None:
     """test_apps_and_lazy_worker_discovery / test_lazy_loading_with_get_service."""
     app = await apps.install(source=MARKUP_ONLY, wait_for_service=False, timeout=60, overwrite=True)
     try:
-        ours = await _workers(apps)
-        assert ours and "window" in ours[0]["supported_types"], ours
-        ws = alice.config.workspace
-        without = await alice.list_services(query={"workspace": ws}, include_app_services=False)
-        with_apps = await alice.list_services(query={"workspace": ws}, include_app_services=True)
-        assert len(with_apps) >= len(without)
-        assert isinstance(await alice.list_services(query={"type": "built-in"}, include_app_services=True), list)
+        ours = await our_workers(apps)
+        assert len(ours) == 1 and set(ours[0]["supported_types"]) == set(worker.supported_types), ours
+        # Installed through our compile: the manifest says so, and the bundle it made is kept
+        # for starts in alice's workspace (and no other).
+        assert app["compiled"]["template"] == "window.html" and app["entry_point"] == "index.html", app
+        bundle = worker.engine.entries.get(alice.config.workspace, app["content_hash"])
+        assert bundle is not None and "Compat Discovery App" in bundle
+        assert worker.engine.entries.get("ws-user-bob", app["content_hash"]) is None
 
         session = await apps.start(app["id"], wait_for_service=False, timeout=60)
         sid = session["id"]
@@ -311,7 +310,7 @@ async def test_window_app_from_plain_script_via_get_app(apps: Any, alice: Any) -
 async def test_worker_selection_by_type(apps: Any, worker: BrowserWorker) -> None:
     """test_worker_selection_by_type: our worker is listed for each browser type and compiles
     what is installed with that type."""
-    ours = await _workers(apps)
+    ours = await our_workers(apps)
     assert len(ours) == 1
     for app_type in ("window", "web-worker", "web-python"):
         assert app_type in ours[0]["supported_types"]
@@ -324,8 +323,10 @@ async def test_worker_selection_by_type(apps: Any, worker: BrowserWorker) -> Non
         )
         compiled[app_type] = app.get("compiled") or {}
         await apps.uninstall(app["id"])
-    # ``compiled`` is what our compile step adds to the manifest: our worker was chosen.
-    assert all(c.get("template") for c in compiled.values()), compiled
+    # ``compiled`` is what our compile step adds to the manifest: our worker was chosen (an HTML
+    # page is kept as the app's own, with its assets inlined).
+    assert {t: c.get("template") for t, c in compiled.items()} == {
+        t: "none (the app's own HTML, assets inlined)" for t in ("window", "web-worker")}, compiled
 
 
 async def test_concurrent_sessions_are_independent(apps: Any, alice: Any, worker: BrowserWorker) -> None:
@@ -394,14 +395,18 @@ async def test_lifecycle_install_start_logs_stop_uninstall(apps: Any, alice: Any
         assert any(s["id"] == sid for s in await apps.list_running())
         assert await (await alice.get_app(sid)).get_status() == "running"
 
-        remote = await alice.get_service((await _workers(apps))[0]["id"])
+        remote = await alice.get_service((await our_workers(apps))[0]["id"])
         listed = {s["id"]: s for s in await remote.list_sessions()}
         assert listed[sid]["status"] == "running" and listed[sid]["app_type"] == "window"
         info = await remote.get_session_info(sid)
         assert info["workspace"] == "ws-user-alice" and info["app_id"] == app["id"]
 
         logs = await apps.get_logs(sid)
-        assert "items" in logs and logs["total"] >= len(logs["items"]) > 0
+        assert logs["total"] == len(logs["items"]) > 0
+        console = await apps.get_logs(sid, type="console", limit=1)
+        wanted = [i for i in logs["items"] if i["type"] == "console"]
+        assert "[log] Lifecycle test app started" in [i["content"] for i in wanted]
+        assert console["total"] == len(wanted) > 1 and console["items"] == wanted[:1]
         await apps.stop(sid)
         assert not any(s["id"] == sid for s in await apps.list_running())
         assert sid not in [s["id"] for s in await remote.list_sessions()]

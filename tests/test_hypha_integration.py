@@ -23,7 +23,7 @@ from browser_worker import BrowserWorker, SessionNotFoundError, WorkerSettings
 from browser_worker.errors import WorkerError
 from browser_worker.hypha.local_server import LocalHyphaServer
 
-from .test_hypha_compat import _workers
+from ._support import our_workers
 
 pytestmark = pytest.mark.e2e
 
@@ -246,7 +246,7 @@ async def test_inject_auth_params_external_app_connects_without_a_token_in_urls(
     token is in no URL the page requested (Hypha's own worker puts it in the query)."""
     page_server.pages["/external.html"] = EXTERNAL_APP
     url = f"{page_server.base}/external.html?lang=en"
-    pinned = (await _workers(apps))[0]["id"]  # the shared worker, not this module's second one
+    pinned = (await our_workers(apps))[0]["id"]  # the shared worker, not this module's second one
     app = await apps.install(manifest={"name": "Compat External App", "type": "web-app", "entry_point": url,
                                        "inject_auth_params": True},
                              wait_for_service="default", timeout=60, overwrite=True, worker_id=pinned)

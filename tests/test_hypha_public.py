@@ -22,7 +22,7 @@ from hypha_rpc import connect_to_server
 
 from browser_worker.hypha.local_server import LocalHyphaServer
 
-from .test_serve import _read_until
+from ._support import read_until
 
 pytestmark = pytest.mark.e2e
 
@@ -55,7 +55,7 @@ async def public_worker(root_server: tuple[LocalHyphaServer, str]) -> AsyncItera
     )
     state: dict[str, Any] = {"proc": proc, "root_token": root_token}
     try:
-        state["output"] = await _read_until(proc.stdout, "Ctrl-C to stop", 90)  # type: ignore[arg-type]
+        state["output"] = await read_until(proc.stdout, "Ctrl-C to stop", 90)  # type: ignore[arg-type]
         yield state
     finally:
         if proc.returncode is None:
@@ -114,7 +114,9 @@ async def test_workspace_isolation(root_server: tuple[LocalHyphaServer, str], pu
             assert s_a["id"] in running_a and s_b["id"] not in running_a
             assert s_b["id"] in running_b and s_a["id"] not in running_b
 
-            with pytest.raises(Exception):
+            # The controller refuses first (the worker would, too: see the calls below).
+            with pytest.raises(Exception, match="PermissionError: User bob does not have permission to stop "
+                                                "session in workspace ws-user-alice"):
                 await apps_b.stop(s_a["id"])
             worker_for_bob = await bob.get_service(s_b["worker_id"])
             assert [s["id"] for s in await worker_for_bob.list_sessions()] == [s_b["id"]]
@@ -150,7 +152,7 @@ async def test_serve_public_with_a_minted_token(root_server: tuple[LocalHyphaSer
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
     )
     try:
-        out = await _read_until(proc.stdout, "Ctrl-C to stop", 90)  # type: ignore[arg-type]
+        out = await read_until(proc.stdout, "Ctrl-C to stop", 90)  # type: ignore[arg-type]
         assert "in workspace public" in out and minted not in out, out
         dave = await _client(server, "dave")
         try:

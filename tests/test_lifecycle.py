@@ -14,28 +14,9 @@ from aiohttp import web
 
 from browser_worker import AppStartError, BrowserWorker, WorkerError
 
-from .conftest import web_app_config
-from .test_resilience import wait_for
+from ._support import APP_JS, bad_configs, registered_clients, settle, wait_for, web_app_config
 
 pytestmark = pytest.mark.e2e
-
-APP_JS = "await api.export({ setup() {}, echo(x) { return x; } });"
-
-
-async def settle(w: BrowserWorker, size: int | None = None) -> None:
-    """Back to baseline: no session, no slot, and only the warm contexts Chromium counts
-    (``size``; by default the pool's warm targets)."""
-    if size is None:
-        size = w.pool.target("window") + w.pool.target("web-python")
-    deadline = time.monotonic() + 20
-    while not (w.pool.idle == size and w.context_count() == size):
-        state = (f"idle={w.pool.idle} contexts={w.context_count()} in_use={w.pool.in_use} "
-                 f"waiting={w.pool.waiting} live={[(s.id, s.status.value) for s in w.sessions.live_sessions()]}")
-        assert time.monotonic() < deadline, state
-        await asyncio.sleep(0.1)
-    assert w.sessions.live_sessions() == []
-    assert w.pool.in_use == 0 and w.pool.waiting == 0 and w.get_load() == 0
-
 
 @pytest_asyncio.fixture
 async def slow_files() -> AsyncIterator[str]:
@@ -65,43 +46,10 @@ def slow_config(hypha_server: Any, token: str, files_url: str) -> dict[str, Any]
     }
 
 
-async def registered_clients(alice: Any) -> set[str]:
-    """Client ids in alice's workspace that have a ``default`` service registered."""
-    return {s["id"].split("/", 1)[1].split(":", 1)[0] for s in await alice.list_services()
-            if s["id"].endswith(":default")}
-
-
-def bad_configs(hypha_server: Any, window_config: Any) -> dict[str, tuple[dict[str, Any], str]]:
-    """Start configs that must be refused, and the field each error must name."""
-    def web_app(**manifest: Any) -> dict[str, Any]:
-        return web_app_config("https://example.org/", **manifest)
-
-    window = window_config(APP_JS)
-    no_source = {**window}
-    no_source.pop("source")
-    cases = {
-        "javascript url": (web_app_config("javascript:alert(1)"), "scheme"),
-        "chrome url": (web_app_config("chrome://settings"), "scheme"),
-        "empty url": ({**web_app_config(""), "manifest": {"type": "web-app"}}, "entry_point"),
-        "cookies": (web_app(cookies=[{"value": "x"}]), "cookies"),
-        "local_storage": (web_app(local_storage=["a"]), "local_storage"),
-        "permissions": (web_app(permissions=["root"]), "permission"),
-        "requirements": ({**window, "manifest": {"type": "window", "requirements": [1]}}, "requirements"),
-        "content_hash": ({**window, "manifest": {"type": "window", "content_hash": ["x"]}}, "content_hash"),
-        "no source": (no_source, "source"),
-        "nan timeout": ({**window, "timeout": math.nan}, "timeout"),
-        "inf timeout": ({**window, "timeout": math.inf}, "timeout"),
-        "huge timeout": ({**window, "timeout": 10**9}, "timeout"),
-        "id type": ({**window, "id": 5}, "id"),
-        "workspace type": ({**window, "workspace": 5}, "workspace"),
-    }
-    return cases
-
-
 async def test_bad_starts_leak_nothing(settings: Any, hypha_server: Any, window_config: Any) -> None:
     async with BrowserWorker(settings.with_(max_sessions=3, pool_size=1)) as w:
         await settle(w, 1)
-        for name, (cfg, field) in bad_configs(hypha_server, window_config).items():
+        for name, (cfg, field) in bad_configs(window_config).items():
             for _ in range(2):
                 with pytest.raises(WorkerError, match=field) as err:
                     await w.start(cfg)

@@ -4,11 +4,12 @@ page answers when the worker reads its console (issues 10 and 12)."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from browser_worker import SessionNotFoundError, WorkerSettings
-from browser_worker._logs.buffer import ENTRY_OVERHEAD, REDACTED, LogBuffer, truncate
+from browser_worker._logs.buffer import ENTRY_OVERHEAD, NETWORK, REDACTED, LogBuffer, truncate
 from browser_worker._logs.console import decode
 from browser_worker._engine.session import Session, SessionRegistry, SessionStatus
 
@@ -33,9 +34,18 @@ def test_console_lines_use_hyphas_vocabulary() -> None:
     assert buf.query(type="error")["total"] == 1
 
 
-def test_append_needs_level_and_source() -> None:
-    with pytest.raises(TypeError):
-        LogBuffer().append("console", "x", "console")  # type: ignore[misc]
+def test_append_keeps_type_level_and_source_as_given() -> None:
+    buf = LogBuffer()
+    buf.append("error", "Uncaught boom", level="error", source="page")
+    buf.append(NETWORK, 404, level="made-up", source="network")  # type: ignore[arg-type]
+    first, second = buf.query()["items"]
+    assert {k: first[k] for k in ("type", "content", "level", "source")} == {
+        "type": "error", "content": "Uncaught boom", "level": "error", "source": "page"}
+    assert {k: second[k] for k in ("type", "content", "level", "source")} == {
+        "type": NETWORK, "content": "404", "level": "log", "source": "network"}  # unknown level: log
+    stamp = datetime.fromisoformat(first["time"])
+    assert stamp.utcoffset() == timedelta(0) and abs(datetime.now(timezone.utc) - stamp) < timedelta(seconds=5)
+    assert len(first["time"].split(".")[1]) == len("123+00:00")  # milliseconds
 
 
 def test_entry_content_is_capped_with_a_marker() -> None:
@@ -130,7 +140,7 @@ def test_decode_accepts_a_well_formed_answer() -> None:
         (12, "not a string of at most"),
         ("x" * 300_000, "not a string of at most"),
         ("{nope", "not JSON"),
-        ("[" * 200_000 + "]" * 200_000, "not"),  # too long, and too deep if it were not
+        ("[" * 200_000 + "]" * 200_000, "not a string of at most 262144 characters"),  # the size rule fires first
         ("[" * 100_000 + "]" * 100_000, "not JSON"),  # nesting bomb within the size limit
         (json.dumps([["log", "a"]]), '"lines" list'),
         (json.dumps({"lines": "x"}), '"lines" list'),

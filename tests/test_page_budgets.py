@@ -16,7 +16,7 @@ import pytest
 
 from browser_worker import BrowserWorker, SessionNotFoundError, WorkerSettings
 
-from .test_resilience import wait_for
+from ._support import wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -1,25 +1,36 @@
 """Issue 11, acceptance 1: 300 seeded random operations — good and bad starts, stops,
 close_workspace, execute, screenshots, get_logs, with random timing and overlap — against a real
-Hypha server end with no session, no load, the warm contexts only, and no app service left."""
+Hypha server end with no session, no load, the warm contexts only, and no app service left.
+
+Each operation's outcome is checked, not just the end state: a good start must succeed unless a
+stop or close_workspace of it was issued while it started (then it fails saying so) or the
+worker is at capacity (then it says that); a bad start must be refused naming its field; stop
+and close_workspace never fail; execute, screenshots and get_logs return what they were asked
+for or a WorkerError."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import random
+import re
 import time
 from collections import Counter
 from typing import Any
 
 import pytest
 
-from browser_worker import BrowserWorker, WorkerError
+from browser_worker import AppStartError, BrowserWorker, CapacityError, WorkerError
 
-from .test_lifecycle import APP_JS, bad_configs, registered_clients, settle
+from ._support import APP_JS, bad_configs, registered_clients, settle
 
 pytestmark = pytest.mark.e2e
 
 OPERATIONS = 300
+#: What execute, take_screenshot and get_logs may answer for a session they cannot serve.
+NOT_SERVING = (r"^Session <id> is (starting|stopping|stopped|failed), not running$|^Session not found: <id>$"
+               r"|did not finish within 0\.5s|did not become visible within 0\.5s"
+               r"|Target page, context or browser has been closed")  # stopped while it ran
 SEED = int(os.environ.get("BROWSER_WORKER_TEST_SEED", "20261126"))
 
 
@@ -27,41 +38,148 @@ async def test_random_operations_end_at_baseline(
     settings: Any, hypha_server: Any, alice: Any, window_config: Any
 ) -> None:
     rng = random.Random(SEED)
-    bad = list(bad_configs(hypha_server, window_config).values())
+    bad = list(bad_configs(window_config).values())
     async with BrowserWorker(settings.with_(max_sessions=4, pool_size=1, queue_timeout=2, start_timeout=10)) as w:
         await settle(w, 1)
         known: list[str] = ["ws-user-alice/never-started"]
         started: set[str] = set()
+        starting: set[str] = set()  # ids whose start is in flight
+        interrupted: set[str] = set()  # ids a stop or close_workspace may have hit while starting
         seen: Counter[str] = Counter()
+        outcomes: Counter[tuple[str, str]] = Counter()
         unexpected: list[str] = []
+        refusals: Counter[str] = Counter()
 
         def pick() -> str:
             return rng.choice(known)
 
-        async def good_start() -> None:
-            cfg = window_config(APP_JS)
-            known.append(cfg["id"])
-            started.add(cfg["client_id"])
-            await w.start(cfg)
+        def start_failure(name: str, sid: str, exc: WorkerError) -> str:
+            """The one acceptable way a start of a good config can fail, or an unexpected one."""
+            text = str(exc)
+            if isinstance(exc, AppStartError) and re.search("did not start: (stopped while starting|workspace closed)", text):
+                if sid in interrupted:
+                    return "interrupted"
+                unexpected.append(f"{name} {sid}: stopped though nothing stopped it: {text}")
+            elif isinstance(exc, CapacityError) and re.search(r"worker at capacity \(\d/4 sessions\)", text):
+                return "capacity"
+            else:
+                unexpected.append(f"{name} {sid}: {type(exc).__name__}: {text}")
+            return "unexpected"
 
-        async def start_then_stop() -> None:
-            cfg = window_config(APP_JS)
+        def refusal(name: str, exc: WorkerError) -> str:
+            """A call on a session that is not there, not running, or too slow to answer."""
+            text = re.sub(r"ws-user-alice/\S+", "<id>", str(exc))
+            refusals[f"{name}: {text[:60]}"] += 1
+            if re.search(NOT_SERVING, text):
+                return "refused"
+            unexpected.append(f"{name}: {type(exc).__name__}: {exc}")
+            return "unexpected"
+
+        async def a_start(name: str, cfg: dict[str, Any]) -> str:
             known.append(cfg["id"])
             started.add(cfg["client_id"])
-            task = asyncio.ensure_future(w.start(cfg))
+            starting.add(cfg["id"])
+            try:
+                sid = await w.start(cfg)
+            except WorkerError as exc:
+                return start_failure(name, cfg["id"], exc)
+            finally:
+                starting.discard(cfg["id"])
+            if sid != cfg["id"]:
+                unexpected.append(f"{name}: started {sid!r} for {cfg['id']!r}")
+            return "ok"
+
+        async def good_start() -> str:
+            return await a_start("good start", window_config(APP_JS))
+
+        async def start_then_stop() -> str:
+            cfg = window_config(APP_JS)
+            task = asyncio.ensure_future(a_start("start then stop", cfg))
             await asyncio.sleep(rng.uniform(0, 0.4))
+            interrupted.add(cfg["id"])
             await w.stop(cfg["id"])
-            await asyncio.gather(task, return_exceptions=True)
+            return await task
+
+        async def bad_start() -> str:
+            cfg, field = rng.choice(bad)
+            try:
+                sid = await w.start(cfg)
+            except WorkerError as exc:
+                if field in str(exc):
+                    return "refused"
+                unexpected.append(f"bad start refused without naming {field!r}: {exc}")
+                return "unexpected"
+            unexpected.append(f"bad start ({field}) was started: {sid}")
+            await w.stop(sid)
+            return "unexpected"
+
+        async def stop() -> str:
+            sid = pick()
+            interrupted.add(sid)
+            assert await w.stop(sid) is None
+            return "ok"
+
+        async def close_workspace() -> str:
+            interrupted.update(starting)
+            await w.close_workspace("ws-user-alice")
+            return "ok"
+
+        async def execute() -> str:
+            script = rng.choice(["1 + 1", "new Promise(() => {})"])
+            try:
+                result = await w.execute(pick(), script, timeout=0.5)
+            except WorkerError as exc:
+                return refusal("execute", exc)
+            if script == "1 + 1" and result == 2:
+                return "ok"
+            unexpected.append(f"execute {script!r} returned {result!r}")
+            return "unexpected"
+
+        async def screenshot() -> str:
+            selector = rng.choice([None, "#none"])
+            try:
+                png = await w.take_screenshot(pick(), selector=selector, timeout=0.5)
+            except WorkerError as exc:
+                if selector and str(exc) == f"No element matches selector {selector!r}":
+                    return "no element"
+                return refusal("screenshot", exc)
+            if selector:
+                unexpected.append(f"screenshot of missing {selector} returned an image")
+                return "unexpected"
+            if bytes(png[:8]) == b"\x89PNG\r\n\x1a\n":
+                return "ok"
+            unexpected.append(f"screenshot returned {bytes(png[:16])!r}")
+            return "unexpected"
+
+        async def get_logs() -> str:
+            limit, offset = rng.choice([None, 5]), rng.choice([0, 3, -1])
+            try:
+                logs = await w.get_logs(pick(), offset=offset, limit=limit)
+            except WorkerError as exc:
+                if offset < 0:
+                    if "invalid get_logs arguments: offset: Input should be greater than or equal to 0" in str(exc):
+                        return "bad offset refused"
+                    unexpected.append(f"get_logs offset={offset}: {exc}")
+                    return "unexpected"
+                return refusal("get_logs", exc)
+            if offset < 0:
+                unexpected.append(f"get_logs accepted offset={offset}")
+                return "unexpected"
+            items, total = logs["items"], logs["total"]
+            if isinstance(total, int) and len(items) <= min(total, limit or total):
+                return "ok"
+            unexpected.append(f"get_logs returned {len(items)} items of {total!r} (limit {limit})")
+            return "unexpected"
 
         operations = {
             "good start": (good_start, 6),
             "start then stop": (start_then_stop, 3),
-            "bad start": (lambda: w.start(rng.choice(bad)[0]), 4),
-            "stop": (lambda: w.stop(pick()), 4),
-            "close_workspace": (lambda: w.close_workspace("ws-user-alice"), 1),
-            "execute": (lambda: w.execute(pick(), rng.choice(["1 + 1", "new Promise(() => {})"]), timeout=0.5), 3),
-            "screenshot": (lambda: w.take_screenshot(pick(), selector=rng.choice([None, "#none"]), timeout=0.5), 2),
-            "get_logs": (lambda: w.get_logs(pick(), offset=rng.choice([0, 3, -1]), limit=rng.choice([None, 5])), 3),
+            "bad start": (bad_start, 4),
+            "stop": (stop, 4),
+            "close_workspace": (close_workspace, 1),
+            "execute": (execute, 3),
+            "screenshot": (screenshot, 2),
+            "get_logs": (get_logs, 3),
         }
         names = list(operations)
         weights = [operations[n][1] for n in names]
@@ -69,10 +187,8 @@ async def test_random_operations_end_at_baseline(
         async def run(name: str) -> None:
             seen[name] += 1
             try:
-                await operations[name][0]()
-            except WorkerError:
-                pass  # refusals and failures are expected; they must be WorkerErrors
-            except Exception as exc:
+                outcomes[(name, await operations[name][0]())] += 1
+            except Exception as exc:  # a WorkerError where none was acceptable, or anything else
                 unexpected.append(f"{name}: {type(exc).__name__}: {exc}")
 
         t0 = time.monotonic()
@@ -83,8 +199,12 @@ async def test_random_operations_end_at_baseline(
             if len(in_flight) >= 6:
                 _, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
         await asyncio.wait_for(asyncio.gather(*in_flight), 120)
-        assert unexpected == [], unexpected
-        assert seen["good start"] > 20 and seen["bad start"] > 10, seen
+        report = {f"{n}: {o}": c for (n, o), c in sorted(outcomes.items())}
+        assert unexpected == [], "\n".join(unexpected + [str(report)])
+        assert sum(outcomes.values()) == OPERATIONS == sum(seen.values()), report
+        assert outcomes[("good start", "ok")] > 10, report  # (about a third; the rest stopped or queued out)
+        assert outcomes[("bad start", "refused")] == seen["bad start"] > 10, report  # every bad one refused
+        assert outcomes[("stop", "ok")] == seen["stop"] and outcomes[("close_workspace", "ok")] == seen["close_workspace"]
 
         await w.close_workspace("ws-user-alice")
         await settle(w, 1)
@@ -97,4 +217,4 @@ async def test_random_operations_end_at_baseline(
         while not await none_registered():
             assert time.monotonic() < deadline, started & await registered_clients(alice)
             await asyncio.sleep(0.5)
-        print(f"{OPERATIONS} operations (seed {SEED}) in {time.monotonic() - t0:.1f}s: {dict(seen)}")
+        print(f"{OPERATIONS} operations (seed {SEED}) in {time.monotonic() - t0:.1f}s: {report}; refusals: {dict(refusals)}")

@@ -22,7 +22,7 @@ from browser_worker._browser.boot_gate import COLD_START, REFILL, WARM_START, Bo
 from browser_worker._browser.demand import BurstDemand
 from browser_worker._python.snapshot import SECRET_HEADER, SnapshotStore
 
-from .test_worker_apps import make_wheel
+from ._support import make_wheel
 
 E2E = pytest.mark.e2e
 

@@ -9,37 +9,15 @@ import time
 from typing import Any
 
 import aiohttp
-import psutil
 import pytest
 
 from browser_worker import AppStartError, BrowserWorker, CapacityError, WorkerError
 from browser_worker.metrics import serve_metrics
 from browser_worker.hypha.local_server import free_port
 
-from .conftest import web_app_config
+from ._support import browser_pids, wait_for, web_app_config
 
 pytestmark = pytest.mark.e2e
-
-
-def browser_pids() -> set[int]:
-    """Main Chromium processes started from this test process (renderers carry --type=)."""
-    pids = set()
-    for proc in psutil.Process().children(recursive=True):
-        try:
-            cmd = proc.cmdline()
-        except psutil.Error:
-            continue
-        if cmd and "chrom" in os.path.basename(cmd[0]) and not any(a.startswith("--type=") for a in cmd):
-            pids.add(proc.pid)
-    return pids
-
-
-async def wait_for(predicate: Any, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
 
 
 async def test_browser_killed_sessions_fail_and_worker_recovers(settings: Any) -> None:
@@ -96,7 +74,8 @@ async def test_overload_queues_then_fails_and_nothing_leaks(settings: Any) -> No
 
         # Waiters succeed as others stop.
         waiting = [asyncio.create_task(w.start(web_app_config("data:text/html,<p>late</p>"))) for _ in range(3)]
-        await asyncio.sleep(0.2)
+        await wait_for(lambda: w.pool.waiting == 3)  # all three queued before a slot frees
+        assert w.pool.in_use == 3 and not any(t.done() for t in waiting)
         for sid in ok:
             await w.stop(sid)
         late = await asyncio.gather(*waiting)
@@ -120,6 +99,7 @@ async def test_fifty_start_stop_cycles_leak_no_context(settings: Any, window_con
 
 
 async def test_recycle_after_n_sessions_drains_old_browser(settings: Any) -> None:
+    before = browser_pids()
     async with BrowserWorker(settings.with_(pool_size=1, recycle_after=3)) as w:
         keep = await w.start(web_app_config("data:text/html,<p>old</p>"))
         old_browser = w.sessions.live(keep).lease.browser
@@ -130,9 +110,12 @@ async def test_recycle_after_n_sessions_drains_old_browser(settings: Any) -> Non
         assert not w.host.is_current(old_browser)  # new sessions go to a fresh browser
         assert await w.execute(keep, "document.body.textContent") == "old"  # the old one drains
         assert old_browser in w.host.browsers()
+        assert len(browser_pids() - before) >= 2  # the old one and a fresh one
         await w.stop(keep)
-        await wait_for(lambda: old_browser not in w.host.browsers())
-        assert not old_browser.is_connected() or not old_browser.contexts
+        await wait_for(lambda: not old_browser.is_connected())  # drained: closed
+        assert old_browser not in w.host.browsers()
+        # ...and its process is gone: one Chromium per browser the host still has.
+        await wait_for(lambda: len(browser_pids() - before) == len(w.host.browsers()))
 
 
 async def test_infinite_loop_times_out_and_is_cleaned_up(settings: Any, window_config: Any) -> None:
@@ -202,21 +185,50 @@ async def test_session_ttl_stops_old_sessions(settings: Any) -> None:
         assert any("session-ttl" in t for t in w.sessions.any(sid).logs.texts())
 
 
-async def test_health_and_metrics_endpoint(worker: BrowserWorker) -> None:
-    port = free_port()
-    runner = await serve_metrics(worker, "127.0.0.1", port)
-    try:
-        sid = await worker.start(web_app_config("data:text/html,<p>m</p>"))
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"http://127.0.0.1:{port}/health") as resp:
-                assert resp.status == 200
-                health = await resp.json()
-            async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
-                text = await resp.text()
-        await worker.stop(sid)
-        assert health["browser_up"] is True and health["sessions"] >= 1
-        assert 'browser_worker_sessions{state="running"}' in text
-        assert "browser_worker_start_seconds_bucket" in text
-        assert "browser_worker_starts_total" in text and "browser_worker_browser_restarts" in text
-    finally:
-        await runner.cleanup()
+def samples(text: str) -> dict[str, float]:
+    """Prometheus text as ``{'name{label="v"}': value}``."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            out[sample.name + (f"{{{labels}}}" if labels else "")] = sample.value
+    return out
+
+
+async def test_health_and_metrics_endpoint(settings: Any) -> None:
+    async with BrowserWorker(settings.with_(pool_size=1, max_sessions=4)) as w:
+        port = free_port()
+        runner = await serve_metrics(w, "127.0.0.1", port)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            async with aiohttp.ClientSession() as http:
+                async def scrape() -> tuple[dict[str, Any], dict[str, float]]:
+                    async with http.get(base + "/health") as resp:
+                        assert resp.status == 200
+                        health = await resp.json()
+                    async with http.get(base + "/metrics") as resp:
+                        assert resp.status == 200
+                        return health, samples(await resp.text())
+
+                _, before = await scrape()
+                sid = await w.start(web_app_config("data:text/html,<p>m</p>"))
+                health, during = await scrape()
+                await w.stop(sid)
+                with pytest.raises(WorkerError):
+                    await w.start(web_app_config("javascript:alert(1)"))  # refused at the door: no start
+                _, after = await scrape()
+        finally:
+            await runner.cleanup()
+    assert health == {"status": "ok", "browser_up": True, "sessions": 1, "capacity": 4, "load": 0.25}
+    assert during["browser_worker_starts_total"] == before["browser_worker_starts_total"] + 1
+    assert during["browser_worker_start_seconds_count"] == before["browser_worker_start_seconds_count"] + 1
+    assert 0 < during["browser_worker_start_seconds_sum"] - before["browser_worker_start_seconds_sum"] < 30
+    assert during['browser_worker_sessions{state="running"}'] == 1.0
+    assert during['browser_worker_sessions{state="starting"}'] == 0.0
+    assert during["browser_worker_capacity"] == 4 and during["browser_worker_browser_up"] == 1
+    assert during["browser_worker_browser_restarts"] == 0 and during["browser_worker_start_failures_total"] == 0
+    assert after['browser_worker_sessions{state="running"}'] == 0.0
+    assert after["browser_worker_starts_total"] == during["browser_worker_starts_total"]
+    assert after["browser_worker_start_failures_total"] == 0

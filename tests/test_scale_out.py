@@ -18,7 +18,7 @@ from browser_worker import BrowserWorker
 from browser_worker._browser.chromium import find_chromium
 from browser_worker.hypha.local_server import free_port
 
-from .conftest import web_app_config
+from ._support import serve_process, web_app_config
 
 pytestmark = pytest.mark.e2e
 
@@ -27,22 +27,6 @@ APP = """<config lang="json">{"name": "Spread", "type": "window", "version": "0.
 await api.export({ setup() {}, where() { return location.href; } });
 </script>
 """
-
-
-async def serve_process(server_url: str, token: str, service_id: str) -> asyncio.subprocess.Process:
-    env = {**os.environ, "HYPHA_SERVER_URL": server_url, "HYPHA_TOKEN": token,
-           "BROWSER_WORKER_SERVICE_ID": service_id, "BROWSER_WORKER_POOL_SIZE": "1",
-           "BROWSER_WORKER_PYTHON_POOL_SIZE": "0"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "browser_worker", "serve",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
-    )
-    seen = b""
-    while b"Ctrl-C to stop" not in seen:
-        line = await asyncio.wait_for(proc.stdout.readline(), 60)  # type: ignore[union-attr]
-        assert line, seen.decode(errors="replace")
-        seen += line
-    return proc
 
 
 async def test_min_load_spreads_starts_over_two_worker_processes(hypha_server: Any) -> None:

@@ -18,8 +18,7 @@ from hypha_rpc import connect_to_server
 from browser_worker import BrowserWorker
 from browser_worker.metrics import serve_metrics
 
-from .conftest import web_app_config
-from .test_lifecycle import settle
+from ._support import settle, web_app_config
 
 pytestmark = pytest.mark.e2e
 

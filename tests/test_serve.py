@@ -6,25 +6,15 @@ import asyncio
 import os
 import signal
 import sys
-import time
 from typing import Any
 
 import pytest
 
 from browser_worker.hypha.local_server import LocalHyphaServer
 
+from ._support import read_until
+
 pytestmark = pytest.mark.e2e
-
-
-async def _read_until(stream: asyncio.StreamReader, needle: str, timeout: float) -> str:
-    seen = ""
-    deadline = time.monotonic() + timeout
-    while needle not in seen:
-        line = await asyncio.wait_for(stream.readline(), max(0.1, deadline - time.monotonic()))
-        if not line:
-            break
-        seen += line.decode(errors="replace")
-    return seen
 
 
 async def test_serve_registers_runs_apps_and_stops_on_sigint(
@@ -37,7 +27,7 @@ async def test_serve_registers_runs_apps_and_stops_on_sigint(
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
     )
     try:
-        out = await _read_until(proc.stdout, "Ctrl-C to stop", 60)  # type: ignore[arg-type]
+        out = await read_until(proc.stdout, "Ctrl-C to stop", 60)  # type: ignore[arg-type]
         assert "registered on " + hypha_server.url in out, out
         assert alice_token not in out
         services = await alice.list_services({"type": "server-app-worker"})

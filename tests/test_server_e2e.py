@@ -9,12 +9,7 @@ import pytest
 
 from browser_worker import BrowserWorker, SessionNotFoundError
 
-ECHO_APP = """<config lang="json">{"name": "Echo", "type": "window", "version": "0.1.0"}</config>
-<script lang="javascript">
-console.log("echo app says hello");
-api.export({ setup() {}, echo(x) { return x; } });
-</script>
-"""
+from ._support import ECHO_APP
 
 pytestmark = pytest.mark.e2e
 
@@ -46,7 +41,12 @@ async def test_install_start_call_screenshot_stop(
     console = await apps.get_logs(sid, type="console")  # Hypha's callers filter this way
     assert any("echo app says hello" in i["content"] for i in console["items"])
     assert all(i["type"] == "console" for i in console["items"])
-    assert logs["total"] >= len(logs["items"])
+    # ``total`` counts every entry (of the type asked for), not the page of them returned.
+    assert logs["total"] == len(logs["items"]) >= 3  # starting, context ready, the app's line, …
+    assert console["total"] == len(console["items"]) == len([i for i in logs["items"] if i["type"] == "console"])
+    paged = await apps.get_logs(sid, offset=1, limit=1)
+    assert paged["total"] == logs["total"] and paged["items"] == logs["items"][1:2]
+    assert (paged["offset"], paged["limit"]) == (1, 1)
 
     ws_worker = [w for w in await apps.list_workers() if w["id"].endswith(":browser-worker")][0]
     remote = await alice.get_service(ws_worker["id"])

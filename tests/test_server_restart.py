@@ -15,7 +15,7 @@ from hypha_rpc import connect_to_server
 
 from browser_worker.hypha.local_server import LocalHyphaServer
 
-from .test_scale_out import serve_process
+from ._support import serve_process
 
 pytestmark = pytest.mark.e2e
 

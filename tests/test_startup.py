@@ -8,7 +8,7 @@ from hypha_rpc import connect_to_server
 
 from browser_worker.hypha.local_server import LocalHyphaServer
 
-from .test_server_e2e import ECHO_APP
+from ._support import ECHO_APP
 
 pytestmark = pytest.mark.e2e
 

@@ -7,10 +7,8 @@ server on 127.0.0.1); pages may reach 127.0.0.1 only, so nothing comes from the 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import time
 import uuid
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -23,11 +21,11 @@ from hypha_rpc import connect_to_server
 
 from browser_worker import AppStartError, BrowserWorker, WorkerSettings
 from browser_worker._python.asset_server import AssetServer
-from browser_worker._python.assets import default_paths
-from browser_worker.errors import ConfigError, WorkerError
+from browser_worker._python.assets import AssetPaths, default_paths
+from browser_worker.errors import ConfigError
 from browser_worker._python.packages import OFFICIAL_BASE, PackageBase
 
-from .test_worker_apps import make_wheel
+from ._support import make_wheel, wait_warm
 
 E2E = pytest.mark.e2e
 
@@ -40,12 +38,14 @@ def lock_entry(name: str, wheel_name: str, sha256: str) -> dict[str, Any]:
     }
 
 
-def make_package_base(folder: Path) -> Path:
+def make_package_base(folder: Path, info: dict[str, Any] | None = None) -> Path:
     """A package base: ``tinypkg`` and ``otherpkg`` with their wheels, ``ghostpkg`` and
     ``typing-extensions`` listed in the lock file without a file. The ``info`` block (ABI) is
-    the core's own."""
+    the fetched Pyodide core's own unless given (tests without a browser give their own, so
+    they need no fetched assets)."""
     folder.mkdir(parents=True, exist_ok=True)
-    core = json.loads((default_paths().pyodide / "pyodide-lock.json").read_text())
+    if info is None:
+        info = json.loads((default_paths().pyodide / "pyodide-lock.json").read_text())["info"]
     packages = {}
     for name, value in (("tinypkg", 4242), ("otherpkg", 7)):
         wheel = make_wheel(folder, name, value)
@@ -54,15 +54,8 @@ def make_package_base(folder: Path) -> Path:
     # Also in the wheelhouse every page installs: an import of it must not reach for this file.
     packages["typing-extensions"] = {**lock_entry("typing-extensions", "typing_extensions-9.9-py3-none-any.whl", "0" * 64),
                                      "imports": ["typing_extensions"]}
-    (folder / "pyodide-lock.json").write_text(json.dumps({"info": core["info"], "packages": packages}))
+    (folder / "pyodide-lock.json").write_text(json.dumps({"info": info, "packages": packages}))
     return folder
-
-
-async def wait_warm(worker: BrowserWorker, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while worker.pool.idle_of("web-python") < 1:
-        assert time.monotonic() < deadline, f"no warm web-python page after {timeout}s"
-        await asyncio.sleep(0.2)
 
 
 def app_config(server_url: str, token: str, code: str, **manifest: Any) -> dict[str, Any]:
@@ -230,7 +223,10 @@ async def test_url_base_on_a_cold_page(hypha_server: Any, settings: Any, served_
         await worker.stop(sid)
 
 
-# ----- without a browser ----------------------------------------------------------------------
+# ----- without a browser (nor the fetched Pyodide assets) --------------------------------------
+
+#: An ``info`` block for package bases of tests that do not boot Pyodide.
+FAKE_INFO = {"arch": "wasm32", "platform": "emscripten_4_0_9", "version": "0.28.3", "python": "3.13.2"}
 
 
 def test_package_base_forms(tmp_path: Path) -> None:
@@ -241,7 +237,7 @@ def test_package_base_forms(tmp_path: Path) -> None:
     assert OFFICIAL_BASE == "https://cdn.jsdelivr.net/pyodide/v0.28.3/full/"
     assert PackageBase.parse("https://mirror.example/pyodide").page_config("http://x") == {
         "url": "https://mirror.example/pyodide/", "lock_url": "https://mirror.example/pyodide/pyodide-lock.json"}
-    folder = make_package_base(tmp_path / "base")
+    folder = make_package_base(tmp_path / "base", FAKE_INFO)
     for setting in (str(folder), f"file://{folder}"):
         parsed = PackageBase.parse(setting)
         assert parsed.directory == folder.resolve()
@@ -253,8 +249,8 @@ def test_package_base_forms(tmp_path: Path) -> None:
 
 
 async def test_asset_server_serves_local_base(tmp_path: Path) -> None:
-    folder = make_package_base(tmp_path / "base")
-    server = AssetServer(default_paths(), packages_dir=folder)
+    folder = make_package_base(tmp_path / "base", FAKE_INFO)
+    server = AssetServer(AssetPaths(tmp_path / "static"), packages_dir=folder)  # no fetched assets needed
     url = await server.start()
     try:
         async with aiohttp.ClientSession() as http:

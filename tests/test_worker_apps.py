@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-import zipfile
-from pathlib import Path
 from typing import Any, AsyncIterator
 
 import pytest
@@ -15,6 +11,8 @@ from hypha_rpc import connect_to_server
 
 from browser_worker import AppStartError, BrowserWorker, registered
 from browser_worker._python.assets import default_paths, write_index
+
+from ._support import make_wheel, wait_warm
 
 pytestmark = pytest.mark.e2e
 
@@ -39,13 +37,6 @@ console.log("hello from inside a web worker", typeof document);
 await api.export({ setup() {}, echo(x) { return x; } });
 </script>
 """
-
-
-async def wait_warm(worker: BrowserWorker, kind: str = "web-python", timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while worker.pool.idle_of(kind) < 1:
-        assert time.monotonic() < deadline, f"no warm {kind} page after {timeout}s"
-        await asyncio.sleep(0.2)
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -106,18 +97,6 @@ async def test_web_python_raising_at_import_fails_start(carol: dict[str, Any], h
     logs = "\n".join(i["content"] for i in (await worker.get_logs(cfg["id"]))["items"])
     assert "Traceback (most recent call last)" in logs and "in boom" in logs
     assert (await worker.get_session_info(cfg["id"]))["status"] == "failed"
-
-
-def make_wheel(folder: Path, name: str, value: int) -> Path:
-    """A minimal pure-Python wheel, so the test needs no package index."""
-    path = folder / f"{name}-1.0-py3-none-any.whl"
-    dist = f"{name}-1.0.dist-info"
-    with zipfile.ZipFile(path, "w") as whl:
-        whl.writestr(f"{name}/__init__.py", f"VALUE = {value}\n")
-        whl.writestr(f"{dist}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
-        whl.writestr(f"{dist}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
-        whl.writestr(f"{dist}/RECORD", "")
-    return path
 
 
 async def test_requirements_from_local_wheelhouse_and_missing_one(carol: dict[str, Any], hypha_server: Any) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable
+from typing import Any, Awaitable, Callable
 
 from playwright.async_api import Browser, Playwright
 
@@ -36,6 +36,7 @@ class BrowserHost:
         browser_endpoint: str | None = None,
         cdp_endpoint: str | None = None,
         extra_args: tuple[str, ...] = (),
+        sleep: Callable[[float], Awaitable[Any]] | None = None,
     ) -> None:
         if browser_endpoint and cdp_endpoint:
             raise ConfigError("give either a browser endpoint or a CDP endpoint, not both")
@@ -46,6 +47,7 @@ class BrowserHost:
         self._chromium_path = chromium_path
         self._headless = headless
         self._recycle_after = recycle_after
+        self._sleep = sleep or asyncio.sleep  # the relaunch back-off's (unit tests inject a fake)
         self._current: Browser | None = None
         self._ready = asyncio.Event()
         self._served: dict[Browser, int] = {}  # known browsers → contexts ever created in them
@@ -211,7 +213,7 @@ class BrowserHost:
         while attempt < len(BACKOFF) or (self.remote and not self._closed):
             delay = BACKOFF[min(attempt, len(BACKOFF) - 1)]
             attempt += 1
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
             try:
                 browser = await self._launch()
             except Exception as exc:

@@ -101,8 +101,13 @@ class ContextPool:
         python_config: dict[str, Any] | None = None,
         python_boot_limit: int = 0,
         python_max: int = 0,
+        clock: Callable[[], float] | None = None,
+        call_later: Callable[[float, Callable[[], Any]], Any] | None = None,
     ) -> None:
         self._host = host
+        # The refill back-off's clock and timer (unit tests inject fakes; default: the loop's).
+        self._clock = clock or time.monotonic
+        self._call_later = call_later
         #: Web-python pages booting at once (0: one per CPU core); sessions go before refills.
         self.python_boots = BootGate(python_boot_limit or default_limit())
         # Warm pages need the server's origin; without one there is nothing to pre-load.
@@ -277,7 +282,7 @@ class ContextPool:
             except TimeoutError:
                 pass
             wanted.clear()
-            if time.monotonic() < self._retry_at.get(kind, 0.0):
+            if self._clock() < self._retry_at.get(kind, 0.0):
                 continue
             await self._trim(kind)
             while not self._closed and self.idle_of(kind) < self.target(kind):
@@ -290,8 +295,8 @@ class ContextPool:
                 # Python page may be unable to boot; either way, do not spin.
                 self._failures[kind] = self._failures.get(kind, 0) + 1
                 delay = min(60.0, 0.5 * 2 ** (self._failures[kind] - 1))
-                self._retry_at[kind] = time.monotonic() + delay
-                asyncio.get_running_loop().call_later(delay, wanted.set)
+                self._retry_at[kind] = self._clock() + delay
+                (self._call_later or asyncio.get_running_loop().call_later)(delay, wanted.set)
                 break
 
     async def _trim(self, kind: str) -> None:

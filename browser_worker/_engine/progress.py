@@ -31,7 +31,13 @@ _SEVERITY = ("error", "warning", "success", "info")
 
 
 class Progress:
-    def __init__(self, callback: Callable[[dict[str, Any]], Any] | None, coalesce: float = 0.0) -> None:
+    def __init__(
+        self,
+        callback: Callable[[dict[str, Any]], Any] | None,
+        coalesce: float = 0.0,
+        *,
+        call_later: Callable[[float, Callable[[], None]], Any] | None = None,
+    ) -> None:
         self._callback = callback if callable(callback) else None
         self._logs: LogBuffer | None = None
         try:
@@ -41,6 +47,8 @@ class Progress:
         self._coalesce = coalesce if self._loop is not None else 0.0
         self._pending: list[tuple[str, str]] = []
         self._timer: asyncio.TimerHandle | None = None
+        #: Schedules the coalesced flush (the loop's ``call_later``; unit tests inject a fake).
+        self._call_later = call_later or (self._loop.call_later if self._loop is not None else None)
 
     def attach(self, logs: LogBuffer) -> None:
         """Also record every message in a session's log."""
@@ -76,7 +84,7 @@ class Progress:
             return
         self._pending.append((type, message))
         if self._timer is None:
-            self._timer = self._loop.call_later(self._coalesce, self.flush)  # type: ignore[union-attr]
+            self._timer = self._call_later(self._coalesce, self.flush)  # type: ignore[misc]
 
     def flush(self) -> None:
         """Send the messages still held back, joined into one callback call."""

@@ -27,7 +27,7 @@ import json
 import random
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from browser_worker._logs.buffer import CONSOLE_LEVELS
 
@@ -110,8 +110,13 @@ class ConsolePump:
         eager: Callable[[], bool] = lambda: False,
         max_chars: int = PULL_CHARS,
         max_lines: int = PULL_LINES,
+        sleep: Callable[[float], Awaitable[Any]] | None = None,
+        jitter: Callable[[float, float], float] | None = None,
     ) -> None:
         self._page = page
+        # Injected by unit tests to drive the timer without waiting for it.
+        self._sleep = sleep or asyncio.sleep
+        self._jitter = jitter or random.uniform
         self._on_line = on_line
         self._notice = notice
         self._eager = eager  # pull at the fast rate regardless (e.g. while the app starts)
@@ -207,14 +212,14 @@ class ConsolePump:
     async def _run(self) -> None:
         delay = FAST
         while not self._closed and not self._page.is_closed():
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
             try:
                 got = await self.pull()
             except Exception as exc:  # never let the pump die silently mid-session
                 log.debug("console pull failed: %r", exc)
                 got = 0
             # Jitter spreads the pulls of many quiet pages instead of letting them fall in step.
-            delay = FAST if got or self._more or self._eager() else min(SLOW, delay * 2) * random.uniform(0.9, 1.1)
+            delay = FAST if got or self._more or self._eager() else min(SLOW, delay * 2) * self._jitter(0.9, 1.1)
 
 
 def _consume(task: "asyncio.Future[Any]") -> None:

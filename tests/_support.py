@@ -1,0 +1,181 @@
+"""Helpers shared by the test modules (import them from here, never from another test module).
+
+Nothing here launches anything by itself: the helpers that drive a worker, a browser or a
+``serve`` process are only called by e2e tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import sys
+import time
+import uuid
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from browser_worker import BrowserWorker
+
+#: A window app that exports ``echo``.
+APP_JS = "await api.export({ setup() {}, echo(x) { return x; } });"
+
+#: The same as an installable source with ``<config>``, and a console line to look for.
+ECHO_APP = """<config lang="json">{"name": "Echo", "type": "window", "version": "0.1.0"}</config>
+<script lang="javascript">
+console.log("echo app says hello");
+api.export({ setup() {}, echo(x) { return x; } });
+</script>
+"""
+
+
+# ----- start configs ---------------------------------------------------------------------------
+
+
+def web_app_config(url: str, **manifest: Any) -> dict[str, Any]:
+    """A direct start config for a web app (an entry URL) in alice's workspace."""
+    client_id = f"w-{uuid.uuid4().hex[:10]}"
+    return {
+        "id": f"ws-user-alice/{client_id}",
+        "workspace": "ws-user-alice",
+        "client_id": client_id,
+        "app_id": "web-app-test",
+        "entry_point": url,
+        "manifest": {"type": "web-app", "entry_point": url, **manifest},
+    }
+
+
+def bad_configs(window_config: Callable[..., dict[str, Any]]) -> dict[str, tuple[dict[str, Any], str]]:
+    """Start configs that must be refused, and the field each error must name."""
+    def web_app(**manifest: Any) -> dict[str, Any]:
+        return web_app_config("https://example.org/", **manifest)
+
+    window = window_config(APP_JS)
+    no_source = {**window}
+    no_source.pop("source")
+    return {
+        "javascript url": (web_app_config("javascript:alert(1)"), "scheme"),
+        "chrome url": (web_app_config("chrome://settings"), "scheme"),
+        "empty url": ({**web_app_config(""), "manifest": {"type": "web-app"}}, "entry_point"),
+        "cookies": (web_app(cookies=[{"value": "x"}]), "cookies"),
+        "local_storage": (web_app(local_storage=["a"]), "local_storage"),
+        "permissions": (web_app(permissions=["root"]), "permission"),
+        "requirements": ({**window, "manifest": {"type": "window", "requirements": [1]}}, "requirements"),
+        "content_hash": ({**window, "manifest": {"type": "window", "content_hash": ["x"]}}, "content_hash"),
+        "no source": (no_source, "source"),
+        "nan timeout": ({**window, "timeout": math.nan}, "timeout"),
+        "inf timeout": ({**window, "timeout": math.inf}, "timeout"),
+        "huge timeout": ({**window, "timeout": 10**9}, "timeout"),
+        "id type": ({**window, "id": 5}, "id"),
+        "workspace type": ({**window, "workspace": 5}, "workspace"),
+    }
+
+
+# ----- waiting ---------------------------------------------------------------------------------
+
+
+async def wait_for(predicate: Callable[[], Any], timeout: float = 15.0) -> None:
+    """Poll ``predicate`` every 50 ms until it is true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+async def settle(w: "BrowserWorker", size: int | None = None) -> None:
+    """Back to baseline: no session, no slot, and only the warm contexts Chromium counts
+    (``size``; by default the pool's warm targets)."""
+    if size is None:
+        size = w.pool.target("window") + w.pool.target("web-python")
+    deadline = time.monotonic() + 20
+    while not (w.pool.idle == size and w.context_count() == size):
+        state = (f"idle={w.pool.idle} contexts={w.context_count()} in_use={w.pool.in_use} "
+                 f"waiting={w.pool.waiting} live={[(s.id, s.status.value) for s in w.sessions.live_sessions()]}")
+        assert time.monotonic() < deadline, state
+        await asyncio.sleep(0.1)
+    assert w.sessions.live_sessions() == []
+    assert w.pool.in_use == 0 and w.pool.waiting == 0 and w.get_load() == 0
+
+
+async def wait_warm(worker: "BrowserWorker", kind: str = "web-python", timeout: float = 180) -> None:
+    """Until the pool holds a warm page of ``kind``."""
+    deadline = time.monotonic() + timeout
+    while worker.pool.idle_of(kind) < 1:
+        assert time.monotonic() < deadline, f"no warm {kind} page after {timeout}s"
+        await asyncio.sleep(0.2)
+
+
+async def read_until(stream: asyncio.StreamReader, needle: str, timeout: float) -> str:
+    """Lines of ``stream`` up to and including the one holding ``needle`` (or its end)."""
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while needle not in seen:
+        line = await asyncio.wait_for(stream.readline(), max(0.1, deadline - time.monotonic()))
+        if not line:
+            break
+        seen += line.decode(errors="replace")
+    return seen
+
+
+# ----- processes and services ------------------------------------------------------------------
+
+
+def browser_pids() -> set[int]:
+    """Main Chromium processes started from this test process (renderers carry --type=)."""
+    import psutil
+
+    pids = set()
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            cmd = proc.cmdline()
+        except psutil.Error:
+            continue
+        if cmd and "chrom" in os.path.basename(cmd[0]) and not any(a.startswith("--type=") for a in cmd):
+            pids.add(proc.pid)
+    return pids
+
+
+async def serve_process(server_url: str, token: str, service_id: str) -> asyncio.subprocess.Process:
+    """``browser-worker serve`` in a subprocess, once it says it is serving."""
+    env = {**os.environ, "HYPHA_SERVER_URL": server_url, "HYPHA_TOKEN": token,
+           "BROWSER_WORKER_SERVICE_ID": service_id, "BROWSER_WORKER_POOL_SIZE": "1",
+           "BROWSER_WORKER_PYTHON_POOL_SIZE": "0"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "browser_worker", "serve",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
+    )
+    seen = b""
+    while b"Ctrl-C to stop" not in seen:
+        line = await asyncio.wait_for(proc.stdout.readline(), 60)  # type: ignore[union-attr]
+        assert line, seen.decode(errors="replace")
+        seen += line
+    return proc
+
+
+async def our_workers(apps: Any) -> list[dict[str, Any]]:
+    """The ``browser-worker`` services the server's app controller lists."""
+    return [w for w in await apps.list_workers() if w["id"].endswith(":browser-worker")]
+
+
+async def registered_clients(alice: Any) -> set[str]:
+    """Client ids in alice's workspace that have a ``default`` service registered."""
+    return {s["id"].split("/", 1)[1].split(":", 1)[0] for s in await alice.list_services()
+            if s["id"].endswith(":default")}
+
+
+# ----- files -----------------------------------------------------------------------------------
+
+
+def make_wheel(folder: Path, name: str, value: int) -> Path:
+    """A minimal pure-Python wheel, so the test needs no package index."""
+    path = folder / f"{name}-1.0-py3-none-any.whl"
+    dist = f"{name}-1.0.dist-info"
+    with zipfile.ZipFile(path, "w") as whl:
+        whl.writestr(f"{name}/__init__.py", f"VALUE = {value}\n")
+        whl.writestr(f"{dist}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+        whl.writestr(f"{dist}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        whl.writestr(f"{dist}/RECORD", "")
+    return path
