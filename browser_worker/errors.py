@@ -33,5 +33,9 @@ class UnsupportedAppTypeError(WorkerError):
     """The manifest names an app type this worker does not run."""
 
 
+class PageStuckError(WorkerError):
+    """The page's main thread stopped answering (a script that never yields)."""
+
+
 class PermissionDeniedError(WorkerError):
     """A caller asked for a session outside its own workspace."""

@@ -15,7 +15,8 @@ from typing import Any, Mapping
 
 from browser_worker._api.apptypes import SUPPORTED_TYPES
 from browser_worker._api.calls import (Limits, parse_execute, parse_logs, parse_screenshot,
-                                       parse_session_id, parse_start)
+                                       parse_session_id, parse_start, reroute_start,
+                                       StartRequest)
 from browser_worker._api.compile import parse_compile
 from browser_worker._api.policy import Caller, authorize, caller_from, check_name
 from browser_worker._browser.chromium import ChromiumInfo
@@ -28,11 +29,12 @@ from browser_worker._engine import page_actions, watch
 from browser_worker._engine.engine import SessionEngine
 from browser_worker._engine.progress import Progress
 from browser_worker._engine.session import Session, SessionRegistry, SessionStatus
+from browser_worker._net.instances import ServerInstances
 from browser_worker._net.policy import NetworkPolicy
 from browser_worker._python.snapshot import SnapshotStore
 from browser_worker._redact import redact_value, redacting
 from browser_worker.config import WorkerSettings
-from browser_worker.errors import SessionNotFoundError, WorkerError
+from browser_worker.errors import PageStuckError, SessionNotFoundError, WorkerError
 from browser_worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,8 @@ class BrowserWorker:
         )
         self.metrics = WorkerMetrics(self)
         self.engine = SessionEngine(s, net, budget, observer=self.metrics)
+        #: The Hypha server instances pages may connect to (several on one Redis: instances.py).
+        self.instances = ServerInstances(s.server_url)
         #: True: the server hands us its local URLs (same host); a URL string: that server.
         self.use_local_url: bool | str = True
         #: The workspace the worker's service is registered in (set by ``registered``).
@@ -165,11 +169,12 @@ class BrowserWorker:
         authorize(method, caller, session.workspace)
         return session
 
-    def _running_page(self, method: str, session_id: Any, context: Mapping[str, Any] | None) -> Any:
+    def _running(self, method: str, session_id: Any, context: Mapping[str, Any] | None) -> tuple[Session, Any]:
+        """The running session ``session_id`` names (if the caller may use it) and its page."""
         session = self._authorized_session(method, session_id, context)
         if session.lease is None or session.status is not SessionStatus.RUNNING:
             raise WorkerError(f"Session {session.id} is {session.status.value}, not running")
-        return session.lease.page
+        return session, session.lease.page
 
     async def start(self, config: Any, context: dict[str, Any] | None = None) -> str:
         """Start an app session; return its id once the page loaded and the app code ran.
@@ -178,7 +183,23 @@ class BrowserWorker:
         workspace = authorize("start", caller, None)
         req = parse_start(config, workspace=None if caller.privileged else workspace,
                           limits=self.limits, net=self.net)
+        if caller.privileged and req.server_url:
+            req = await self._to_instance(req, config)
         return await self.engine.start(req)
+
+    async def _to_instance(self, req: StartRequest, config: Mapping[str, Any]) -> StartRequest:
+        """The app controller names its own instance as ``server_url``; the page connects
+        there if it is an instance of this worker's deployment this worker can reach, else to
+        the worker's own server (instances.py). Only a privileged caller (the controller runs
+        as root) may point a page at another instance: tenants stay under ``--allow-hosts``."""
+        assert req.server_url
+        route = await self.instances.route(req.server_url)
+        if route.reason is None:
+            if route.server_url != self.instances.home:
+                self.net.trust_instance(route.server_url)
+            return req
+        log.warning("%s: %s", req.session_id, route.reason)
+        return reroute_start(config, req, route.server_url, route.reason, limits=self.limits, net=self.net)
 
     async def stop(self, session_id: Any, context: dict[str, Any] | None = None) -> None:
         """Stop a session (a start in flight or queued is cancelled). Unknown or ended ids are
@@ -217,8 +238,16 @@ class BrowserWorker:
         """Evaluate JS in the session's page (an expression or a function) and return its
         JSON-able value, within ``timeout`` seconds (the worker's default when not given)."""
         req = parse_execute(self.limits, script, timeout)
-        page = self._running_page("execute", session_id, context)
-        return await page_actions.evaluate(page, req.script, req.timeout)
+        session, page = self._running("execute", session_id, context)
+        try:
+            result = await page_actions.evaluate(page, req.script, req.timeout)
+        except PageStuckError as exc:
+            if not session.stuck:
+                session.stuck = True
+                session.logs.worker(str(exc), "error")
+            raise
+        session.stuck = False
+        return result
 
     async def take_screenshot(self, session_id: Any, format: Any = "png", quality: Any = None,
                               full_page: Any = False, clip: Any = None, selector: Any = None,
@@ -226,7 +255,7 @@ class BrowserWorker:
         """PNG or JPEG bytes of the page, a region (``clip``) or one element (``selector``)."""
         req = parse_screenshot(self.limits, format=format, quality=quality, full_page=full_page,
                                clip=clip, selector=selector, timeout=timeout)
-        page = self._running_page("take_screenshot", session_id, context)
+        _, page = self._running("take_screenshot", session_id, context)
         return await page_actions.screenshot(page, req)
 
     async def prepare_workspace(self, workspace: Any, context: dict[str, Any] | None = None) -> None:
@@ -297,5 +326,20 @@ class BrowserWorker:
         config = server.get("config") if isinstance(server, dict) else getattr(server, "config", None)
         workspace = (config or {}).get("workspace") if isinstance(config, dict) else getattr(config, "workspace", None)
         self.owner_workspace = workspace if isinstance(workspace, str) else self.owner_workspace
+        if isinstance(config, dict):
+            await self._connected_instance(config)
         return await server.register_service(
             self.get_worker_service(service_id=service_id, use_local_url=use_local_url))
+
+    async def _connected_instance(self, info: Mapping[str, Any]) -> None:
+        """Learn the deployment from the connection: its public URL (which other instances must
+        share), and the local URL of the instance the worker reached, which its controller
+        hands pages; warm pages go there when this worker can reach it."""
+        self.instances.connected(info.get("public_base_url"))
+        local = info.get("local_base_url")
+        if not isinstance(local, str) or not local.startswith(("http://", "https://")):
+            return
+        route = await self.instances.route(local.rstrip("/"))
+        if route.reason is None and self.engine.is_open:
+            self.net.trust_instance(route.server_url)
+            self.pool.retarget(route.server_url)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import signal
 import sys
 import time
 import uuid
@@ -138,21 +139,44 @@ def browser_pids() -> set[int]:
     return pids
 
 
-async def serve_process(server_url: str, token: str, service_id: str) -> asyncio.subprocess.Process:
-    """``browser-worker serve`` in a subprocess, once it says it is serving."""
+async def serve_process(server_url: str, token: str, service_id: str, *,
+                        own_group: bool = False, keep_reading: bool = False) -> asyncio.subprocess.Process:
+    """``browser-worker serve`` in a subprocess, once it says it is serving. ``own_group``:
+    in its own process group, so ``kill_group`` takes its Chromium too (even on SIGKILL);
+    ``keep_reading``: drain its output from then on, so a chatty worker never blocks."""
     env = {**os.environ, "HYPHA_SERVER_URL": server_url, "HYPHA_TOKEN": token,
            "BROWSER_WORKER_SERVICE_ID": service_id, "BROWSER_WORKER_POOL_SIZE": "1",
            "BROWSER_WORKER_PYTHON_POOL_SIZE": "0"}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "browser_worker", "serve",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
+        start_new_session=own_group,
     )
     seen = b""
     while b"Ctrl-C to stop" not in seen:
         line = await asyncio.wait_for(proc.stdout.readline(), 60)  # type: ignore[union-attr]
         assert line, seen.decode(errors="replace")
         seen += line
+    if keep_reading:
+        _readers.add(reader := asyncio.ensure_future(_read_all(proc)))
+        reader.add_done_callback(_readers.discard)
     return proc
+
+
+_readers: set["asyncio.Future[None]"] = set()
+
+
+async def _read_all(proc: asyncio.subprocess.Process) -> None:
+    while await proc.stdout.readline():  # type: ignore[union-attr]
+        pass
+
+
+def kill_group(proc: asyncio.subprocess.Process, sig: int = signal.SIGKILL) -> None:
+    """Signal a process started with ``own_group`` and everything it started."""
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
 
 
 async def our_workers(apps: Any) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
@@ -24,7 +24,8 @@ from browser_worker._api.policy import check_name
 
 Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
 MAX_MANIFEST_BYTES = 1024 * 1024
-MAX_SCRIPT_CHARS = 1024 * 1024
+#: A whole library fits (plotly.min.js is ~3.5 MB); the page's result has its own bound.
+MAX_SCRIPT_CHARS = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,8 @@ class StartRequest:
     permissions: tuple[str, ...] = ()
     web_app: WebAppTarget | None = None
     progress_callback: Any = field(default=None, repr=False, compare=False)
+    #: Warnings the worker adds before the start (e.g. the server instance it chose instead).
+    notes: tuple[str, ...] = ()
 
     @property
     def page_config(self) -> dict[str, Any]:
@@ -222,6 +225,22 @@ def parse_start(raw: Any, *, workspace: str | None, limits: Limits, net: Network
     )
 
 
+def reroute_start(raw: Any, req: StartRequest, server_url: str, note: str, *, limits: Limits,
+                  net: NetworkPolicy) -> StartRequest:
+    """The start ``req`` (parsed from ``raw``) with its page connecting to ``server_url``
+    instead: the config's server and the app-files URL under it swapped, parsed again."""
+    data = raw.model_dump() if hasattr(raw, "model_dump") and callable(raw.model_dump) else dict(raw)
+    if req.progress_callback is not None:
+        data["progress_callback"] = req.progress_callback
+    old = req.server_url or ""
+    files = data.get("app_files_base_url")
+    if old and isinstance(files, str) and files.startswith(old + "/"):
+        data["app_files_base_url"] = server_url + files[len(old):]
+    data.update(server_url=server_url, workspace=req.workspace, client_id=req.client_id)
+    again = parse_start(data, workspace=None, limits=limits, net=net)
+    return replace(again, notes=(*req.notes, note))
+
+
 def _url(net: NetworkPolicy, value: str | None, field: str) -> str | None:
     if not value:
         return None
@@ -299,7 +318,7 @@ def parse_screenshot(limits: Limits, **kwargs: Any) -> ScreenshotRequest:
 
 class _RawExecute(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    script: Annotated[StrictStr, Field(min_length=1, max_length=MAX_SCRIPT_CHARS)]
+    script: Annotated[StrictStr, Field(min_length=1)]
     timeout: Seconds | None = None
 
 
@@ -311,6 +330,9 @@ class ExecuteRequest:
 
 def parse_execute(limits: Limits, script: Any, timeout: Any = None) -> ExecuteRequest:
     raw = _validate(_RawExecute, {"script": script, **({"timeout": timeout} if timeout is not None else {})}, "execute arguments")
+    if len(raw.script) > MAX_SCRIPT_CHARS:
+        raise WorkerError(f"script is {len(raw.script)} characters (rule: at most {MAX_SCRIPT_CHARS // 2**20} MiB; "
+                          "load a larger library from a URL in the page instead)")
     if not raw.script.strip():
         raise WorkerError("script: must be non-empty JavaScript")
     return ExecuteRequest(

@@ -254,6 +254,18 @@ class ContextPool:
             self._background.spawn(self._discard(lease))
         return None
 
+    def retarget(self, server_url: str) -> None:
+        """Warm pages at ``server_url`` from now on (the URL the server hands pages turned out
+        to differ from the one the worker was given); warm pages at another origin go."""
+        if not self._warm_server_url or origin_of(server_url) == origin_of(self._warm_server_url):
+            return
+        self._warm_server_url = server_url
+        stale = [lease for lease in self._ready if lease.warm_origin and lease.warm_origin != origin_of(server_url)]
+        self._ready = [lease for lease in self._ready if lease not in stale]
+        for lease in stale:
+            self._background.spawn(self._discard(lease))
+        self._want()
+
     def _drop_browser(self, browser: Browser) -> None:
         """The browser died or is retiring: its warm contexts must not be handed out."""
         stale = [lease for lease in self._ready if lease.browser is browser]

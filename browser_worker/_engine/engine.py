@@ -236,6 +236,8 @@ class SessionEngine:
     async def _run_start(self, session: Session, req: StartRequest, progress: Progress) -> str:
         t0 = time.perf_counter()
         progress.info(f"Starting {req.app_type} app {req.app_id} ({req.session_id})")
+        for note in req.notes:
+            progress.warning(note)
         # Build the document while waiting for a context; the lease belongs to the session as
         # soon as the pool hands it out, so every exit below releases it through end().
         doc_task = asyncio.ensure_future(build_document(req, self.net, self.entries, self.page_assets, self.budget))

@@ -15,7 +15,7 @@ from typing import Any
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 
-from browser_worker.errors import WorkerError
+from browser_worker.errors import PageStuckError, WorkerError
 from browser_worker._api.calls import ScreenshotRequest
 
 MAX_RESULT_CHARS = 10 * 1024 * 1024
@@ -23,17 +23,32 @@ MAX_RESULT_CHARS = 10 * 1024 * 1024
 #: Runs the caller's script the way Playwright's own ``evaluate`` does (an expression, or a
 #: function that is then called), awaits it, and turns the value into bounded JSON text in the
 #: page: BigInt → number when exact, else a decimal string; Date → ISO text (JSON's own rule);
-#: undefined/functions → null; cycles are refused, naming what the script returned.
+#: Set → array; Map → object (string/number keys) or array of [key, value] pairs;
+#: undefined/functions → null; cycles are refused, naming what the script returned. A thrown
+#: value that is not an Error is named with its JSON (``throw {code: 7}``).
 RUN_TO_JSON = """async ([source, limit]) => {
-  let value = globalThis.eval(source);
-  if (typeof value === "function") value = value();
-  value = await value;
   const kind = (v) => v === null ? "null" : Array.isArray(v) ? "Array"
     : typeof v === "object" && v.constructor && typeof v.constructor.name === "string" ? v.constructor.name : typeof v;
+  let value;
+  try {
+    value = globalThis.eval(source);
+    if (typeof value === "function") value = value();
+    value = await value;
+  } catch (err) {
+    if (err instanceof Error) throw err;  // Playwright reports it with its message
+    let shown;
+    try { shown = JSON.stringify(err); } catch (_) { shown = undefined; }
+    if (shown === undefined) shown = String(err);
+    return ["thrown", `${kind(err)} ${shown.slice(0, 500)}`];
+  }
+  const plain = (v) => typeof v === "bigint" ? (Number.isSafeInteger(Number(v)) ? Number(v) : v.toString())
+    : v instanceof Set ? Array.from(v)
+    : v instanceof Map ? (Array.from(v.keys()).every((k) => typeof k === "string" || typeof k === "number")
+        ? Object.fromEntries(v) : Array.from(v.entries()))
+    : v;
   let text;
   try {
-    text = JSON.stringify(value, (key, v) => typeof v === "bigint"
-      ? (Number.isSafeInteger(Number(v)) ? Number(v) : v.toString()) : v);
+    text = JSON.stringify(plain(value), (key, v) => plain(v));
   } catch (err) {
     return ["error", `${kind(value)} is not JSON-able (${String(err && err.message || err).slice(0, 200)})`];
   }
@@ -41,6 +56,20 @@ RUN_TO_JSON = """async ([source, limit]) => {
   if (text.length > limit) return ["error", `${kind(value)} is ${text.length} characters as JSON (limit ${limit})`];
   return ["ok", text];
 }"""
+
+
+#: How long a page's main thread may take to run a trivial script before it counts as stuck.
+RESPONSIVE_WITHIN = 1.0
+
+
+async def responsive(page: Page, within: float = RESPONSIVE_WITHIN) -> bool:
+    """Whether the page's main thread still runs scripts (a busy loop never lets it)."""
+    try:
+        async with asyncio.timeout(within):
+            await page.evaluate("1")
+        return True
+    except (TimeoutError, PlaywrightError):
+        return False
 
 
 def _normalized(script: str) -> str:
@@ -55,6 +84,12 @@ async def evaluate(page: Page, script: str, timeout: float) -> Any:
         async with asyncio.timeout(timeout):
             outcome = await page.evaluate(RUN_TO_JSON, [_normalized(script), MAX_RESULT_CHARS])
     except TimeoutError:
+        if not await responsive(page):
+            raise PageStuckError(
+                f"execute did not finish within {timeout:g}s and the page's main thread no longer "
+                "answers (a script that never yields, e.g. while (true) {}); the session is "
+                "reported stuck: stop it"
+            ) from None
         raise WorkerError(
             f"execute did not finish within {timeout:g}s (pass a larger 'timeout' or end the script sooner)"
         ) from None
@@ -63,6 +98,8 @@ async def evaluate(page: Page, script: str, timeout: float) -> Any:
     if not (isinstance(outcome, list) and len(outcome) == 2 and isinstance(outcome[1], str)):
         raise WorkerError("execute: the page returned an unreadable result")
     status, text = outcome
+    if status == "thrown":
+        raise WorkerError(f"Failed to execute script: the script threw {text}")
     if status != "ok":
         raise WorkerError(f"execute: the script returned a {text}; return JSON-able data")
     return json.loads(text)
@@ -79,6 +116,11 @@ async def screenshot(page: Page, req: ScreenshotRequest) -> bytes:
                 locator = page.locator(req.selector).first
                 if await locator.count() == 0:
                     raise WorkerError(f"No element matches selector {req.selector!r}")
+                box = await locator.bounding_box()  # None: not rendered (display: none, detached)
+                if box is None or box["width"] < 1 or box["height"] < 1:
+                    shown = "is not rendered (display: none?)" if box is None else \
+                        f"has no area ({box['width']:g}×{box['height']:g} px)"
+                    raise WorkerError(f"Screenshot failed: the element matching {req.selector!r} {shown}")
                 return await locator.screenshot(**options)
             if req.clip:
                 options["clip"] = req.clip

@@ -60,6 +60,9 @@ class Session:
     #: Set once ``_end`` has begun: later stops/failures wait for it instead of ending twice.
     ending: "asyncio.Future[None] | None" = None
     progress: Any = None  # the start's Progress while the session is starting
+    #: Set when the page's main thread stopped answering (``execute`` found it spinning);
+    #: cleared when a later script runs. Such a session can still be stopped.
+    stuck: bool = False
 
     @property
     def finalizing(self) -> bool:
@@ -89,6 +92,8 @@ class Session:
         }
         if self.error:
             data["error"] = self.error
+        if self.stuck:
+            data["stuck"] = True
         return data
 
 

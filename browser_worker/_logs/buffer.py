@@ -27,10 +27,12 @@ from typing import Any, Iterable
 from browser_worker._redact import REDACTED as REDACTED  # re-exported: what a redacted secret reads as
 from browser_worker._redact import redact
 from browser_worker.config import WorkerSettings
+from browser_worker.errors import WorkerError
 
 
 #: Hypha's ``type`` values (see the table above).
 CONSOLE, ERROR, NETWORK, INFO, WARNING = "console", "error", "network", "info", "warning"
+TYPES = (CONSOLE, ERROR, NETWORK, INFO, WARNING)
 LEVELS = ("log", "info", "warning", "error", "debug")
 SOURCES = ("console", "page", "network", "worker")
 #: Console message types (Playwright's names, which Hypha's built-in writes as ``[type] text``)
@@ -125,6 +127,8 @@ class LogBuffer:
 
     def query(self, type: str | None = None, offset: int = 0, limit: int | None = None) -> dict[str, Any]:
         """Page through entries, optionally of one type; ``total`` counts before paging."""
+        if type is not None and type not in TYPES:
+            raise WorkerError(f"get_logs: unknown log type {type[:40]!r} (rule: one of {', '.join(TYPES)}, or none for all)")
         offset = max(0, int(offset or 0))
         items = [dict(i) for i in self._items if type is None or i["type"] == type]
         total = len(items)

@@ -19,7 +19,7 @@ import ipaddress
 import socket
 import time
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 from urllib.parse import urljoin, urlsplit
 
@@ -27,7 +27,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
-from browser_worker._net.urls import DEFAULT_PORTS, display_url, origin_parts
+from browser_worker._net.urls import DEFAULT_PORTS, display_url, origin_of, origin_parts
 from browser_worker.errors import WorkerError
 
 PRIVATE_ENV = "BROWSER_WORKER_ALLOW_PRIVATE_NETWORK"
@@ -86,6 +86,17 @@ class NetworkPolicy:
     #: Origins of the Hypha server(s) the worker is registered with, e.g.
     #: ``http://127.0.0.1:9527``: always reachable, even on loopback.
     trusted_origins: tuple[str, ...] = ()
+    #: Other instances of the same Hypha deployment, added once checked (``instances.py``).
+    _instances: set[str] = field(default_factory=set, init=False, compare=False, repr=False)
+
+    def trust_instance(self, server_url: str) -> None:
+        """Treat another verified instance of the worker's Hypha deployment as its server."""
+        self._instances.add(origin_of(server_url))
+
+    @property
+    def server_origins(self) -> tuple[str, ...]:
+        """The Hypha server origins pages and fetches may always reach."""
+        return self.trusted_origins + tuple(sorted(self._instances))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> "NetworkPolicy":
@@ -125,7 +136,7 @@ class NetworkPolicy:
 
     def is_trusted(self, url: str) -> bool:
         origin = origin_parts(url)
-        return origin is not None and any(origin == origin_parts(t) for t in self.trusted_origins)
+        return origin is not None and any(origin == origin_parts(t) for t in self.server_origins)
 
     def host_allowed(self, url: str) -> bool:
         """The one ``--allow-hosts`` rule, for page requests and server-side fetches alike."""
@@ -136,7 +147,7 @@ class NetworkPolicy:
         """Any host when the list is empty; else a listed host, or the Hypha server's origin."""
         host = host.lower().rstrip(".")
         if self.allow_hosts and host not in {h.lower().rstrip(".") for h in self.allow_hosts}:
-            return any((o := origin_parts(t)) is not None and o[1:] == (host, port) for t in self.trusted_origins)
+            return any((o := origin_parts(t)) is not None and o[1:] == (host, port) for t in self.server_origins)
         return True
 
     async def check_fetch_url(self, url: str, field: str) -> None:
@@ -185,7 +196,9 @@ class NetworkPolicy:
         With ``trust_redirects``, a fetch that starts at a trusted origin (the Hypha server)
         follows that server's redirects wherever they point, e.g. to its own S3 store."""
         if trust_redirects and session is None and self.is_trusted(url):
-            return await replace(self, allow_private=True).fetch_bytes(
+            trusted = replace(self, allow_private=True)
+            trusted._instances.update(self._instances)
+            return await trusted.fetch_bytes(
                 url, field, max_bytes=max_bytes, deadline=deadline, headers=headers)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -277,7 +290,7 @@ class _GuardedResolver(AbstractResolver):
                       ) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
         trusted = any((o := origin_parts(t)) is not None and o[1:] == (host.lower().rstrip("."), port)
-                      for t in self._policy.trusted_origins)
+                      for t in self._policy.server_origins)
         if not (self._policy.allow_private or trusted):
             for result in results:
                 ip = ipaddress.ip_address(result["host"].split("%")[0])

@@ -2,6 +2,8 @@
 
 Needs the optional ``server`` extra (``hypha``, ``moto``). The server runs as a child process
 with its own browser worker switched off, so the worker that registers on it is ours.
+
+Several of them form one deployment as Hypha scales out: ``local_cluster.py``.
 """
 
 from __future__ import annotations
@@ -44,13 +46,39 @@ class LocalHyphaServer:
     extra_env: dict[str, str] = field(default_factory=dict)
     #: More ``python -m hypha.server`` arguments, e.g. ``--startup-functions=…``.
     extra_args: list[str] = field(default_factory=list)
+    #: A real Redis (``redis://127.0.0.1:6379/0``) shared with other servers; None: Hypha's
+    #: in-process fakeredis (one server only).
+    redis_uri: str | None = None
+    #: ``--server-id``; needed to tell servers on one Redis apart (None: Hypha picks one).
+    server_id: str | None = None
+    #: ``--database-uri`` (e.g. ``sqlite+aiosqlite:////tmp/x.db``) shared with other servers;
+    #: None: Hypha's own temporary SQLite file.
+    database_uri: str | None = None
+    #: An S3 endpoint already running (another server's ``s3_url``); None: start moto here.
+    s3_endpoint: str | None = None
+    #: ``--reset-redis``. Hypha skips the flush by itself when other servers are registered.
+    reset_redis: bool = True
+    #: ``--public-base-url``: the one URL of a deployment of several servers (None: ``url``).
+    public_base_url: str | None = None
 
     _procs: list[asyncio.subprocess.Process] = field(default_factory=list, init=False)
+    _hypha: asyncio.subprocess.Process | None = field(default=None, init=False)
+    _hypha_run: tuple[list[str], Path, dict[str, str]] = field(default=([], Path(), {}), init=False)
     _workdir: Path | None = field(default=None, init=False)
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def s3_url(self) -> str:
+        """The S3 endpoint this server uses (its own moto, or ``s3_endpoint``)."""
+        return self.s3_endpoint or f"http://{self.host}:{self.s3_port}"
+
+    @property
+    def pid(self) -> int | None:
+        """The Hypha server process's PID (None before start)."""
+        return self._hypha.pid if self._hypha else None
 
     async def __aenter__(self) -> "LocalHyphaServer":
         await self.start()
@@ -62,17 +90,20 @@ class LocalHyphaServer:
     async def start(self) -> None:
         """Launch moto and the Hypha server; return once the server answers readiness."""
         self.port = self.port or free_port()
-        self.s3_port = self.s3_port or free_port()
+        if not self.s3_endpoint:
+            self.s3_port = self.s3_port or free_port()
         self._workdir = Path(tempfile.mkdtemp(prefix="bw-hypha-"))
         log_dir = self.log_dir or self._workdir
         log_dir.mkdir(parents=True, exist_ok=True)
+        name = f"hypha-{self.server_id}" if self.server_id else "hypha"
         try:
-            await self._spawn(
-                "moto",
-                [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.s3_port)],
-                log_dir / "moto.log",
-                env={},
-            )
+            if not self.s3_endpoint:
+                await self._spawn(
+                    "moto",
+                    [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.s3_port)],
+                    log_dir / "moto.log",
+                    env={},
+                )
             env = {
                 "AWS_DEFAULT_REGION": "us-east-1",
                 "HYPHA_JWT_SECRET": self.jwt_secret,
@@ -80,28 +111,48 @@ class LocalHyphaServer:
                 "HYPHA_DISABLE_INPROCESS_BROWSER_WORKER": "true",
                 **self.extra_env,
             }
-            await self._spawn(
-                "hypha",
+            self._hypha_run = (
                 [
                     sys.executable, "-m", "hypha.server",
                     f"--host={self.host}", f"--port={self.port}",
                     "--enable-server-apps", "--enable-s3",
-                    f"--endpoint-url=http://{self.host}:{self.s3_port}",
+                    f"--endpoint-url={self.s3_url}",
                     "--access-key-id=testing", "--secret-access-key=testing",
                     "--region-name=us-east-1", "--s3-admin-type=generic",
-                    "--workspace-bucket=hypha-workspaces", "--reset-redis",
+                    "--workspace-bucket=hypha-workspaces",
+                    *(["--reset-redis"] if self.reset_redis else []),
+                    *([f"--redis-uri={self.redis_uri}"] if self.redis_uri else []),
+                    *([f"--server-id={self.server_id}"] if self.server_id else []),
+                    *([f"--database-uri={self.database_uri}"] if self.database_uri else []),
+                    *([f"--public-base-url={self.public_base_url}"] if self.public_base_url else []),
                     f"--cache-dir={self._workdir / 'cache'}",
                     *self.extra_args,
                 ],
-                log_dir / "hypha.log",
-                env=env,
+                log_dir / f"{name}.log",
+                env,
             )
-            await self._wait_ready(log_dir / "hypha.log")
+            await self._spawn_hypha()
         except BaseException:
             await self.stop()
             raise
 
-    async def _spawn(self, name: str, argv: list[str], log_path: Path, env: dict[str, str]) -> None:
+    async def _spawn_hypha(self) -> None:
+        argv, log_path, env = self._hypha_run
+        self._hypha = await self._spawn("hypha", argv, log_path, env=env)
+        await self._wait_ready(log_path)
+
+    async def kill_and_restart(self) -> float:
+        """SIGKILL the Hypha process (not S3) and start it again on the same port, with the same
+        Redis and database when it has them; the ``time.monotonic()`` at which it is ready."""
+        assert self._hypha is not None, "not started"
+        self._hypha.kill()
+        await self._hypha.wait()
+        self._procs.remove(self._hypha)
+        await self._spawn_hypha()
+        return time.monotonic()
+
+    async def _spawn(self, name: str, argv: list[str], log_path: Path,
+                     env: dict[str, str]) -> asyncio.subprocess.Process:
         log = open(log_path, "ab")
         proc = await asyncio.create_subprocess_exec(
             *argv,
@@ -113,6 +164,7 @@ class LocalHyphaServer:
         )
         log.close()
         self._procs.append(proc)
+        return proc
 
     async def _wait_ready(self, log_path: Path) -> None:
         deadline = time.monotonic() + self.ready_timeout
@@ -142,6 +194,7 @@ class LocalHyphaServer:
                     proc.kill()
                     await proc.wait()
         self._procs.clear()
+        self._hypha = None
         if self._workdir and not self.log_dir:
             shutil.rmtree(self._workdir, ignore_errors=True)
 

@@ -84,7 +84,9 @@ async def registered(
     if workspace:
         options["workspace"] = workspace
     server = await _connect_with_retry(connect_to_server, options)
-    service = WorkerService(worker, service_id=service_id, use_local_url=server_url.rstrip("/"))
+    # use_local_url: the controller then names its own instance as the start config's server_url,
+    # which is where the page must connect when Hypha runs several instances (_net/instances.py).
+    service = WorkerService(worker, service_id=service_id, use_local_url=True)
     try:
         info = await service.register(server)
         log.info("registered %s on %s", info["id"], server_url)
