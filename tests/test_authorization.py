@@ -6,12 +6,16 @@ from typing import Any
 
 import pytest
 from hypha_rpc import connect_to_server
+from hypha_rpc.rpc import RemoteException
 
 from browser_worker import BrowserWorker
 
 from ._support import web_app_config
 
 pytestmark = pytest.mark.e2e
+
+#: Our worker's refusal as a remote caller sees it: the error class, then bob named as the caller.
+DENIED = r"browser_worker\.errors\.PermissionDeniedError: Permission denied: bob \(tenant, workspace ws-user-bob\) cannot "
 
 
 async def test_other_workspace_is_refused(
@@ -40,15 +44,15 @@ async def test_other_workspace_is_refused(
             "stop": lambda: as_bob.stop(sid),
         }
         for name, call in attempts.items():
-            with pytest.raises(Exception, match="Permission denied") as err:
+            with pytest.raises(RemoteException, match=rf"{DENIED}{name} in workspace ws-user-alice$") as err:
                 await call()
             assert "secret" not in str(err.value), name
 
-        with pytest.raises(Exception, match="Permission denied"):
+        with pytest.raises(RemoteException, match=rf"{DENIED}list_sessions in workspace ws-user-alice$"):
             await as_bob.list_sessions("ws-user-alice")
         assert sid not in [s["id"] for s in await as_bob.list_sessions()]
         assert sid in [s["id"] for s in await as_alice.list_sessions("ws-user-alice")]
-        with pytest.raises(Exception, match="Permission denied"):
+        with pytest.raises(RemoteException, match=rf"{DENIED}close_workspace in workspace ws-user-alice$"):
             await as_bob.close_workspace("ws-user-alice")
         assert worker.sessions.is_live(sid)  # nothing bob did reached it
         await as_alice.stop(sid)
@@ -65,7 +69,8 @@ async def test_cannot_start_in_another_workspace(hypha_server: Any, alice: Any, 
             if s["id"].endswith(":browser-worker")
         )
         as_bob = await bob.get_service(service_id)
-        with pytest.raises(Exception, match="workspace .ws-user-alice. is not the caller.s workspace"):
+        with pytest.raises(RemoteException, match=r"browser_worker\.errors\.WorkerError: workspace 'ws-user-alice' is not "
+                                                  r"the caller's workspace 'ws-user-bob'"):
             await as_bob.start(web_app_config("data:text/html,<p>x</p>"))
     finally:
         await bob.disconnect()

@@ -210,12 +210,15 @@ async def test_worker_config_object_through_the_service_methods(hypha_style_work
 
 
 async def test_session_ids_stay_bound_to_their_workspace(hypha_style_worker: BrowserWorker) -> None:
-    """Deliberate difference: Hypha's own worker takes any ``id`` (its tests use
-    ``"test-storage-session"``); ours requires ``<workspace>/<client_id>`` so that one tenant
-    cannot claim another's session id. The Hypha server always sends that form."""
+    """Hypha's own worker takes any ``id`` (its tests use ``"test-storage-session"``); ours takes
+    one from the in-process caller (``test_hypha_worker_class.py``), but an RPC caller's id is
+    ``<workspace>/<client_id>``, so that one tenant cannot claim another's session id. The Hypha
+    server always sends that form."""
     config = _config("x", _data_url("<p>x</p>")).model_copy(update={"id": "test-storage-session"})
+    tenant = {"ws": "test-workspace", "user": {"id": "carol", "roles": []}}
     with pytest.raises(WorkerError, match=r"rule: <workspace>/<client_id>"):
-        await hypha_style_worker.start(config)
+        await hypha_style_worker.start(config, tenant)
+    assert not hypha_style_worker.sessions.is_live("test-storage-session")
 
 
 # ----- inject_auth_params: the connection parameters in the query, the token never in a URL ---
@@ -252,8 +255,8 @@ async def test_inject_auth_params_external_app_connects_without_a_token_in_urls(
                              wait_for_service="default", timeout=60, overwrite=True, worker_id=pinned)
     try:
         session = await apps.start(app["id"], wait_for_service="default", timeout=60, worker_id=pinned)
-        assert session["worker_id"] == pinned
         sid = session["id"]
+        assert worker.sessions.live(sid).app_id == app["id"]  # the pinned (shared) worker runs it
         client_id = sid.split("/", 1)[1]
         svc = await alice.get_service(f"{sid}:default")
         assert await svc.whoami() == {

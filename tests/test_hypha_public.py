@@ -19,6 +19,7 @@ from typing import Any, AsyncIterator
 import pytest
 import pytest_asyncio
 from hypha_rpc import connect_to_server
+from hypha_rpc.rpc import RemoteException
 
 from browser_worker.hypha.local_server import LocalHyphaServer
 
@@ -115,15 +116,16 @@ async def test_workspace_isolation(root_server: tuple[LocalHyphaServer, str], pu
             assert s_b["id"] in running_b and s_a["id"] not in running_b
 
             # The controller refuses first (the worker would, too: see the calls below).
-            with pytest.raises(Exception, match="PermissionError: User bob does not have permission to stop "
+            with pytest.raises(RemoteException, match="PermissionError: User bob does not have permission to stop "
                                                 "session in workspace ws-user-alice"):
                 await apps_b.stop(s_a["id"])
             worker_for_bob = await bob.get_service(s_b["worker_id"])
             assert [s["id"] for s in await worker_for_bob.list_sessions()] == [s_b["id"]]
-            for call in (worker_for_bob.stop(s_a["id"]), worker_for_bob.get_logs(s_a["id"]),
-                         worker_for_bob.execute(s_a["id"], "document.title"),
-                         worker_for_bob.list_sessions("ws-user-alice")):
-                with pytest.raises(Exception, match="Permission denied"):
+            for method, call in (("stop", worker_for_bob.stop(s_a["id"])), ("get_logs", worker_for_bob.get_logs(s_a["id"])),
+                                 ("execute", worker_for_bob.execute(s_a["id"], "document.title")),
+                                 ("list_sessions", worker_for_bob.list_sessions("ws-user-alice"))):
+                with pytest.raises(RemoteException, match=r"browser_worker\.errors\.PermissionDeniedError: Permission denied: "
+                                                          rf"bob \(tenant, workspace ws-user-bob\) cannot {method} in workspace ws-user-alice"):
                     await call
             assert await (await alice.get_app(s_a["id"])).get_workspace() == "ws-user-alice"  # still running
         finally:

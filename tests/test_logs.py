@@ -62,7 +62,9 @@ def test_entry_content_is_capped_with_a_marker() -> None:
 
 def test_truncation_never_splits_a_character_and_short_text_is_kept() -> None:
     text, size, cut = truncate("é" * 1000, 101)
-    assert cut and len(text.split("…")[0].encode()) <= 61 and "\ufffd" not in text
+    # 61 bytes kept would end inside the 31st "é": 30 whole ones, and the 1940 bytes cut said.
+    assert (text, size, cut) == ("é" * 30 + "… [truncated 1940 bytes]", len(text.encode()), True)
+    assert "\ufffd" not in text
     assert truncate("short", 100) == ("short", 5, False)
     assert truncate("ü" * 50, 100) == ("ü" * 50, 100, False)  # exactly at the cap: kept whole
 
@@ -72,7 +74,9 @@ def test_secret_is_redacted_before_truncation() -> None:
     buf = LogBuffer(secrets=[secret], max_entry_bytes=100)
     buf.console("log", "a" * 40 + secret + "b" * 1000)  # the cut (byte 60) falls inside the token
     (text,) = buf.texts()
-    assert "tok-" not in text and "ssss" not in text and REDACTED in text
+    assert text.startswith("[log] " + "a" * 40 + REDACTED + "b")  # the token replaced where it stood
+    assert "tok-" not in text and "ssss" not in text  # and no piece of it survived the cut
+    assert text.endswith(" bytes]") and len(text.encode()) <= 100
 
 
 def test_session_log_is_bounded_in_bytes_oldest_dropped() -> None:

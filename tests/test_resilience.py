@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from playwright.async_api import Error as PlaywrightError
 
 from browser_worker import AppStartError, BrowserWorker, CapacityError, WorkerError
 from browser_worker.metrics import serve_metrics
@@ -50,8 +51,8 @@ async def test_page_crash_fails_only_that_session(settings: Any) -> None:
         b = await w.start(web_app_config("data:text/html,<p>b</p>"))
         page = w.sessions.live(a).lease.page
         cdp = await page.context.new_cdp_session(page)
-        with pytest.raises(Exception):
-            await cdp.send("Page.crash")
+        with pytest.raises(PlaywrightError, match="Target page, context or browser has been closed"):
+            await cdp.send("Page.crash")  # the page dies under the call
         await wait_for(lambda: not w.sessions.is_live(a))
         assert (await w.get_session_info(a))["status"] == "failed"
         assert any("crashed" in i["content"] for i in (await w.get_logs(a))["items"])
@@ -197,7 +198,7 @@ def samples(text: str) -> dict[str, float]:
     return out
 
 
-async def test_health_and_metrics_endpoint(settings: Any) -> None:
+async def test_health_and_metrics_endpoint(settings: Any, window_config: Any) -> None:
     async with BrowserWorker(settings.with_(pool_size=1, max_sessions=4)) as w:
         port = free_port()
         runner = await serve_metrics(w, "127.0.0.1", port)
@@ -216,9 +217,12 @@ async def test_health_and_metrics_endpoint(settings: Any) -> None:
                 sid = await w.start(web_app_config("data:text/html,<p>m</p>"))
                 health, during = await scrape()
                 await w.stop(sid)
-                with pytest.raises(WorkerError):
+                with pytest.raises(WorkerError, match="scheme javascript: is not allowed"):
                     await w.start(web_app_config("javascript:alert(1)"))  # refused at the door: no start
                 _, after = await scrape()
+                with pytest.raises(AppStartError, match="metrics-boot-failure"):  # a start that fails
+                    await w.start(window_config("throw new Error('metrics-boot-failure');"))
+                _, failed = await scrape()
         finally:
             await runner.cleanup()
     assert health == {"status": "ok", "browser_up": True, "sessions": 1, "capacity": 4, "load": 0.25}
@@ -232,3 +236,8 @@ async def test_health_and_metrics_endpoint(settings: Any) -> None:
     assert after['browser_worker_sessions{state="running"}'] == 0.0
     assert after["browser_worker_starts_total"] == during["browser_worker_starts_total"]
     assert after["browser_worker_start_failures_total"] == 0
+    # The failed start counts once as a start and once as a failure, and adds no start time.
+    assert failed["browser_worker_starts_total"] == after["browser_worker_starts_total"] + 1
+    assert failed["browser_worker_start_failures_total"] == 1
+    assert failed["browser_worker_start_seconds_count"] == after["browser_worker_start_seconds_count"]
+    assert failed['browser_worker_sessions{state="running"}'] == 0.0

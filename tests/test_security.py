@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from hypha_rpc import connect_to_server
+from hypha_rpc.rpc import RemoteException
 
 from browser_worker import BrowserWorker
 from browser_worker.metrics import serve_metrics
@@ -21,6 +22,11 @@ from browser_worker.metrics import serve_metrics
 from ._support import settle, web_app_config
 
 pytestmark = pytest.mark.e2e
+
+#: Our worker's errors as a remote caller sees them: the class, then the message.
+DENIED = r"browser_worker\.errors\.PermissionDeniedError: Permission denied: "
+REFUSED = r"browser_worker\.errors\.WorkerError: "
+BOB_CANNOT = DENIED + r"bob \(tenant, workspace ws-user-bob\) cannot "
 
 ALICE_APP = """<config lang="json">{"name": "Alice", "type": "window", "version": "0.1.0"}</config>
 <script lang="javascript">
@@ -80,7 +86,7 @@ async def test_poisoned_bundle_never_runs_in_alices_session(
     files = [{"path": "index.html", "content": evil, "format": "text"}]
 
     as_bob = await worker_as(bob, alice)
-    with pytest.raises(Exception, match="Permission denied"):
+    with pytest.raises(RemoteException, match=BOB_CANNOT + "compile in workspace ws-user-alice"):
         await as_bob.compile(manifest, files, {"workspace": "ws-user-alice"})
     # Even a privileged compile of the same trick cannot plant bytes under alice's hash.
     await worker.compile(manifest, files, {"workspace": "ws-user-alice"})
@@ -105,7 +111,7 @@ async def test_file_pages_are_refused(hypha_server: Any, alice: Any, bob: Any, s
     }
     cfg[field] = "file:///etc/passwd#"
     before = worker.get_load()
-    with pytest.raises(Exception, match=rf"{field}: scheme file: is not allowed \(rule: pages load only from"):
+    with pytest.raises(RemoteException, match=rf"{REFUSED}{field}: scheme file: is not allowed \(rule: pages load only from"):
         await as_bob.start(cfg)
     assert worker.get_load() == before
     assert not worker.sessions.is_live(f"ws-user-bob/{client_id}")
@@ -116,7 +122,8 @@ async def test_shutdown_is_refused_to_other_tenants_and_anonymous(
 ) -> None:
     for client in (bob, anonymous):
         remote = await worker_as(client, alice)
-        with pytest.raises(Exception, match="Permission denied"):
+        with pytest.raises(RemoteException, match=DENIED + ("shutdown is for the worker's owner workspace" if client is bob
+                                                             else "shutdown needs a signed-in caller")):
             await remote.shutdown()
     assert not worker.shutdown_requested.is_set()
     owner = await worker_as(alice, alice)  # the worker is registered in alice's workspace
@@ -138,7 +145,7 @@ async def test_anonymous_callers_may_only_read_the_load(
         "close_workspace": lambda: remote.close_workspace("ws-user-alice"),
     }
     for name, call in calls.items():
-        with pytest.raises(Exception, match="Permission denied"):
+        with pytest.raises(RemoteException, match=rf"{DENIED}{name} needs a signed-in caller"):
             await call()
 
 
@@ -156,17 +163,19 @@ async def test_session_ids_are_bound_to_their_workspace(
     taken = f"ws-user-alice/{cfg['client_id']}"
     squat = {**web_app_config("data:text/html,<title>b</title>"), "id": taken, "workspace": "ws-user-bob",
              "client_id": cfg["client_id"]}
-    with pytest.raises(Exception, match="not the caller's workspace|not the session's workspace"):
+    with pytest.raises(RemoteException, match=rf"{REFUSED}id '{taken}' names workspace 'ws-user-alice', not the "
+                                              r"session's workspace 'ws-user-bob'"):
         await as_bob.start(squat)
     squat["workspace"] = None
-    with pytest.raises(Exception, match="not the caller's workspace"):
+    with pytest.raises(RemoteException, match=rf"{REFUSED}workspace 'ws-user-alice' is not the caller's workspace 'ws-user-bob'"):
         await as_bob.start(squat)
-    for bad in ("no-slash", "", "ws-user-bob/", "ws-user-bob/a b"):
-        with pytest.raises(Exception, match="malformed|client_id|id"):
+    for bad, why in (("no-slash", "id 'no-slash' is malformed"), ("", "id '' is malformed"),
+                     ("ws-user-bob/", "client_id '' is malformed"), ("ws-user-bob/a b", "client_id 'a b' is malformed")):
+        with pytest.raises(RemoteException, match=REFUSED + why):
             await as_bob.start({**web_app_config("data:text/html,x"), "id": bad, "workspace": None, "client_id": None})
-    with pytest.raises(Exception, match="Permission denied"):
+    with pytest.raises(RemoteException, match=BOB_CANNOT + "get_logs in workspace ws-user-alice"):
         await as_bob.get_logs(taken)
-    with pytest.raises(Exception, match="Permission denied"):
+    with pytest.raises(RemoteException, match=BOB_CANNOT + "stop in workspace ws-user-alice"):
         await as_bob.stop(taken)
     assert (await as_alice.get_logs(sid))["total"] == kept  # nothing of alice's was replaced
     assert all(s.workspace for s in worker.sessions.live_sessions())
@@ -184,9 +193,8 @@ async def test_token_planted_in_a_boot_error_never_leaves_the_worker(
     cfg["progress_callback"] = lambda msg: progress.append(str(msg))
     as_alice = await worker_as(alice, alice)
     try:
-        with pytest.raises(Exception) as err:
+        with pytest.raises(RemoteException, match=r"browser_worker\.errors\.AppStartError: .*boot failed with") as err:
             await as_alice.start(cfg)
-        assert "boot failed with" in str(err.value)
         info = await as_alice.get_session_info(cfg["id"])
         logs = await as_alice.get_logs(cfg["id"])
         async with aiohttp.ClientSession() as http:
@@ -212,11 +220,13 @@ async def test_server_side_fetches_never_reach_internal_addresses(
     as_bob = await worker_as(bob, alice)
     try:
         page = f'<!doctype html><html><head><link rel="stylesheet" href="{metrics_url}"></head><body>x</body></html>'
-        with pytest.raises(Exception, match=r"resolves to 127\.0\.0\.1 \(loopback\).*--allow-private-network"):
+        with pytest.raises(RemoteException, match=rf"{REFUSED}.*resolves to 127\.0\.0\.1 \(loopback\).*--allow-private-network"):
             await as_bob.compile({"type": "iframe", "entry_point": "index.html"},
                                  [{"path": "index.html", "content": page}], {"inline_remote": True})
         client_id = f"ssrf-{uuid.uuid4().hex[:8]}"
-        with pytest.raises(Exception, match=r"app_files_base_url: .*127\.0\.0\.1.*--allow-private-network"):
+        with pytest.raises(RemoteException, match=r"browser_worker\.errors\.AppStartError: could not fetch the app's entry "
+                                                  r"file 'metrics': app_files_base_url: .*127\.0\.0\.1 \(loopback\)"
+                                                  r".*--allow-private-network"):
             await as_bob.start({
                 "id": f"ws-user-bob/{client_id}", "app_id": "x", "server_url": hypha_server.url,
                 "app_files_base_url": metrics_url.rsplit("/", 1)[0], "entry_point": "metrics",

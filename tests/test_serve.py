@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from browser_worker import WorkerSettings
 from browser_worker.hypha.local_server import LocalHyphaServer
 
 from ._support import read_until
@@ -40,7 +41,8 @@ async def test_serve_registers_runs_apps_and_stops_on_sigint(
             "manifest": {"type": "web-app", "entry_point": "data:text/html,<p id=p>from serve</p>"},
         })
         assert await remote.execute(sid, "document.getElementById('p').textContent") == "from serve"
-        assert await remote.get_load() > 0
+        capacity = WorkerSettings.from_env(env).max_sessions  # (a plain int: a failure shows no settings)
+        assert await remote.get_load() == 1 / capacity  # this one session
     finally:
         proc.send_signal(signal.SIGINT)
         rest = (await asyncio.wait_for(proc.stdout.read(), 30)).decode(errors="replace")  # type: ignore[union-attr]

@@ -42,7 +42,7 @@ async def serve(settings: WorkerSettings, public: bool = False, root_token: str 
         """Serve until a signal, a shutdown through the service, or the server lost for good."""
         from browser_worker.hypha.connection import ConnectionWatch, lost_message
 
-        watch = ConnectionWatch(conn) if conn is not None else None
+        watch = ConnectionWatch(conn, server_url=settings.server_url) if conn is not None else None
         metrics = None
         if settings.metrics_port:
             from browser_worker.metrics import serve_metrics

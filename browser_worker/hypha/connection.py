@@ -6,6 +6,13 @@ matter then). It gives up only when the server refuses the reconnection (its sec
 reconnection token expired while the server was away) or after its retries; from then on the
 client is closed and a worker that kept running would sit there, registered nowhere. ``serve``
 watches for that and exits non-zero, saying why, so that a supervisor restarts it.
+
+hypha-rpc's own retries back off (1 s doubling up to 60 s), so after an outage of some seconds
+it comes back seconds after the server did, and until then the server's registry still holds
+the worker's registration from before: its app controller's calls to it time out. While the
+connection is down the watch asks the server's readiness endpoint every
+``RECONNECT_POLL`` seconds and reopens the connection the moment it answers; hypha-rpc's retry
+loop then finds the connection restored and stops.
 """
 
 from __future__ import annotations
@@ -20,16 +27,23 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+#: How often a lost server's readiness is asked while hypha-rpc waits out its back-off.
+RECONNECT_POLL = 0.25
+
 
 class ConnectionWatch:
     """Sets ``lost`` (with ``reason``) once the client's connection is closed for good."""
 
-    def __init__(self, server: Any, *, poll: float = 5.0) -> None:
+    def __init__(self, server: Any, *, poll: float = 5.0, server_url: str | None = None) -> None:
         self.lost = asyncio.Event()
         self.reason: str | None = None
         self._connection = getattr(getattr(server, "rpc", None), "_connection", None)
         self._poll = poll
+        self._server_url = server_url.rstrip("/") if server_url else None
         self._task: asyncio.Task[None] | None = None
+        self._nudge: asyncio.Task[None] | None = None
+        #: Connections this watch reopened itself (instead of waiting for hypha-rpc's back-off).
+        self.reopened = 0
         if self._connection is None or not hasattr(self._connection, "_closed"):
             log.debug("this hypha-rpc connection cannot be watched; a lost server goes unnoticed")
             return
@@ -39,9 +53,85 @@ class ConnectionWatch:
             if previous is not None:
                 previous(reason)
             self._check(str(reason) if reason else None)
+            if not self.lost.is_set() and self._server_url and (self._nudge is None or self._nudge.done()):
+                self._nudge = asyncio.ensure_future(self._reopen_when_ready())
 
         self._connection._handle_disconnected = on_disconnected
+        self._guard_open()
         self._task = asyncio.ensure_future(self._watch())
+
+    def _guard_open(self) -> None:
+        """Make hypha-rpc's ``open`` a no-op while the connection is open: its retry loop may
+        call it just after this watch reopened the connection, and a second open would close
+        the fresh socket (the server then drops the services it had just re-registered)."""
+        conn = self._connection
+        lock, impl = getattr(conn, "_connecting_lock", None), getattr(conn, "_open_impl", None)
+        if lock is None or impl is None:
+            self._server_url = None  # an unknown hypha-rpc: leave reconnecting to it alone
+            return
+
+        async def open_unless_open() -> Any:
+            async with lock:
+                if self._is_open() and self._registered() is not False and getattr(conn, "connection_info", None):
+                    return conn.connection_info
+                return await impl()
+
+        conn.open = open_unless_open
+
+    def _is_open(self) -> bool:
+        websocket = getattr(self._connection, "_websocket", None)
+        return websocket is not None and getattr(getattr(websocket, "state", None), "name", "") == "OPEN"
+
+    def _registered(self) -> bool | None:
+        """hypha-rpc's verdict on the last re-registration (None: not known yet)."""
+        return getattr(self._connection, "_services_registered_ok", True)
+
+    async def _reopen_when_ready(self) -> None:
+        """Reopen the connection as soon as the server answers its readiness check, until the
+        services are registered again (hypha-rpc's loop stops once it sees the socket open)."""
+        import aiohttp
+
+        conn = self._connection
+        timeout = aiohttp.ClientTimeout(total=2)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            while not self.lost.is_set() and not getattr(conn, "_closed", False):
+                await asyncio.sleep(RECONNECT_POLL)
+                if self._is_open() and self._registered() is True:
+                    return  # back, services registered (by hypha-rpc or by an earlier try)
+                try:
+                    async with http.get(f"{self._server_url}/health/readiness") as resp:
+                        if resp.status != 200:
+                            continue
+                except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+                    continue
+                lock = conn._connecting_lock
+                if lock.locked():
+                    continue  # hypha-rpc is connecting right now
+                try:
+                    async with lock:  # as hypha-rpc's open does, without the guard's shortcut
+                        conn._services_registered_ok = None
+                        await conn._open_impl()  # re-registers the services (on_connected)
+                except ConnectionAbortedError as exc:  # the server refuses this client back…
+                    if "already exists" in str(exc):  # …or raced another client creating the workspace
+                        log.debug("reopening raced another client (retrying): %s", exc)
+                        continue
+                    conn._closed = True  # hypha-rpc's own loop would conclude the same
+                    self.reason = f"the server refused the reconnection: {exc}"
+                    self.lost.set()
+                    return
+                except Exception as exc:
+                    log.debug("reopening the connection failed (retrying): %r", exc)
+                    continue
+                if self._registered() is False:
+                    log.warning("reconnected to %s but the services did not register; retrying", self._server_url)
+                    continue
+                self.reopened += 1
+                event = getattr(conn, "_reconnected_event", None)
+                if event is not None:  # let calls waiting for the reconnection go on
+                    event.set()
+                    conn._reconnected_event = None
+                log.warning("reconnected to %s as soon as it was ready", self._server_url)
+                return
 
     def _check(self, reason: str | None = None) -> None:
         if getattr(self._connection, "_closed", False) and not self.lost.is_set():
@@ -54,8 +144,9 @@ class ConnectionWatch:
             self._check()
 
     def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in (self._task, self._nudge):
+            if task is not None:
+                task.cancel()
 
 
 def token_expiry(token: str | None) -> float | None:
