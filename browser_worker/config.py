@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Mapping
 
 from browser_worker.errors import ConfigError
 
 
-def _env(name: str) -> dict[str, str]:
-    return {"env": name}
+def _env(name: str, *aliases: str) -> dict[str, Any]:
+    """The variable a setting reads, and other names read when it is unset (Hypha's built-in
+    worker's ``HYPHA_*``/``PLAYWRIGHT_*`` variables, so an operator's environment keeps working)."""
+    return {"env": name, "aliases": aliases}
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,7 @@ class WorkerSettings:
     #: Access token for the server (prefer the environment variable: flags show in `ps`).
     token: str | None = field(default=None, metadata=_env("HYPHA_TOKEN"))
     #: Id of the registered worker service.
-    service_id: str = field(default="browser-worker", metadata=_env("BROWSER_WORKER_SERVICE_ID"))
+    service_id: str = field(default="browser-worker", metadata=_env("BROWSER_WORKER_SERVICE_ID", "HYPHA_SERVICE_ID"))
     #: Browser binary (default: Playwright's build, then chromium-headless-shell, then chromium).
     chromium_path: str | None = field(default=None, metadata=_env("BROWSER_WORKER_CHROMIUM"))
     #: Extra Chromium command-line flags, quoted as on a shell command line (added after the worker's own).
@@ -46,7 +49,7 @@ class WorkerSettings:
     #: wait in arrival order, warm pages first, refills last: a burst's first starts finish early.
     python_boot_concurrency: int = field(default=0, metadata=_env("BROWSER_WORKER_PYTHON_BOOT_CONCURRENCY"))
     #: Concurrent sessions; further starts queue.
-    max_sessions: int = field(default=32, metadata=_env("BROWSER_WORKER_MAX_SESSIONS"))
+    max_sessions: int = field(default=32, metadata=_env("BROWSER_WORKER_MAX_SESSIONS", "HYPHA_MAX_BROWSER_SESSIONS"))
     #: Seconds a queued start waits for a free slot before "worker at capacity (N/N sessions)".
     queue_timeout: float = field(default=30.0, metadata=_env("BROWSER_WORKER_QUEUE_TIMEOUT"))
     #: Seconds an app may take to load when the start config gives no timeout.
@@ -60,9 +63,20 @@ class WorkerSettings:
         default=200, metadata=_env("BROWSER_WORKER_LOG_RETENTION_SESSIONS")
     )
     #: Page viewport width in CSS pixels.
-    viewport_width: int = field(default=1280, metadata=_env("BROWSER_WORKER_VIEWPORT_WIDTH"))
+    viewport_width: int = field(default=1280, metadata=_env("BROWSER_WORKER_VIEWPORT_WIDTH", "PLAYWRIGHT_VIEWPORT_WIDTH"))
     #: Page viewport height in CSS pixels.
-    viewport_height: int = field(default=720, metadata=_env("BROWSER_WORKER_VIEWPORT_HEIGHT"))
+    viewport_height: int = field(default=720, metadata=_env("BROWSER_WORKER_VIEWPORT_HEIGHT", "PLAYWRIGHT_VIEWPORT_HEIGHT"))
+    #: Device pixel ratio of every page (2: screenshots at twice the viewport's pixels).
+    device_scale_factor: float = field(default=1.0, metadata=_env("BROWSER_WORKER_DEVICE_SCALE_FACTOR",
+                                                                  "PLAYWRIGHT_DEVICE_SCALE_FACTOR"))
+    #: ``navigator.userAgent`` of every page (default: Chromium's own).
+    user_agent: str | None = field(default=None, metadata=_env("BROWSER_WORKER_USER_AGENT", "PLAYWRIGHT_USER_AGENT"))
+    #: Locale of every page, e.g. ``de-DE`` (``navigator.language``, ``Intl``).
+    locale: str | None = field(default=None, metadata=_env("BROWSER_WORKER_LOCALE", "PLAYWRIGHT_LOCALE"))
+    #: Time zone of every page, e.g. ``Europe/Berlin`` (default: the machine's).
+    timezone_id: str | None = field(default=None, metadata=_env("BROWSER_WORKER_TIMEZONE", "PLAYWRIGHT_TIMEZONE_ID"))
+    #: ``prefers-color-scheme`` of every page: light, dark or no-preference.
+    color_scheme: str | None = field(default=None, metadata=_env("BROWSER_WORKER_COLOR_SCHEME", "PLAYWRIGHT_COLOR_SCHEME"))
     #: Run Chromium headless (`--headed` shows the window, for debugging).
     headless: bool = field(default=True, metadata=_env("BROWSER_WORKER_HEADLESS"))
     #: Seconds closing one session's context may take before its slot is freed anyway.
@@ -121,6 +135,14 @@ class WorkerSettings:
     #: Boot web-python pages from a memory snapshot of a Pyodide booted once per worker process
     #: (about a second of CPU instead of several); off: every page boots the full way.
     pyodide_snapshot: bool = field(default=True, metadata=_env("BROWSER_WORKER_PYODIDE_SNAPSHOT"))
+    #: Folder of the route cache: responses of the URLs an app's manifest lists in `cache_routes`,
+    #: kept per workspace and app across restarts. Empty: `$XDG_CACHE_HOME/browser-worker/routes`
+    #: (else `~/.cache/browser-worker/routes`). One worker process per folder.
+    cache_dir: str = field(default="", metadata=_env("BROWSER_WORKER_CACHE_DIR"))
+    #: Bytes the route cache keeps for all apps together (least recently used go first); 0: no cache.
+    cache_max_bytes: int = field(default=1024 * 1024 * 1024, metadata=_env("BROWSER_WORKER_CACHE_MAX_BYTES"))
+    #: Largest single response the route cache keeps (bytes).
+    cache_max_entry_bytes: int = field(default=50 * 1024 * 1024, metadata=_env("BROWSER_WORKER_CACHE_MAX_ENTRY_BYTES"))
 
     @property
     def allowed_hosts(self) -> tuple[str, ...]:
@@ -132,8 +154,9 @@ class WorkerSettings:
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in fields(cls):
-            raw = environ.get(f.metadata["env"])
-            if raw not in (None, ""):
+            raw = next((environ[n] for n in (f.metadata["env"], *f.metadata.get("aliases", ()))
+                        if environ.get(n) not in (None, "")), None)
+            if raw is not None:
                 values[f.name] = _coerce(f.name, f.default, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values).validated()
@@ -144,7 +167,7 @@ class WorkerSettings:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("pool_size", "python_pool_size", "python_pool_max", "python_boot_concurrency",
-                     "log_retention_sessions", "recycle_after", "metrics_port"):
+                     "log_retention_sessions", "recycle_after", "metrics_port", "cache_max_bytes"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
         if self.max_log_entry_bytes < 64 or self.max_log_bytes < self.max_log_entry_bytes:
@@ -157,13 +180,19 @@ class WorkerSettings:
                 f"retained_log_bytes must be at least max_log_bytes ({self.max_log_bytes}), "
                 f"got {self.retained_log_bytes}"
             )
+        if not (0.25 <= self.device_scale_factor <= 4) or not math.isfinite(self.device_scale_factor):
+            raise ConfigError(f"device_scale_factor must be between 0.25 and 4, got {self.device_scale_factor}")
+        if self.color_scheme not in (None, "light", "dark", "no-preference"):
+            raise ConfigError(f"color_scheme must be light, dark or no-preference, got {self.color_scheme!r}")
+        if self.timezone_id is not None and not re.fullmatch(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+){0,2}", self.timezone_id):
+            raise ConfigError(f"timezone_id must be an IANA name like Europe/Berlin, got {self.timezone_id!r}")
         if self.browser_endpoint and self.cdp_endpoint:
             raise ConfigError("give either browser_endpoint or cdp_endpoint, not both")
         for name in ("queue_timeout", "start_timeout", "log_retention", "stop_timeout", "session_ttl",
                      "progress_coalesce", "drain_timeout"):
             if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be a finite number, not negative, got {getattr(self, name)}")
-        for name in ("compile_max_bundle_bytes", "compile_max_asset_bytes", "compile_max_files"):
+        for name in ("compile_max_bundle_bytes", "compile_max_asset_bytes", "compile_max_files", "cache_max_entry_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("max_start_timeout", "execute_timeout", "max_execute_timeout", "screenshot_timeout", "compile_timeout"):

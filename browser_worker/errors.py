@@ -1,10 +1,54 @@
-"""Errors the worker raises; their messages travel back to Hypha callers as they are."""
+"""Errors the worker raises; their messages travel back to Hypha callers as they are.
+
+Hypha's own callers catch the error classes of ``hypha.workers.base`` (``WorkerError``,
+``SessionNotFoundError``). Hypha is an optional extra, and importing that module loads Hypha's
+whole ``hypha.workers`` package (its own Playwright worker included), so this module never
+imports it. Instead, once the process has loaded ``hypha.workers.base`` — which any code that
+catches its classes has done — an error raised here is an instance of a class built from ours
+*and* Hypha's counterpart (:func:`_with_hypha_base`): ``except hypha.workers.base.WorkerError``
+catches it, and so does ``except browser_worker.errors.WorkerError``. The class keeps our name
+and module, so what a remote caller reads is unchanged.
+"""
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
+_HYPHA_BASE_MODULE = "hypha.workers.base"
+_hybrids: dict[tuple[type, type], type] = {}
+
+
+def _hypha_counterpart(cls: type) -> type | None:
+    """The class of Hypha's (when loaded) that means what ``cls`` means, else None."""
+    hypha = sys.modules.get(_HYPHA_BASE_MODULE)
+    if hypha is None:
+        return None
+    name = "SessionNotFoundError" if issubclass(cls, SessionNotFoundError) else "WorkerError"
+    found = getattr(hypha, name, None)
+    return found if isinstance(found, type) and issubclass(found, Exception) else None
+
+
+def _with_hypha_base(cls: type) -> type:
+    """``cls``, or a subclass of it that also derives from its Hypha counterpart."""
+    counterpart = _hypha_counterpart(cls)
+    if counterpart is None or issubclass(cls, counterpart):
+        return cls
+    key = (cls, counterpart)
+    hybrid = _hybrids.get(key)
+    if hybrid is None:
+        hybrid = type(cls.__name__, (cls, counterpart), {
+            "__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__,
+        })
+        _hybrids[key] = hybrid
+    return hybrid
+
 
 class WorkerError(Exception):
-    """Any failure the worker reports to a caller."""
+    """Any failure the worker reports to a caller (and, with Hypha loaded, Hypha's WorkerError)."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "WorkerError":
+        return super().__new__(_with_hypha_base(cls), *args)
 
 
 class ConfigError(ValueError):
@@ -14,10 +58,11 @@ class ConfigError(ValueError):
 
 
 class SessionNotFoundError(WorkerError):
-    """The session id is not live (and, for reads, not retained either)."""
+    """The session id is not live (and, for reads, not retained either). The message is the
+    one Hypha's built-in browser worker gives, which Hypha's callers match on."""
 
     def __init__(self, session_id: str) -> None:
-        super().__init__(f"Session not found: {session_id}")
+        super().__init__(f"Browser session {session_id} not found")
         self.session_id = session_id
 
 

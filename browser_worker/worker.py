@@ -18,11 +18,12 @@ from browser_worker._api.calls import (Limits, parse_execute, parse_logs, parse_
                                        parse_session_id, parse_start, reroute_start,
                                        StartRequest)
 from browser_worker._api.compile import parse_compile
-from browser_worker._api.policy import Caller, authorize, caller_from, check_name
+from browser_worker._api.policy import Caller, Role, authorize, caller_from, check_name
 from browser_worker._browser.chromium import ChromiumInfo
 from browser_worker._browser.host import BrowserHost
 from browser_worker._browser.pool import ContextPool
 from browser_worker._net.urls import origin_of
+from browser_worker._cache.rules import check_app_id
 from browser_worker._compile import compiler
 from browser_worker._compile.budget import CompileBudget
 from browser_worker._engine import page_actions, watch
@@ -45,7 +46,8 @@ class BrowserWorker:
 
     #: Method names registered as the service (everything a Hypha server or user may call).
     SERVICE_METHODS = ("start", "stop", "get_logs", "get_session_info", "list_sessions", "execute",
-                       "take_screenshot", "prepare_workspace", "close_workspace", "compile", "shutdown")
+                       "take_screenshot", "prepare_workspace", "close_workspace", "compile", "shutdown",
+                       "clear_app_cache", "get_app_cache_stats")
     name = "Browser Worker"
     description = ("Runs web apps (window, web-worker, web-python, iframe, web-app) in a warm pool "
                    "of headless Chromium contexts")
@@ -55,13 +57,17 @@ class BrowserWorker:
     run_in_executor = False
     require_context = True
 
-    def __init__(self, settings: WorkerSettings | None = None) -> None:
-        self.settings = s = settings or WorkerSettings.from_env()
-        self.limits = Limits(
-            default_start_timeout=s.start_timeout, max_start_timeout=s.max_start_timeout,
-            default_execute_timeout=s.execute_timeout, max_execute_timeout=s.max_execute_timeout,
-            screenshot_timeout=s.screenshot_timeout,
-        )
+    def __init__(self, settings: WorkerSettings | None = None, *, in_docker: bool = False,
+                 use_local_url: bool | str = True) -> None:
+        """``in_docker`` and ``use_local_url`` as Hypha's own worker takes them: in a container
+        Chromium runs without its sandbox; ``use_local_url`` is what the service registers."""
+        s = settings or WorkerSettings.from_env()
+        if in_docker and "--no-sandbox" not in s.chromium_args.split():
+            s = s.with_(chromium_args=f"{s.chromium_args} --no-sandbox".strip())
+        self.settings = s
+        #: Hypha's ``BrowserWorker.in_docker``.
+        self.in_docker = bool(in_docker)
+        self.limits = Limits.from_settings(s)
         net = NetworkPolicy(
             allow_private=s.allow_private_network, allow_hosts=s.allowed_hosts,
             allow_file_urls=s.allow_file_urls,
@@ -76,7 +82,7 @@ class BrowserWorker:
         #: The Hypha server instances pages may connect to (several on one Redis: instances.py).
         self.instances = ServerInstances(s.server_url)
         #: True: the server hands us its local URLs (same host); a URL string: that server.
-        self.use_local_url: bool | str = True
+        self.use_local_url: bool | str = use_local_url
         #: The workspace the worker's service is registered in (set by ``registered``).
         self.owner_workspace: str | None = None
         self.shutdown_requested = asyncio.Event()
@@ -182,12 +188,12 @@ class BrowserWorker:
         caller = self._caller(context)
         workspace = authorize("start", caller, None)
         req = parse_start(config, workspace=None if caller.privileged else workspace,
-                          limits=self.limits, net=self.net)
+                          limits=self.limits, net=self.net, free_id=caller.role is Role.LOCAL)
         if caller.privileged and req.server_url:
-            req = await self._to_instance(req, config)
+            req = await self._to_instance(req, config, free_id=caller.role is Role.LOCAL)
         return await self.engine.start(req)
 
-    async def _to_instance(self, req: StartRequest, config: Mapping[str, Any]) -> StartRequest:
+    async def _to_instance(self, req: StartRequest, config: Mapping[str, Any], *, free_id: bool = False) -> StartRequest:
         """The app controller names its own instance as ``server_url``; the page connects
         there if it is an instance of this worker's deployment this worker can reach, else to
         the worker's own server (instances.py). Only a privileged caller (the controller runs
@@ -199,7 +205,8 @@ class BrowserWorker:
                 self.net.trust_instance(route.server_url)
             return req
         log.warning("%s: %s", req.session_id, route.reason)
-        return reroute_start(config, req, route.server_url, route.reason, limits=self.limits, net=self.net)
+        return reroute_start(config, req, route.server_url, route.reason, limits=self.limits, net=self.net,
+                             free_id=free_id)
 
     async def stop(self, session_id: Any, context: dict[str, Any] | None = None) -> None:
         """Stop a session (a start in flight or queued is cancelled). Unknown or ended ids are
@@ -283,6 +290,21 @@ class BrowserWorker:
             if entry is not None and isinstance(entry.get("content"), str):
                 self.engine.entries.put(workspace, entry["content"])
         return out_manifest, out_files
+
+    async def clear_app_cache(self, workspace: Any, app_id: Any, context: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Delete one app's route cache: ``{"deleted_entries": n}``."""
+        workspace, app_id = self._cache_of("clear_app_cache", workspace, app_id, context)
+        return {"deleted_entries": await self.engine.route_cache.clear(workspace, app_id)}
+
+    async def get_app_cache_stats(self, workspace: Any, app_id: Any, context: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One app's route cache: entries, bytes, oldest/newest entry, this process's hits/misses."""
+        workspace, app_id = self._cache_of("get_app_cache_stats", workspace, app_id, context)
+        return await self.engine.route_cache.stats(workspace, app_id)
+
+    def _cache_of(self, method: str, workspace: Any, app_id: Any, context: Mapping[str, Any] | None) -> tuple[str, str]:
+        """The workspace and app whose cache ``method`` may touch (the caller's own workspace)."""
+        authorize(method, self._caller(context), check_name(workspace, "workspace"))
+        return workspace, check_app_id(app_id)
 
     def get_load(self, context: dict[str, Any] | None = None) -> float:
         """Share of session capacity in use (0.0 idle … 1.0 full; above 1 with a queue)."""

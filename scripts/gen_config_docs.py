@@ -72,7 +72,7 @@ def render() -> str:
     rows = []
     for f in fields(WorkerSettings):
         default = f.default if f.default is not MISSING else None
-        rows.append(f"| `{f.name}` | {by_flag.get(f.name, '—')} | `{f.metadata['env']}` | {shown(default)} "
+        rows.append(f"| `{f.name}` | {by_flag.get(f.name, '—')} | {' '.join('`' + n + '`' for n in (f.metadata['env'], *f.metadata.get('aliases', ())))} | {shown(default)} "
                     f"| {about.get(f.name) or ''} |")
     return "\n".join([
         "# Configuration",

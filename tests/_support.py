@@ -7,6 +7,7 @@ Nothing here launches anything by itself: the helpers that drive a worker, a bro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import signal
@@ -15,9 +16,11 @@ import time
 import uuid
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from browser_worker import BrowserWorker
 
 #: A window app that exports ``echo``.
@@ -203,3 +206,18 @@ def make_wheel(folder: Path, name: str, value: int) -> Path:
         whl.writestr(f"{dist}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
         whl.writestr(f"{dist}/RECORD", "")
     return path
+
+
+@contextlib.asynccontextmanager
+async def serving(app: "web.Application") -> AsyncIterator[str]:
+    """An aiohttp app on a free loopback port for the block: its base URL (no trailing slash)."""
+    from aiohttp import web
+
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    finally:
+        await runner.cleanup()

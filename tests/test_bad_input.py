@@ -46,6 +46,48 @@ async def test_script_throwing_at_boot_fails_start_and_keeps_logs(worker: Browse
     assert not worker.sessions.is_live(cfg["id"])
 
 
+@pytest.mark.parametrize("app_type", ["web-worker", "window"])
+async def test_service_apps_throwing_at_boot_fail_naming_the_error(
+    worker: BrowserWorker, window_config: Any, app_type: str
+) -> None:
+    cfg = window_config("throw new Error('boot-failure-' + 'abc');", type=app_type)
+    with pytest.raises(AppStartError, match="boot-failure-abc"):
+        await worker.start(cfg)
+    await worker.stop(cfg["id"])
+
+
+#: An ImJoy-style iframe app whose library comes from a CDN the page cannot reach: the call
+#: after it throws while the page loads (Hypha's built-in logs it and keeps the app).
+IFRAME_WITH_UNREACHABLE_LIBRARY = """<!doctype html>
+<html><head><script src="http://cdn.imjoy-unreachable.invalid/imjoy-basic-app.js"></script></head>
+<body><div id="app">iframe app</div>
+<script>loadImJoyBasicApp({name: "Basic"});</script>
+</body></html>"""
+
+
+async def test_iframe_page_error_while_loading_is_logged_not_fatal(worker: BrowserWorker, window_config: Any) -> None:
+    cfg = window_config(IFRAME_WITH_UNREACHABLE_LIBRARY, type="iframe")
+    sid = await worker.start(cfg)
+    try:
+        assert (await worker.get_session_info(sid))["status"] == SessionStatus.RUNNING.value
+        assert await worker.execute(sid, "document.getElementById('app').textContent") == "iframe app"
+        errors = (await worker.get_logs(sid, type="error"))["items"]
+        assert any("loadImJoyBasicApp is not defined" in e["content"] and e["level"] == "error" for e in errors), errors
+    finally:
+        await worker.stop(sid)
+
+
+async def test_web_app_page_error_while_loading_is_logged_not_fatal(worker: BrowserWorker) -> None:
+    cfg = web_app_config("data:text/html,<p id=p>web app</p><script>throw new Error('web-app-boot-xyz')</script>")
+    sid = await worker.start(cfg)
+    try:
+        assert await worker.execute(sid, "document.getElementById('p').textContent") == "web app"
+        errors = (await worker.get_logs(sid, type="error"))["items"]
+        assert any("web-app-boot-xyz" in e["content"] for e in errors), errors
+    finally:
+        await worker.stop(sid)
+
+
 async def test_unresolvable_entry_url(worker: BrowserWorker) -> None:
     cfg = web_app_config("http://no-such-host.invalid/app")
     with pytest.raises(AppStartError) as err:

@@ -14,10 +14,11 @@ import asyncio
 from typing import Any
 
 import pytest
+from hypha_rpc.rpc import RemoteException
 
 from browser_worker import BrowserWorker
 
-from ._support import our_workers
+from ._support import our_workers, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -84,10 +85,11 @@ async def test_markup_only_window_app_installs_starts_and_is_listed(apps: Any, a
         title = await worker.execute(sid, "new Promise(r => { const f = () => { const h = document.getElementById('title');"
                                           " h ? r(h.textContent) : setTimeout(f, 50); }; f(); })")
         assert title == "Compat Discovery App"
-        assert sid in [s["id"] for s in await apps.list_running()]
+        assert sid in [s["id"] for s in await worker.list_sessions("ws-user-alice")]
         await apps.stop(sid, raise_exception=False)
         assert not worker.sessions.is_live(sid)
-        assert sid not in [s["id"] for s in await apps.list_running()]
+        assert sid not in [s["id"] for s in await worker.list_sessions("ws-user-alice")]
+        assert (await worker.get_session_info(sid))["status"] == "stopped"
     finally:
         await apps.uninstall(app["id"])
 
@@ -110,16 +112,21 @@ async def test_markup_with_script_wait_for_service_and_lazy_get_service(
         await apps.stop(sid)
         assert not worker.sessions.is_live(sid)
 
-        # Lazy discovery: nothing is running; asking for the service by app id starts the app.
-        assert not [s for s in await apps.list_running() if s.get("app_id") == app_id]
+        # Lazy discovery: nothing is running; asking for the service by app id starts the app
+        # (on our worker: the sessions counted are ours), once.
+        def ours() -> list[str]:
+            return [s.id for s in worker.sessions.live_sessions() if s.app_id == app_id]
+
+        assert ours() == []
         lazy = await alice.get_service(f"compat-tools@{app_id}")
         assert await lazy.double(4) == 8
-        running = [s for s in await apps.list_running() if s.get("app_id") == app_id]
-        assert len(running) == 1 and worker.sessions.is_live(running[0]["id"]), running
+        running = ours()
+        assert len(running) == 1 and running[0] != sid, running
         again = await alice.get_service(f"compat-tools@{app_id}")
         assert await again.double(5) == 10
-        assert len([s for s in await apps.list_running() if s.get("app_id") == app_id]) == 1
-        await apps.stop(running[0]["id"])
+        assert ours() == running
+        await apps.stop(running[0])
+        assert ours() == []
     finally:
         for s in await apps.list_running():
             if s.get("app_id") == app_id:
@@ -256,7 +263,7 @@ async def test_worker_service_definition_registers_like_hypha(alice: Any, worker
     definition["config"] = {**definition["config"], "visibility": "public"}
     info = await alice.register_service(definition)
     try:
-        assert info["type"] == "server-app-worker"
+        assert definition["type"] == "server-app-worker" and info["type"] == definition["type"]
         remote = await alice.get_service("compat-browser-worker")
         for method in ("start", "stop", "get_logs", "compile", "execute", "take_screenshot", "list_sessions"):
             assert callable(getattr(remote, method, None)), method
@@ -267,9 +274,10 @@ async def test_worker_service_definition_registers_like_hypha(alice: Any, worker
         assert worker.service_id == "browser-worker" and worker.require_context is True
         assert worker.visibility == "public" and worker.run_in_executor is False
 
-        with pytest.raises(Exception, match="not found"):
+        not_found = r"browser_worker\.errors\.SessionNotFoundError: Browser session ws-user-alice/non-existent-session not found"
+        with pytest.raises(RemoteException, match=not_found):
             await remote.get_logs("ws-user-alice/non-existent-session")
-        with pytest.raises(Exception, match="not found"):
+        with pytest.raises(RemoteException, match=not_found):
             await remote.take_screenshot("ws-user-alice/non-existent-session")
         assert await remote.stop("ws-user-alice/non-existent-session") is None  # quiet, as the Worker API says
 
@@ -351,30 +359,41 @@ async def test_concurrent_sessions_are_independent(apps: Any, alice: Any, worker
             await apps.uninstall(a["id"])
 
 
-async def test_error_handling_names_the_cause(apps: Any) -> None:
+async def test_error_handling_names_the_cause(apps: Any, worker: BrowserWorker) -> None:
     """test_worker_error_handling: unknown types, bad JS and slow apps are refused, saying why;
     a start that fails at run time (no install check: ``stage=True``) names the app's error."""
-    with pytest.raises(Exception) as unknown:
+    def our_sessions() -> set[str]:
+        return {s.id for s in [*worker.sessions.live_sessions(), *worker.sessions.ended_sessions()]}
+
+    # The server refuses a type no worker of it lists; ours does not list it, and never saw the app.
+    before = our_sessions()
+    with pytest.raises(RemoteException, match="No server app worker found for app type: nonexistent-type"):
         await apps.install(source="console.log('test');", manifest={"type": "nonexistent-type", "name": "Invalid"},
                            timeout=30, overwrite=True)
-    assert "nonexistent-type" in str(unknown.value)
+    assert "nonexistent-type" not in worker.supported_types and our_sessions() == before
 
-    with pytest.raises(Exception) as bad:
+    with pytest.raises(RemoteException, match="app failed while booting: SyntaxError: Unexpected identifier 'is'"):
         await apps.install(source="this is not valid javascript syntax\napi.export({});",
                            manifest={"type": "window", "name": "Compat Bad App"}, timeout=30, overwrite=True)
-    assert "app failed while booting: SyntaxError: Unexpected identifier 'is'" in str(bad.value), str(bad.value)
 
-    with pytest.raises(Exception) as slow:
+    # The server gives up after its own 2 s wait for the service; our session for the app had
+    # loaded (its log lines are in the server's error), and the server's stop ended it.
+    before = our_sessions()
+    with pytest.raises(RemoteException, match="startup timed out") as slow:
         await apps.install(source="setTimeout(() => api.export({}), 10000);",
                            manifest={"type": "window", "name": "Compat Slow App"}, timeout=2, overwrite=True)
-    assert "startup timed out" in str(slow.value), str(slow.value)  # the server's own 2 s wait
+    (slow_id,) = [s for s in our_sessions() - before if (worker.sessions.any(s).metadata or {}).get("name") == "Compat Slow App"]
+    await wait_for(lambda: not worker.sessions.is_live(slow_id))
+    texts = worker.sessions.any(slow_id).logs.texts()
+    assert texts[0] in str(slow.value) and texts[0].startswith("Starting window app "), texts
+    assert texts[-2:] == ["Session stopping", "Session stopped"], texts
+    assert (await worker.get_session_info(slow_id))["status"] == "stopped"
 
     staged = await apps.install(source="throw new Error('database handle missing');",
                                 manifest={"type": "window", "name": "Compat Failing Start"}, stage=True, overwrite=True)
     try:
-        with pytest.raises(Exception) as failed:
+        with pytest.raises(RemoteException, match="app failed while booting: database handle missing"):
             await apps.start(staged["id"], stage=True, wait_for_service="default", timeout=30)
-        assert "app failed while booting: database handle missing" in str(failed.value), str(failed.value)
     finally:
         await apps.uninstall(staged["id"])
 
@@ -389,10 +408,11 @@ async def test_lifecycle_install_start_logs_stop_uninstall(apps: Any, alice: Any
     """
     app = await apps.install(source=source, manifest={"type": "window", "name": "Lifecycle Test App"}, overwrite=True)
     try:
-        assert any(a["id"] == app["id"] for a in await apps.list_apps())
+        # Installed through our compile: the bundle is kept for alice's starts.
+        assert worker.engine.entries.get("ws-user-alice", app["content_hash"]) is not None
         session = await apps.start(app["id"], wait_for_service="default", timeout=60)
         sid = session["id"]
-        assert any(s["id"] == sid for s in await apps.list_running())
+        assert worker.sessions.is_live(sid)
         assert await (await alice.get_app(sid)).get_status() == "running"
 
         remote = await alice.get_service((await our_workers(apps))[0]["id"])
@@ -402,18 +422,24 @@ async def test_lifecycle_install_start_logs_stop_uninstall(apps: Any, alice: Any
         assert info["workspace"] == "ws-user-alice" and info["app_id"] == app["id"]
 
         logs = await apps.get_logs(sid)
-        assert logs["total"] == len(logs["items"]) > 0
+        # Exactly what our worker holds for the session: its own three start lines, then
+        # (or interleaved with) the page's console lines, the app's own line last.
+        assert logs["total"] == len(logs["items"]) == len(worker.sessions.live(sid).logs)
+        ours = [i["content"] for i in logs["items"] if i["source"] == "worker"]
+        assert ours[:2] == [f"Starting window app {app['id']} ({sid})", "Browser context ready; loading the app"], ours
+        assert len(ours) == 3 and ours[2].startswith("App loaded in "), ours
         console = await apps.get_logs(sid, type="console", limit=1)
         wanted = [i for i in logs["items"] if i["type"] == "console"]
-        assert "[log] Lifecycle test app started" in [i["content"] for i in wanted]
-        assert console["total"] == len(wanted) > 1 and console["items"] == wanted[:1]
+        assert wanted[-1]["content"] == "[log] Lifecycle test app started", wanted
+        assert len(wanted) + len(ours) == logs["total"]  # no other kind of entry
+        assert console["total"] == len(wanted) and console["items"] == wanted[:1]
         await apps.stop(sid)
-        assert not any(s["id"] == sid for s in await apps.list_running())
+        assert not worker.sessions.is_live(sid)
         assert sid not in [s["id"] for s in await remote.list_sessions()]
         assert (await remote.get_session_info(sid))["status"] == "stopped"
+        assert worker.sessions.any(sid).logs.texts()[-2:] == ["Session stopping", "Session stopped"]
     finally:
         await apps.uninstall(app["id"])
-    assert not any(a["id"] == app["id"] for a in await apps.list_apps())
 
 
 async def test_lifecycle_console_logs(apps: Any) -> None:

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.e2e
 
 OPERATIONS = 300
 #: What execute, take_screenshot and get_logs may answer for a session they cannot serve.
-NOT_SERVING = (r"^Session <id> is (starting|stopping|stopped|failed), not running$|^Session not found: <id>$"
+NOT_SERVING = (r"^Session <id> is (starting|stopping|stopped|failed), not running$|^Browser session <id> not found$"
                r"|did not finish within 0\.5s|did not become visible within 0\.5s"
                r"|Target page, context or browser has been closed")  # stopped while it ran
 SEED = int(os.environ.get("BROWSER_WORKER_TEST_SEED", "20261126"))
@@ -44,7 +44,8 @@ async def test_random_operations_end_at_baseline(
         known: list[str] = ["ws-user-alice/never-started"]
         started: set[str] = set()
         starting: set[str] = set()  # ids whose start is in flight
-        interrupted: set[str] = set()  # ids a stop or close_workspace may have hit while starting
+        interrupted: set[str] = set()  # ids a stop or close_workspace may have hit
+        running: set[str] = set()  # ids whose start returned (serving unless interrupted since)
         seen: Counter[str] = Counter()
         outcomes: Counter[tuple[str, str]] = Counter()
         unexpected: list[str] = []
@@ -52,6 +53,15 @@ async def test_random_operations_end_at_baseline(
 
         def pick() -> str:
             return rng.choice(known)
+
+        def pick_target() -> str:
+            """For execute and screenshots: a session that should be serving half the time."""
+            serving = sorted(running - interrupted)
+            return rng.choice(serving) if serving and rng.random() < 0.5 else pick()
+
+        def must_serve(sid: str) -> bool:
+            """Running before and after the call, and nothing stopped it meanwhile."""
+            return sid in running and sid not in interrupted
 
         def start_failure(name: str, sid: str, exc: WorkerError) -> str:
             """The one acceptable way a start of a good config can fail, or an unexpected one."""
@@ -87,6 +97,7 @@ async def test_random_operations_end_at_baseline(
                 starting.discard(cfg["id"])
             if sid != cfg["id"]:
                 unexpected.append(f"{name}: started {sid!r} for {cfg['id']!r}")
+            running.add(sid)
             return "ok"
 
         async def good_start() -> str:
@@ -120,15 +131,20 @@ async def test_random_operations_end_at_baseline(
             return "ok"
 
         async def close_workspace() -> str:
-            interrupted.update(starting)
+            interrupted.update(starting | running)
             await w.close_workspace("ws-user-alice")
             return "ok"
 
         async def execute() -> str:
+            sid = pick_target()
             script = rng.choice(["1 + 1", "new Promise(() => {})"])
+            serving = must_serve(sid)
             try:
-                result = await w.execute(pick(), script, timeout=0.5)
+                result = await w.execute(sid, script, timeout=0.5 if script != "1 + 1" else 10)
             except WorkerError as exc:
+                if script == "1 + 1" and serving and must_serve(sid):
+                    unexpected.append(f"execute on running {sid} refused: {type(exc).__name__}: {exc}")
+                    return "unexpected"
                 return refusal("execute", exc)
             if script == "1 + 1" and result == 2:
                 return "ok"
@@ -136,12 +152,17 @@ async def test_random_operations_end_at_baseline(
             return "unexpected"
 
         async def screenshot() -> str:
+            sid = pick_target()
             selector = rng.choice([None, "#none"])
+            serving = must_serve(sid)
             try:
-                png = await w.take_screenshot(pick(), selector=selector, timeout=0.5)
+                png = await w.take_screenshot(sid, selector=selector, timeout=0.5 if selector else 10)
             except WorkerError as exc:
                 if selector and str(exc) == f"No element matches selector {selector!r}":
                     return "no element"
+                if serving and must_serve(sid):
+                    unexpected.append(f"screenshot of running {sid} refused: {type(exc).__name__}: {exc}")
+                    return "unexpected"
                 return refusal("screenshot", exc)
             if selector:
                 unexpected.append(f"screenshot of missing {selector} returned an image")
@@ -202,7 +223,13 @@ async def test_random_operations_end_at_baseline(
         report = {f"{n}: {o}": c for (n, o), c in sorted(outcomes.items())}
         assert unexpected == [], "\n".join(unexpected + [str(report)])
         assert sum(outcomes.values()) == OPERATIONS == sum(seen.values()), report
+        # Every good start is accounted for: it started, or a stop hit it, or the worker was full.
+        for name in ("good start", "start then stop"):
+            assert sum(outcomes[(name, o)] for o in ("ok", "interrupted", "capacity")) == seen[name], report
         assert outcomes[("good start", "ok")] > 10, report  # (about a third; the rest stopped or queued out)
+        # ...and the sessions that started served: calls on them answered (a refusal of a call on
+        # a session nothing stopped is in ``unexpected`` above).
+        assert outcomes[("execute", "ok")] >= 1 and outcomes[("screenshot", "ok")] >= 1, report
         assert outcomes[("bad start", "refused")] == seen["bad start"] > 10, report  # every bad one refused
         assert outcomes[("stop", "ok")] == seen["stop"] and outcomes[("close_workspace", "ok")] == seen["close_workspace"]
 

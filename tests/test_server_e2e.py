@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import pytest
 
 from browser_worker import BrowserWorker, SessionNotFoundError
 
-from ._support import ECHO_APP
+from ._support import ECHO_APP, our_workers
 
 pytestmark = pytest.mark.e2e
 
@@ -18,8 +19,10 @@ async def test_install_start_call_screenshot_stop(
     apps: Any, alice: Any, served: Any, worker: BrowserWorker, alice_token: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="browser_worker")
-    workers = await apps.list_workers()
-    assert any(w["id"].endswith(":browser-worker") for w in workers), [w["id"] for w in workers]
+    # The server lists the service our worker registered, with the types our worker declares.
+    ours = await our_workers(apps)
+    assert len(ours) == 1 and ours[0]["id"].endswith(":" + served.service_id), ours
+    assert set(ours[0]["supported_types"]) == set(worker.supported_types), ours
 
     app = await apps.install(source=ECHO_APP, overwrite=True, timeout=60)
     session = await apps.start(app["id"], wait_for_service="default", timeout=60)
@@ -41,15 +44,20 @@ async def test_install_start_call_screenshot_stop(
     console = await apps.get_logs(sid, type="console")  # Hypha's callers filter this way
     assert any("echo app says hello" in i["content"] for i in console["items"])
     assert all(i["type"] == "console" for i in console["items"])
-    # ``total`` counts every entry (of the type asked for), not the page of them returned.
-    assert logs["total"] == len(logs["items"]) >= 3  # starting, context ready, the app's line, …
+    # What our worker logged for this start, in order, and nothing else from the worker.
+    lines = [i["content"] for i in logs["items"] if i["source"] == "worker"]
+    assert lines[:2] == [f"Starting window app {app['id']} ({sid})", "Browser context ready; loading the app"], lines
+    assert len(lines) == 3 and re.fullmatch(r"App loaded in \d+ ms", lines[2]), lines
+    # ``total`` counts every entry (of the type asked for), not the page of them returned: the
+    # three lines above plus the page's console lines, exactly what the session's buffer holds.
+    assert logs["total"] == len(logs["items"]) == 3 + console["total"] == len(worker.sessions.live(sid).logs)
     assert console["total"] == len(console["items"]) == len([i for i in logs["items"] if i["type"] == "console"])
+    assert console["items"][-1]["content"] == "[log] echo app says hello"
     paged = await apps.get_logs(sid, offset=1, limit=1)
     assert paged["total"] == logs["total"] and paged["items"] == logs["items"][1:2]
     assert (paged["offset"], paged["limit"]) == (1, 1)
 
-    ws_worker = [w for w in await apps.list_workers() if w["id"].endswith(":browser-worker")][0]
-    remote = await alice.get_service(ws_worker["id"])
+    remote = await alice.get_service(ours[0]["id"])
     png = await remote.take_screenshot(sid, "png")
     assert isinstance(png, (bytes, bytearray)) and len(png) > 1000
     assert bytes(png[:8]) == b"\x89PNG\r\n\x1a\n"

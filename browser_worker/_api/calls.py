@@ -17,10 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, Valida
 
 from browser_worker._pages import auth_params
 from browser_worker._api.apptypes import canonical_type
+from browser_worker.config import WorkerSettings
 from browser_worker.errors import WorkerError
-from browser_worker._api.manifest import cookies, permissions, requirements, string_map, web_app_url
+from browser_worker._api.manifest import (cookies, http_headers, permissions, requirements, string_map,
+                                          web_app_url)
 from browser_worker._net.policy import NetworkPolicy
-from browser_worker._api.policy import check_name
+from browser_worker._api.policy import NAME_PATTERN, check_name
 
 Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
 MAX_MANIFEST_BYTES = 1024 * 1024
@@ -28,15 +30,24 @@ MAX_MANIFEST_BYTES = 1024 * 1024
 MAX_SCRIPT_CHARS = 16 * 1024 * 1024
 
 
+_SETTINGS = WorkerSettings()  # the defaults, from the one place they are written
+
+
 @dataclass(frozen=True)
 class Limits:
-    """Caps the worker applies to what callers ask for (from WorkerSettings)."""
+    """Caps the worker applies to what callers ask for; the defaults are ``WorkerSettings``'s."""
 
-    default_start_timeout: float = 60.0
-    max_start_timeout: float = 600.0
-    default_execute_timeout: float = 30.0
-    max_execute_timeout: float = 300.0
-    screenshot_timeout: float = 10.0
+    default_start_timeout: float = _SETTINGS.start_timeout
+    max_start_timeout: float = _SETTINGS.max_start_timeout
+    default_execute_timeout: float = _SETTINGS.execute_timeout
+    max_execute_timeout: float = _SETTINGS.max_execute_timeout
+    screenshot_timeout: float = _SETTINGS.screenshot_timeout
+
+    @classmethod
+    def from_settings(cls, s: WorkerSettings) -> "Limits":
+        return cls(default_start_timeout=s.start_timeout, max_start_timeout=s.max_start_timeout,
+                   default_execute_timeout=s.execute_timeout, max_execute_timeout=s.max_execute_timeout,
+                   screenshot_timeout=s.screenshot_timeout)
 
 
 def _message(exc: ValidationError, what: str) -> str:
@@ -119,6 +130,10 @@ class StartRequest:
     permissions: tuple[str, ...] = ()
     web_app: WebAppTarget | None = None
     progress_callback: Any = field(default=None, repr=False, compare=False)
+    #: What the app calls itself (``manifest.name``), for page titles and RPC client names.
+    app_name: str = "app"
+    #: ``manifest.extra_http_headers``: sent with every request of the session's page.
+    extra_headers: dict[str, str] = field(default_factory=dict)
     #: Warnings the worker adds before the start (e.g. the server instance it chose instead).
     notes: tuple[str, ...] = ()
 
@@ -134,9 +149,13 @@ class StartRequest:
         }
 
 
-def parse_start(raw: Any, *, workspace: str | None, limits: Limits, net: NetworkPolicy) -> StartRequest:
+def parse_start(raw: Any, *, workspace: str | None, limits: Limits, net: NetworkPolicy,
+                free_id: bool = False) -> StartRequest:
     """Validate a start config. ``workspace`` is the one the caller is authorized for (None:
-    a privileged caller, who must name it in the config)."""
+    a privileged caller, who must name it in the config). ``free_id``: the in-process caller,
+    whose ``id`` may be any bounded text (Hypha's tests use ``test-execute-session``), as long
+    as an id with a ``/`` names the session's own workspace before it; every other caller's id
+    is ``<workspace>/<client_id>``."""
     cfg: _RawStart = _validate(_RawStart, raw, "start config")
     manifest = {k: v for k, v in (cfg.manifest or {}).items() if k != "_rtype"}
     _check_size(manifest, "manifest", MAX_MANIFEST_BYTES)
@@ -156,20 +175,27 @@ def parse_start(raw: Any, *, workspace: str | None, limits: Limits, net: Network
     check_name(ws, "workspace")
 
     client_id = cfg.client_id
+    session_id = None
     if cfg.id is not None:
         id_ws, sep, id_client = cfg.id.partition("/")
-        if not sep:
+        if free_id:
+            session_id = check_free_id(cfg.id)
+        elif not sep:
             raise WorkerError(f"id {cfg.id[:80]!r} is malformed (rule: <workspace>/<client_id>)")
-        if id_ws != ws:
+        if sep and id_ws != ws:
             raise WorkerError(
                 f"id {cfg.id[:80]!r} names workspace {id_ws[:80]!r}, not the session's workspace {ws!r} "
                 "(rule: the id's workspace part equals the session's workspace)"
             )
-        if client_id is not None and client_id != id_client:
-            raise WorkerError(f"client_id {client_id[:80]!r} does not match the id's client part {id_client[:80]!r}")
-        client_id = id_client
+        if not free_id:
+            if client_id is not None and client_id != id_client:
+                raise WorkerError(f"client_id {client_id[:80]!r} does not match the id's client part {id_client[:80]!r}")
+            client_id = id_client
+        elif client_id is None:
+            client_id = id_client if sep and NAME_PATTERN.match(id_client) else None
     client_id = client_id if client_id is not None else f"bw-{secrets.token_hex(6)}"
     check_name(client_id, "client_id")
+    session_id = session_id or f"{ws}/{client_id}"
 
     app_type = canonical_type(manifest.get("type") or cfg.app_type)
     server_url = _url(net, cfg.server_url, "server_url")
@@ -205,7 +231,7 @@ def parse_start(raw: Any, *, workspace: str | None, limits: Limits, net: Network
             "no app source: give 'source', or 'app_files_base_url' and 'entry_point' in the start config"
         )
     return StartRequest(
-        session_id=f"{ws}/{client_id}",
+        session_id=session_id,
         workspace=ws,
         client_id=client_id,
         app_id=app_id,
@@ -222,11 +248,18 @@ def parse_start(raw: Any, *, workspace: str | None, limits: Limits, net: Network
         permissions=tuple(permissions(manifest)),
         web_app=web_app,
         progress_callback=cfg.progress_callback if callable(cfg.progress_callback) else None,
+        app_name=_app_name(manifest.get("name"), app_id),
+        extra_headers=http_headers(manifest.get("extra_http_headers")),
     )
 
 
+def _app_name(value: Any, app_id: str) -> str:
+    """``manifest.name`` when it is a usable string (bounded), else the app id."""
+    return value.strip()[:200] if isinstance(value, str) and value.strip() else app_id
+
+
 def reroute_start(raw: Any, req: StartRequest, server_url: str, note: str, *, limits: Limits,
-                  net: NetworkPolicy) -> StartRequest:
+                  net: NetworkPolicy, free_id: bool = False) -> StartRequest:
     """The start ``req`` (parsed from ``raw``) with its page connecting to ``server_url``
     instead: the config's server and the app-files URL under it swapped, parsed again."""
     data = raw.model_dump() if hasattr(raw, "model_dump") and callable(raw.model_dump) else dict(raw)
@@ -237,7 +270,7 @@ def reroute_start(raw: Any, req: StartRequest, server_url: str, note: str, *, li
     if old and isinstance(files, str) and files.startswith(old + "/"):
         data["app_files_base_url"] = server_url + files[len(old):]
     data.update(server_url=server_url, workspace=req.workspace, client_id=req.client_id)
-    again = parse_start(data, workspace=None, limits=limits, net=net)
+    again = parse_start(data, workspace=None, limits=limits, net=net, free_id=free_id)
     return replace(again, notes=(*req.notes, note))
 
 
@@ -341,7 +374,21 @@ def parse_execute(limits: Limits, script: Any, timeout: Any = None) -> ExecuteRe
     )
 
 
+#: Longest session id a caller may name (``<128-character workspace>/<128-character client>``).
+MAX_SESSION_ID = 300
+
+
 def parse_session_id(value: Any, field: str = "session_id") -> str:
-    if not isinstance(value, str) or not value or len(value) > 300:
-        raise WorkerError(f"{field} must be a non-empty string of at most 300 characters")
+    if not isinstance(value, str) or not value or len(value) > MAX_SESSION_ID or not value.isprintable():
+        raise WorkerError(f"{field} must be a non-empty string of at most {MAX_SESSION_ID} printable characters")
+    return value
+
+
+def check_free_id(value: str, field: str = "id") -> str:
+    """A session id the in-process caller chose: bounded, printable, no surrounding spaces."""
+    if not value or len(value) > MAX_SESSION_ID or not value.isprintable() or value != value.strip():
+        raise WorkerError(
+            f"{field} {value[:80]!r} is malformed (rule: 1-{MAX_SESSION_ID} printable characters, "
+            "no control characters, no leading or trailing spaces)"
+        )
     return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -83,6 +84,35 @@ def string_map(value: Any, name: str) -> dict[str, str]:
     if not isinstance(value, dict):
         raise WorkerError(f"manifest {name!r} must be an object of key/value pairs")
     return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in value.items()}
+
+
+#: Headers an app may not set: the browser's own, and credentials (a manifest is not a safe).
+_FORBIDDEN_HEADERS = {"host", "cookie", "authorization", "proxy-authorization", "content-length",
+                      "connection", "transfer-encoding", "upgrade", "te", "expect"}
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
+MAX_HEADERS = 32
+
+
+def http_headers(value: Any) -> dict[str, str]:
+    """``extra_http_headers``: header name → value, sent with every request the page makes."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise WorkerError("manifest 'extra_http_headers' must be an object of header name/value pairs")
+    if len(value) > MAX_HEADERS:
+        raise WorkerError(f"manifest 'extra_http_headers' has {len(value)} headers (rule: at most {MAX_HEADERS})")
+    out: dict[str, str] = {}
+    for name, text in value.items():
+        if not isinstance(name, str) or not _HEADER_NAME.match(name):
+            raise WorkerError(f"manifest 'extra_http_headers': {str(name)[:60]!r} is not a header name")
+        if name.lower() in _FORBIDDEN_HEADERS:
+            raise WorkerError(f"manifest 'extra_http_headers': {name} may not be set by an app "
+                              "(rule: no credentials or connection headers)")
+        if not isinstance(text, str) or len(text) > 4096 or any(c in text for c in "\r\n\0"):
+            raise WorkerError(f"manifest 'extra_http_headers': the value of {name} must be one line "
+                              "of at most 4096 characters")
+        out[name] = text
+    return out
 
 
 _COOKIE_KEYS = {"name", "value", "url", "domain", "path", "expires", "httpOnly", "secure", "sameSite"}

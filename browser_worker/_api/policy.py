@@ -12,6 +12,7 @@ stop, get_logs, get_session_info any   any        own ws     own ws       no
 execute, take_screenshot         any   any        own ws     own ws       no
 list_sessions                    all   all        own ws     own ws       no
 prepare/close_workspace          any   any        own ws     own ws       no
+clear_app_cache, *_cache_stats   any   any        own ws     own ws       no
 get_load                         yes   yes        yes        yes          yes
 shutdown                         yes   yes        yes        no           no
 ================================ ===== ========== ========== ============ ==========
@@ -45,7 +46,7 @@ class Role(str, Enum):
 #: Methods any identified caller may use on its own workspace.
 WORKSPACE_METHODS = frozenset({
     "start", "compile", "stop", "get_logs", "get_session_info", "execute", "take_screenshot",
-    "list_sessions", "prepare_workspace", "close_workspace",
+    "list_sessions", "prepare_workspace", "close_workspace", "clear_app_cache", "get_app_cache_stats",
 })
 #: Methods that concern the worker as a whole.
 OPEN_METHODS = frozenset({"get_load"})

@@ -57,18 +57,19 @@ async def build_document(
         files_base_url=req.files_base_url,
         token=req.token,
         kind=req.app_type,
+        extra_headers=dict(req.extra_headers),
     )
     if req.app_type in WORKER_KINDS and not is_html(content):
         doc.html = render_worker_page(req.app_type, worker_app(
             content,
-            name=str(req.manifest.get("name") or req.app_id),
+            name=req.app_name,
             requirements=list(req.requirements),
             source_name=req.entry_point or "app",
         ))
     elif req.app_type == "window" and not is_html(content):
         doc.html = render_window(
             content,
-            name=str(req.manifest.get("name") or req.app_id),
+            name=req.app_name,
             requirements=list(req.requirements),
             server_url=req.server_url,
             source_name=req.entry_point or "app.js",
@@ -117,6 +118,8 @@ def _web_app_document(req: StartRequest) -> AppDocument:
         local_storage=dict(target.local_storage),
         session_storage=dict(target.session_storage),
         init_script=auth_params.init_script(target.url, target.auth_params, req.token) if target.auth_params else None,
+        kind="web-app",
+        extra_headers=dict(req.extra_headers),
     )
 
 

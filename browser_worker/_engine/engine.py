@@ -20,6 +20,9 @@ from browser_worker._browser.background import TaskSet
 from browser_worker._browser.chromium import ChromiumInfo
 from browser_worker._browser.host import BrowserHost
 from browser_worker._browser.pool import ContextPool, Lease
+from browser_worker._cache.router import RouteCache
+from browser_worker._cache.rules import CacheRule
+from browser_worker._cache.store import RouteStore, default_cache_dir
 from browser_worker._compile.budget import CompileBudget
 from browser_worker._engine import runtime, watch
 from browser_worker._engine.document import build_document
@@ -29,6 +32,7 @@ from browser_worker._engine.progress import Progress
 from browser_worker._engine.session import Session, SessionRegistry, SessionStatus
 from browser_worker._logs.buffer import LogBuffer
 from browser_worker._net.policy import NetworkPolicy
+from browser_worker._net.urls import origin_of
 from browser_worker._python.asset_server import AssetServer
 from browser_worker._python.page_assets import PageAssets
 from browser_worker._python.snapshot import SnapshotStore
@@ -76,6 +80,9 @@ class SessionEngine:
                                         settings.retained_log_bytes)
         #: Bundles compiled at install, per workspace, filed under the digest we compute.
         self.entries = EntryCache()
+        #: Responses of the URLs apps list in ``cache_routes``, per (workspace, app id), on disk.
+        self.route_cache = RouteCache(RouteStore(settings.cache_dir or default_cache_dir(), settings.cache_max_bytes,
+                                                 settings.cache_max_entry_bytes), net)
         self._playwright: Playwright | None = None
         self._host: BrowserHost | None = None
         self._pool: ContextPool | None = None
@@ -123,6 +130,7 @@ class SessionEngine:
             if isinstance(result, BaseException):  # keep closing the rest
                 log.warning("stopping a session during shutdown failed: %s", result)
         await self._background.wait()
+        await self.route_cache.close()
         if self.snapshot is not None:
             await self.snapshot.close()
         if self._pool:
@@ -202,6 +210,7 @@ class SessionEngine:
         if self.draining:
             raise WorkerError("worker is shutting down (draining): no new sessions; "
                               "start the app again to get another worker")
+        cache_rule = self.route_cache.rule_for(req.manifest, req.app_type)  # a bad rule fails here
         add_secret(req.token)
         s = self.settings
         logs = LogBuffer(s.max_log_entries, [req.token] if req.token else [], max_bytes=s.max_log_bytes,
@@ -215,7 +224,7 @@ class SessionEngine:
         progress.attach(logs)
         session.progress = progress
         self.observer.start_requested()
-        task = asyncio.create_task(self._run_start(session, req, progress), name=f"start {session.id}")
+        task = asyncio.create_task(self._run_start(session, req, progress, cache_rule), name=f"start {session.id}")
         session.start_task = task
         try:
             return await task
@@ -233,7 +242,8 @@ class SessionEngine:
             if self._pool is not None:
                 self._pool.refill()
 
-    async def _run_start(self, session: Session, req: StartRequest, progress: Progress) -> str:
+    async def _run_start(self, session: Session, req: StartRequest, progress: Progress,
+                         cache_rule: CacheRule | None = None) -> str:
         t0 = time.perf_counter()
         progress.info(f"Starting {req.app_type} app {req.app_id} ({req.session_id})")
         for note in req.notes:
@@ -259,7 +269,13 @@ class SessionEngine:
                 await asyncio.gather(doc_task, lease_task, return_exceptions=True)
             watch.watch_page(session, lease, lambda reason, browser: self._fail_soon(session, reason, browser))
             progress.info("Browser context ready; loading the app")
+            cached = cache_rule and await self.route_cache.attach(
+                lease.context, req.workspace, req.app_id, cache_rule,
+                [origin_of(self.page_assets.url)] if self.page_assets else ())
             await load(lease, document, req.timeout)
+            if cached and (cached.hits or cached.fetched):
+                session.logs.worker(f"Route cache: {cached.hits} response(s) from disk, {cached.fetched} "
+                                    f"fetched, {cached.stored} stored while loading")
             session.move_to(SessionStatus.RUNNING)
             elapsed = time.perf_counter() - t0
             self.observer.start_finished(elapsed)

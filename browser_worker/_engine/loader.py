@@ -3,7 +3,9 @@
 Connection parameters (server URL, workspace, client id, token) reach the page as a JS object
 on ``window.__BW__`` in the top frame only — never in a URL, a title or a child frame.
 A rendered app reports back through ``__BW__.ready()`` / ``__BW__.fail(err)``; foreign HTML is
-ready at its ``load`` event. Uncaught page errors or a crash while booting fail the start.
+ready at its ``load`` event. A crash while booting fails the start, and so does an uncaught
+page error in an app that must export a service (window, web-worker, web-python); in a page
+that exports none (iframe, web-app) it is only logged (``watch.py``), as in any browser.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from browser_worker._browser.boot_gate import COLD_START, WARM_START
 from browser_worker.errors import AppStartError
 from browser_worker._browser.pool import Lease
 from browser_worker._net.urls import origin_of
+
+#: App types whose page exports no service: an uncaught error while loading is not fatal.
+PAGE_ERRORS_LOGGED_ONLY = frozenset({"iframe", "web-app"})
 
 #: Defines ``window.__BW__`` (top frame only) holding the config and a settle-once promise.
 BW_INSTALL = """(config) => {
@@ -78,9 +83,10 @@ class AppDocument:
     local_storage: dict[str, str] = field(default_factory=dict)
     session_storage: dict[str, str] = field(default_factory=dict)
     permissions: list[str] = field(default_factory=list)  # granted for the page's origin only
-    kind: str = "window"  # app type; decides which kind of warm page can take it
+    kind: str = "window"  # app type; decides which warm page can take it, and if page errors are fatal
     app: Any = None  # web-python: the app data a warm Pyodide page runs without reloading
     init_script: str | None = None  # runs before the page's own scripts (inject_auth_params)
+    extra_headers: dict[str, str] = field(default_factory=dict)  # on every request of the page
 
 
 async def load(lease: Lease, doc: AppDocument, timeout: float) -> None:
@@ -96,7 +102,9 @@ async def load(lease: Lease, doc: AppDocument, timeout: float) -> None:
         if not boot_error.done():
             boot_error.set_result("the page crashed while loading")
 
-    page.on("pageerror", on_page_error)
+    fatal_page_errors = doc.kind not in PAGE_ERRORS_LOGGED_ONLY
+    if fatal_page_errors:
+        page.on("pageerror", on_page_error)
     page.on("crash", on_crash)
     try:
         await asyncio.wait_for(_gated_boot(lease, doc, boot_error), timeout)
@@ -105,7 +113,8 @@ async def load(lease: Lease, doc: AppDocument, timeout: float) -> None:
     except PlaywrightError as exc:
         raise AppStartError(_playwright_reason(exc, doc.page_url)) from None
     finally:
-        page.remove_listener("pageerror", on_page_error)
+        if fatal_page_errors:
+            page.remove_listener("pageerror", on_page_error)
         page.remove_listener("crash", on_crash)
         if not boot_error.done():
             boot_error.cancel()
@@ -169,6 +178,8 @@ async def _prepare_context(lease: Lease, doc: AppDocument) -> None:
     """Cookies, storage and permissions asked for by the manifest, set before any script runs."""
     if doc.permissions and origin_of(doc.page_url).startswith("http"):
         await lease.context.grant_permissions(doc.permissions, origin=origin_of(doc.page_url))
+    if doc.extra_headers:
+        await lease.context.set_extra_http_headers(doc.extra_headers)
     if doc.cookies:
         await lease.context.add_cookies(doc.cookies)
     if doc.init_script:

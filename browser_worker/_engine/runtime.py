@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import shlex
 from dataclasses import dataclass
+from typing import Any
 
 from playwright.async_api import Playwright
 
@@ -74,6 +75,16 @@ def warm_pool(s: WorkerSettings, host: BrowserHost, assets: LocalAssets | None, 
         python_max=s.python_pool_max,
         max_sessions=s.max_sessions,
         warm_server_url=s.server_url,
-        context_options={"viewport": {"width": s.viewport_width, "height": s.viewport_height}},
+        context_options=context_options(s),
         allow_request=net.host_allowed if net.allow_hosts else None,
     )
+
+
+def context_options(s: WorkerSettings) -> dict[str, Any]:
+    """Playwright ``new_context`` options every session's context gets (warm ones included)."""
+    options: dict[str, Any] = {"viewport": {"width": s.viewport_width, "height": s.viewport_height},
+                               "device_scale_factor": s.device_scale_factor}
+    for name in ("user_agent", "locale", "timezone_id", "color_scheme"):
+        if getattr(s, name) is not None:
+            options[name] = getattr(s, name)
+    return options

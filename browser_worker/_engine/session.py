@@ -119,8 +119,12 @@ class SessionRegistry:
 
     def add(self, session: Session) -> None:
         """Register a starting session; its id must not be live. Ended logs under the same id
-        (same workspace: ids are bound to it) give way to the new session."""
+        give way to the new session if they are its workspace's, else the id stays taken
+        (ids are bound to a workspace: ``_api.calls.parse_start``; this is the backstop)."""
         if session.id in self._live:
+            raise WorkerError(f"Session {session.id} already exists")
+        ended = self._ended.get(session.id)
+        if ended is not None and ended.workspace != session.workspace:
             raise WorkerError(f"Session {session.id} already exists")
         self._ended.pop(session.id, None)
         self._live[session.id] = session

@@ -65,6 +65,13 @@ def _worker_flags(parser: argparse.ArgumentParser) -> None:
     _flag(g, "--compile-max-bundle-bytes", type=int, help="largest compiled bundle")
     _flag(g, "--pyodide-packages", dest="pyodide_packages_url", metavar="URL_OR_DIR", help="where web-python apps get Pyodide-built packages (numpy, pydantic, …): a URL or a local directory holding pyodide-lock.json and its files; empty: the official CDN of the pinned Pyodide, reached only when an app needs a package")
     _flag(g, "--allow-hosts", metavar="HOST,HOST", help="only these hosts may be reached from app pages")
+    _flag(g, "--cache-dir", metavar="DIR", help="folder of the per-app route cache (manifest cache_routes), kept across restarts; empty: ~/.cache/browser-worker/routes")
+    _flag(g, "--cache-max-bytes", type=int, help="bytes the route cache keeps for all apps (least recently used go first); 0 = no cache")
+    _flag(g, "--user-agent", help="navigator.userAgent of every page")
+    _flag(g, "--locale", help="locale of every page, e.g. de-DE")
+    _flag(g, "--timezone", dest="timezone_id", metavar="IANA_NAME", help="time zone of every page, e.g. Europe/Berlin")
+    _flag(g, "--color-scheme", choices=("light", "dark", "no-preference"), help="prefers-color-scheme of every page")
+    _flag(g, "--device-scale-factor", type=float, help="device pixel ratio of every page (2: screenshots at twice the pixels)")
     _flag(g, "--headed", action="store_true", help="show the browser window (debugging)")
 
 

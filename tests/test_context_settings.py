@@ -1,0 +1,119 @@
+"""Browser context settings per worker, by flag/env and by Hypha's built-in names, checked in
+the page (issue 19: user agent, locale, time zone, colour scheme, device scale factor, viewport)."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from browser_worker import BrowserWorker, WorkerSettings
+from browser_worker.errors import ConfigError
+
+from ._support import serving, web_app_config
+
+PROBE = """() => ({
+  ua: navigator.userAgent, lang: navigator.language,
+  tz: Intl.DateTimeFormat().resolvedOptions().timeZone,
+  dark: matchMedia('(prefers-color-scheme: dark)').matches,
+  dpr: devicePixelRatio, w: innerWidth, h: innerHeight,
+})"""
+
+#: What an operator of Hypha's built-in worker has set (its PLAYWRIGHT_*/HYPHA_* names).
+BUILT_IN_ENV = {
+    "PLAYWRIGHT_USER_AGENT": "HyphaProbe/1.0", "PLAYWRIGHT_LOCALE": "de-DE",
+    "PLAYWRIGHT_TIMEZONE_ID": "Asia/Tokyo", "PLAYWRIGHT_COLOR_SCHEME": "dark",
+    "PLAYWRIGHT_DEVICE_SCALE_FACTOR": "2", "PLAYWRIGHT_VIEWPORT_WIDTH": "640",
+    "PLAYWRIGHT_VIEWPORT_HEIGHT": "360", "HYPHA_MAX_BROWSER_SESSIONS": "3",
+}
+
+
+def test_the_built_in_worker_s_variables_are_read_and_ours_win() -> None:
+    s = WorkerSettings.from_env(BUILT_IN_ENV)
+    assert (s.user_agent, s.locale, s.timezone_id, s.color_scheme, s.device_scale_factor,
+            s.viewport_width, s.viewport_height, s.max_sessions) == (
+        "HyphaProbe/1.0", "de-DE", "Asia/Tokyo", "dark", 2.0, 640, 360, 3)
+    ours = WorkerSettings.from_env({**BUILT_IN_ENV, "BROWSER_WORKER_MAX_SESSIONS": "7", "BROWSER_WORKER_LOCALE": "fr-FR"})
+    assert (ours.max_sessions, ours.locale) == (7, "fr-FR")
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"PLAYWRIGHT_COLOR_SCHEME": "purple"}, "color_scheme must be light, dark or no-preference, got 'purple'"),
+    ({"BROWSER_WORKER_DEVICE_SCALE_FACTOR": "9"}, "device_scale_factor must be between 0.25 and 4, got 9.0"),
+    ({"BROWSER_WORKER_TIMEZONE": "../etc"}, "timezone_id must be an IANA name like Europe/Berlin, got '../etc'"),
+])
+def test_bad_values_name_the_setting_and_the_rule(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        WorkerSettings.from_env(env)
+    assert str(err.value) == message
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", png[16:24])
+
+
+@pytest.mark.e2e
+async def test_every_page_gets_the_context_settings_warm_pages_included() -> None:
+    settings = WorkerSettings.from_env(BUILT_IN_ENV, pool_size=1, python_pool_size=0)
+    async with BrowserWorker(settings) as worker:
+        for _ in range(2):  # the first start takes the warm context made at open, the second a new one
+            sid = await worker.start(web_app_config("data:text/html,<p>probe</p>"))
+            try:
+                got = await worker.execute(sid, PROBE)
+                assert got == {"ua": "HyphaProbe/1.0", "lang": "de-DE", "tz": "Asia/Tokyo", "dark": True,
+                               "dpr": 2, "w": 640, "h": 360}
+                assert png_size(await worker.take_screenshot(sid)) == (1280, 720)  # 640×360 at scale 2
+            finally:
+                await worker.stop(sid)
+
+
+@pytest.mark.e2e
+async def test_defaults_leave_chromium_s_own_values(worker: BrowserWorker) -> None:
+    sid = await worker.start(web_app_config("data:text/html,<p>probe</p>"))
+    try:
+        got = await worker.execute(sid, PROBE)
+        assert "HeadlessChrome" in got["ua"] and got["dpr"] == 1 and (got["w"], got["h"]) == (1280, 720)
+    finally:
+        await worker.stop(sid)
+
+
+@pytest.mark.e2e
+async def test_manifest_extra_http_headers_reach_the_server(worker: BrowserWorker) -> None:
+    from aiohttp import web
+
+    seen: list[dict[str, str]] = []
+
+    async def page(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        return web.Response(text="<p>ok</p><script>fetch('/data')</script>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    app.router.add_get("/data", page)
+    async with serving(app) as base:
+        sid = await worker.start(web_app_config(base + "/", extra_http_headers={"X-Team": "blue", "X-Trace": "t-1"}))
+        try:
+            await worker.execute(sid, "() => fetch('/data').then((r) => r.status)")
+            assert len(seen) >= 2  # the page and its fetch
+            assert all(h.get("X-Team") == "blue" and h.get("X-Trace") == "t-1" for h in seen), seen
+        finally:
+            await worker.stop(sid)
+
+
+@pytest.mark.parametrize("headers, message", [
+    ({"Authorization": "Bearer x"}, "manifest 'extra_http_headers': Authorization may not be set by an app "
+                                    "(rule: no credentials or connection headers)"),
+    ({"Bad Name": "x"}, "manifest 'extra_http_headers': 'Bad Name' is not a header name"),
+    ({"X-A": "line\r\nInjected: 1"}, "manifest 'extra_http_headers': the value of X-A must be one line of at most 4096 characters"),
+    (["X-A"], "manifest 'extra_http_headers' must be an object of header name/value pairs"),
+])
+def test_bad_extra_http_headers_are_refused_naming_the_rule(headers: object, message: str) -> None:
+    from browser_worker._api.calls import Limits, parse_start
+    from browser_worker._net.policy import NetworkPolicy
+    from browser_worker.errors import WorkerError
+
+    with pytest.raises(WorkerError) as err:
+        parse_start(web_app_config("http://example.org/", extra_http_headers=headers), workspace=None,
+                    limits=Limits(), net=NetworkPolicy())
+    assert str(err.value) == message
