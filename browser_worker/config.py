@@ -84,6 +84,9 @@ class WorkerSettings:
     #: Seconds SIGTERM gives starts in flight before every session is stopped and the service
     #: unregistered (``serve`` exits 0 within about this long).
     drain_timeout: float = field(default=20.0, metadata=_env("BROWSER_WORKER_DRAIN_TIMEOUT"))
+    #: Seconds an app page may take to reconnect after the worker reconnected to a restarted
+    #: server; sessions whose page the server still does not know then are ended; 0: never.
+    session_reconnect_grace: float = field(default=90.0, metadata=_env("BROWSER_WORKER_SESSION_RECONNECT_GRACE"))
     #: Seconds a start's progress messages are held and joined before the caller's callback
     #: gets them: each callback is two messages through the Hypha server.
     progress_coalesce: float = field(default=0.5, metadata=_env("BROWSER_WORKER_PROGRESS_COALESCE"))
@@ -189,7 +192,7 @@ class WorkerSettings:
         if self.browser_endpoint and self.cdp_endpoint:
             raise ConfigError("give either browser_endpoint or cdp_endpoint, not both")
         for name in ("queue_timeout", "start_timeout", "log_retention", "stop_timeout", "session_ttl",
-                     "progress_coalesce", "drain_timeout"):
+                     "progress_coalesce", "drain_timeout", "session_reconnect_grace"):
             if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be a finite number, not negative, got {getattr(self, name)}")
         for name in ("compile_max_bundle_bytes", "compile_max_asset_bytes", "compile_max_files", "cache_max_entry_bytes"):

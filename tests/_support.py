@@ -143,13 +143,15 @@ def browser_pids() -> set[int]:
 
 
 async def serve_process(server_url: str, token: str, service_id: str, *,
-                        own_group: bool = False, keep_reading: bool = False) -> asyncio.subprocess.Process:
+                        own_group: bool = False, keep_reading: bool = False,
+                        env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
     """``browser-worker serve`` in a subprocess, once it says it is serving. ``own_group``:
     in its own process group, so ``kill_group`` takes its Chromium too (even on SIGKILL);
-    ``keep_reading``: drain its output from then on, so a chatty worker never blocks."""
+    ``keep_reading``: drain its output from then on, so a chatty worker never blocks; ``env``:
+    more settings for it."""
     env = {**os.environ, "HYPHA_SERVER_URL": server_url, "HYPHA_TOKEN": token,
            "BROWSER_WORKER_SERVICE_ID": service_id, "BROWSER_WORKER_POOL_SIZE": "1",
-           "BROWSER_WORKER_PYTHON_POOL_SIZE": "0"}
+           "BROWSER_WORKER_PYTHON_POOL_SIZE": "0", **(env or {})}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "browser_worker", "serve",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,

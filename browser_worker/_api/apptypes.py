@@ -10,6 +10,10 @@ APP_TYPES: tuple[str, ...] = ("window", "iframe", "web-app", "web-worker", "web-
 #: Other names Hypha manifests use for the same thing.
 ALIASES: dict[str, str] = {"javascript": "window", "hypha": "window"}
 
+#: Types whose page our templates connect to Hypha as the session's client (an iframe or
+#: web-app page connects only if its own code does).
+CONNECTS_TO_HYPHA: frozenset[str] = frozenset({"window", "web-worker", "web-python"})
+
 #: Every name a manifest may carry, as advertised in the service's ``supported_types``.
 SUPPORTED_TYPES: tuple[str, ...] = APP_TYPES + tuple(ALIASES)
 

@@ -127,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--root-token", help="the server's root token, used once to mint a 'public' "
                        "token [HYPHA_ROOT_TOKEN]; prefer the env variable")
     _flag(serve, "--service-id", help="service id")
+    _flag(serve, "--session-reconnect-grace", type=float, help="after a server restart: seconds an app page may take to reconnect before its session is ended (0: never)")
     _flag(serve, "--drain-timeout", type=float, help="on SIGTERM: seconds starts in flight may take before every session is stopped and the service unregistered")
     _flag(serve, "--metrics-port", type=int, help="serve /health and /metrics on 127.0.0.1:PORT (BROWSER_WORKER_METRICS_HOST to change the host)")
     _worker_flags(serve)

@@ -41,8 +41,13 @@ async def serve(settings: WorkerSettings, public: bool = False, root_token: str 
     async def wait(service: Any, conn: Any = None) -> int:
         """Serve until a signal, a shutdown through the service, or the server lost for good."""
         from browser_worker.hypha.connection import ConnectionWatch, lost_message
+        from browser_worker.hypha.session_audit import SessionAudit
 
         watch = ConnectionWatch(conn, server_url=settings.server_url) if conn is not None else None
+        audit = None
+        if watch is not None:  # back on a restarted server: end the sessions whose page is not
+            audit = SessionAudit(service.worker.engine, conn, grace=settings.session_reconnect_grace)
+            watch.on_reconnected.append(audit.reconnected)
         metrics = None
         if settings.metrics_port:
             from browser_worker.metrics import serve_metrics
@@ -62,6 +67,8 @@ async def serve(settings: WorkerSettings, public: bool = False, root_token: str 
         finally:
             if watch is not None:
                 watch.close()
+            if audit is not None:
+                audit.close()
             if metrics is not None:
                 await metrics.cleanup()
 

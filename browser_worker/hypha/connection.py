@@ -23,7 +23,7 @@ import json
 import logging
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,9 @@ class ConnectionWatch:
         self._nudge: asyncio.Task[None] | None = None
         #: Connections this watch reopened itself (instead of waiting for hypha-rpc's back-off).
         self.reopened = 0
+        #: Called (without arguments) each time the connection is back and its services are
+        #: registered again, whoever reopened it.
+        self.on_reconnected: list[Callable[[], None]] = []
         if self._connection is None or not hasattr(self._connection, "_closed"):
             log.debug("this hypha-rpc connection cannot be watched; a lost server goes unnoticed")
             return
@@ -57,6 +60,18 @@ class ConnectionWatch:
                 self._nudge = asyncio.ensure_future(self._reopen_when_ready())
 
         self._connection._handle_disconnected = on_disconnected
+        connected = getattr(self._connection, "_handle_connected", None)
+        if connected is not None:  # every call from now on is a reconnection
+
+            async def on_connected(info: Any) -> None:
+                await connected(info)
+                for callback in list(self.on_reconnected):
+                    try:
+                        callback()
+                    except Exception:
+                        log.exception("a reconnection callback failed")
+
+            self._connection._handle_connected = on_connected
         self._guard_open()
         self._task = asyncio.ensure_future(self._watch())
 

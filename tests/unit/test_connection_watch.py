@@ -25,6 +25,12 @@ class FakeConnection:
         self._services_registered_ok: bool | None = True
         self._reconnected_event: asyncio.Event | None = None
         self._handle_disconnected = None
+        self.connected_calls = 0
+
+        async def handle_connected(info: Any) -> None:  # hypha-rpc re-registers services here
+            self.connected_calls += 1
+
+        self._handle_connected = handle_connected
         self.connection_info = {"workspace": "ws"}
         self.outcomes = outcomes  # per _open_impl call: True/False (services registered) or an exception
         self.opened = 0
@@ -36,6 +42,7 @@ class FakeConnection:
             raise outcome
         self._websocket = SimpleNamespace(state=SimpleNamespace(name="OPEN"))
         self._services_registered_ok = outcome
+        await self._handle_connected(self.connection_info)
         return self.connection_info
 
     async def open(self) -> Any:
@@ -138,4 +145,18 @@ async def test_a_race_with_another_client_creating_the_workspace_is_retried(read
     conn.drop()
     await until(lambda: watch.reopened == 1)
     assert not watch.lost.is_set() and conn.opened == 2 and conn._closed is False
+    watch.close()
+
+
+async def test_reconnection_callbacks_run_after_the_services_are_registered_again(readiness: Readiness) -> None:
+    readiness.ready = True
+    conn = FakeConnection([True])
+    watch = watched(conn, readiness.url)
+    seen: list[int] = []
+    watch.on_reconnected.append(lambda: seen.append(conn.connected_calls))
+    watch.on_reconnected.append(lambda: 1 / 0)  # a failing callback does not stop the others
+    watch.on_reconnected.append(lambda: seen.append(-1))
+    conn.drop()
+    await until(lambda: watch.reopened == 1)
+    assert seen == [1, -1]  # after hypha-rpc's own handler, once per reconnection
     watch.close()

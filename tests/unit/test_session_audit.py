@@ -1,0 +1,108 @@
+"""SessionAudit ends the running sessions whose page's client the restarted server does not know
+after the grace, and only those (fake engine and server; no Hypha server, no browser)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from browser_worker._engine.session import Session, SessionStatus
+from browser_worker._logs.buffer import LogBuffer
+from browser_worker.hypha.session_audit import SessionAudit
+
+
+def session(sid: str, app_type: str = "window", status: SessionStatus = SessionStatus.RUNNING) -> Session:
+    ws, client = sid.split("/")
+    return Session(id=sid, app_id="app", workspace=ws, client_id=client, app_type=app_type,
+                   entry_point=None, logs=LogBuffer(), status=status)
+
+
+class FakeSessions:
+    def __init__(self, sessions: list[Session]) -> None:
+        self.all = sessions
+
+    def live_sessions(self) -> list[Session]:
+        return [s for s in self.all if s.status in (SessionStatus.STARTING, SessionStatus.RUNNING)]
+
+
+class FakeEngine:
+    def __init__(self, sessions: list[Session]) -> None:
+        self.sessions = FakeSessions(sessions)
+        self.ended: list[tuple[str, SessionStatus, str | None]] = []
+
+    async def end(self, session: Session, status: SessionStatus, reason: str | None = None) -> None:
+        self.ended.append((session.id, status, reason))
+        session.status = status
+
+
+class FakeServer:
+    """``get_service_info`` of a server that knows ``clients`` (changing over time) and fails
+    for the ids in ``silent`` as a server still coming back would."""
+
+    def __init__(self, clients: set[str], silent: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        self.clients = clients
+        self.silent = silent
+        self.asked: list[str] = []
+
+    async def get_service_info(self, service_id: str) -> dict[str, Any]:
+        self.asked.append(service_id)
+        client = service_id.removesuffix(":built-in")
+        if client in self.silent:
+            raise ConnectionError("Connection is closed")
+        if client not in self.clients:
+            raise Exception(f"KeyError: 'Service not found: {service_id}@*'")
+        return {"id": service_id}
+
+
+async def test_sessions_whose_client_never_comes_back_are_ended_the_others_kept() -> None:
+    back, gone, late = session("ws-a/back"), session("ws-a/gone"), session("ws-b/late")
+    engine = FakeEngine([back, gone, late])
+    server = FakeServer({"ws-a/back"})
+    audit = SessionAudit(engine, server, grace=0.3, poll=0.05)
+
+    async def late_page_reconnects() -> None:
+        await asyncio.sleep(0.1)
+        server.clients.add("ws-b/late")
+
+    asyncio.ensure_future(late_page_reconnects())
+    audit.reconnected()
+    assert await audit.wait() == ["ws-a/gone"]
+    ((sid, status, reason),) = engine.ended
+    assert (sid, status) == ("ws-a/gone", SessionStatus.FAILED)
+    assert "did not reconnect within 0.3s" in (reason or "")
+    assert back.status is late.status is SessionStatus.RUNNING
+    assert "ws-a/back:built-in" in server.asked
+
+
+async def test_types_that_need_not_connect_and_sessions_not_running_are_not_asked_about() -> None:
+    frame, web_app = session("ws/frame", "iframe"), session("ws/site", "web-app")
+    starting = session("ws/starting", status=SessionStatus.STARTING)
+    engine = FakeEngine([frame, web_app, starting])
+    server = FakeServer(set())
+    audit = SessionAudit(engine, server, grace=0.1, poll=0.02)
+    audit.reconnected()
+    assert await audit.wait() == [] and server.asked == [] and engine.ended == []
+
+
+async def test_a_server_that_does_not_answer_ends_nothing() -> None:
+    quiet = session("ws/quiet")
+    engine = FakeEngine([quiet])
+    audit = SessionAudit(engine, FakeServer(set(), silent={"ws/quiet"}), grace=0.1, poll=0.02)
+    audit.reconnected()
+    assert await audit.wait() == [] and quiet.status is SessionStatus.RUNNING
+
+
+async def test_a_second_reconnection_starts_the_grace_over_and_zero_turns_it_off() -> None:
+    gone = session("ws/gone")
+    engine = FakeEngine([gone])
+    server = FakeServer(set())
+    audit = SessionAudit(engine, server, grace=0.3, poll=0.02)
+    audit.reconnected()
+    await asyncio.sleep(0.2)
+    audit.reconnected()  # the first audit is cancelled; the session gets a full grace again
+    await asyncio.sleep(0.2)
+    assert engine.ended == []
+    assert await audit.wait() == ["ws/gone"]
+    off = SessionAudit(FakeEngine([session("ws/x")]), server, grace=0)
+    off.reconnected()
+    assert await off.wait() == []
