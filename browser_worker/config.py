@@ -84,6 +84,10 @@ class WorkerSettings:
     #: Seconds SIGTERM gives starts in flight before every session is stopped and the service
     #: unregistered (``serve`` exits 0 within about this long).
     drain_timeout: float = field(default=20.0, metadata=_env("BROWSER_WORKER_DRAIN_TIMEOUT"))
+    #: Viewers that may watch one session at once (``watch``; each shares its screencast).
+    max_watchers_per_session: int = field(default=4, metadata=_env("BROWSER_WORKER_MAX_WATCHERS_PER_SESSION"))
+    #: Viewers this worker serves at once, over all sessions.
+    max_watchers: int = field(default=16, metadata=_env("BROWSER_WORKER_MAX_WATCHERS"))
     #: Seconds an app page may take to reconnect after the worker reconnected to a restarted
     #: server; sessions whose page the server still does not know then are ended; 0: never.
     session_reconnect_grace: float = field(default=90.0, metadata=_env("BROWSER_WORKER_SESSION_RECONNECT_GRACE"))
@@ -195,7 +199,8 @@ class WorkerSettings:
                      "progress_coalesce", "drain_timeout", "session_reconnect_grace"):
             if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be a finite number, not negative, got {getattr(self, name)}")
-        for name in ("compile_max_bundle_bytes", "compile_max_asset_bytes", "compile_max_files", "cache_max_entry_bytes"):
+        for name in ("compile_max_bundle_bytes", "compile_max_asset_bytes", "compile_max_files", "cache_max_entry_bytes",
+                     "max_watchers_per_session", "max_watchers"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("max_start_timeout", "execute_timeout", "max_execute_timeout", "screenshot_timeout", "compile_timeout"):

@@ -48,6 +48,15 @@ class WorkerMetrics:
         Gauge("browser_worker_browser_recycles", "Chromium recycles after --recycle-after sessions", registry=r).set_function(
             lambda: worker.host.recycles if worker.is_open else 0
         )
+        Gauge("browser_worker_screencasts", "Screencasts running for watched sessions", registry=r).set_function(
+            lambda: worker.engine.live.active_screencasts
+        )
+        Gauge("browser_worker_watchers", "Open watch streams (viewers)", registry=r).set_function(
+            lambda: worker.engine.live.watches.count
+        )
+        Gauge("browser_worker_log_streams", "Open stream_logs streams", registry=r).set_function(
+            lambda: worker.engine.live.log_streams.count
+        )
         Gauge("browser_worker_browser_up", "1 while a browser is connected", registry=r).set_function(
             lambda: 1 if worker.is_open and worker.host.alive else 0
         )
@@ -74,6 +83,7 @@ def health(worker: "BrowserWorker") -> dict[str, Any]:
         "sessions": len(worker.sessions.live_sessions()),
         "capacity": worker.settings.max_sessions,
         "load": worker.get_load(),
+        "screencasts": worker.engine.live.active_screencasts,
     }
 
 

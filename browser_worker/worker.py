@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Mapping
+from typing import Any, AsyncIterator, Mapping
 
 from browser_worker._api.apptypes import SUPPORTED_TYPES
 from browser_worker._api.calls import (Limits, parse_execute, parse_logs, parse_screenshot,
                                        parse_session_id, parse_start, reroute_start,
                                        StartRequest)
 from browser_worker._api.compile import parse_compile
+from browser_worker._api.live import parse_stream_logs, parse_watch
 from browser_worker._api.policy import Caller, Role, authorize, caller_from, check_name
 from browser_worker._browser.chromium import ChromiumInfo
 from browser_worker._browser.host import BrowserHost
@@ -47,7 +48,7 @@ class BrowserWorker:
     #: Method names registered as the service (everything a Hypha server or user may call).
     SERVICE_METHODS = ("start", "stop", "get_logs", "get_session_info", "list_sessions", "execute",
                        "take_screenshot", "prepare_workspace", "close_workspace", "compile", "shutdown",
-                       "clear_app_cache", "get_app_cache_stats")
+                       "clear_app_cache", "get_app_cache_stats", "watch", "stream_logs")
     name = "Browser Worker"
     description = ("Runs web apps (window, web-worker, web-python, iframe, web-app) in a warm pool "
                    "of headless Chromium contexts")
@@ -264,6 +265,23 @@ class BrowserWorker:
                                clip=clip, selector=selector, timeout=timeout)
         _, page = self._running("take_screenshot", session_id, context)
         return await page_actions.screenshot(page, req)
+
+    async def watch(self, session_id: Any, fps: Any = None, quality: Any = None, max_width: Any = None,
+                    context: dict[str, Any] | None = None) -> AsyncIterator[dict[str, Any]]:
+        """The session's page, live: an async generator of JPEG frames (``data``, ``timestamp``,
+        ``width``, ``height``, ``url``, ``seq``), one per ``next()``, at most ``fps`` a second
+        (default 2, at most 10). Ends when the session does."""
+        req = parse_watch(fps, quality, max_width)
+        session, page = self._running("watch", session_id, context)
+        return self.engine.live.watch(session, page, req)
+
+    async def stream_logs(self, session_id: Any, offset: Any = 0,
+                          context: dict[str, Any] | None = None) -> AsyncIterator[dict[str, Any]]:
+        """The session's log items as they are written (those held from position ``offset``
+        first), each with its ``position``; ends once the session has ended."""
+        position = parse_stream_logs(offset)
+        session = self._authorized_session("stream_logs", session_id, context)
+        return self.engine.live.stream_logs(session, position)
 
     async def prepare_workspace(self, workspace: Any, context: dict[str, Any] | None = None) -> None:
         authorize("prepare_workspace", self._caller(context), check_name(workspace, "workspace"))

@@ -225,7 +225,7 @@ async def test_health_and_metrics_endpoint(settings: Any, window_config: Any) ->
                 _, failed = await scrape()
         finally:
             await runner.cleanup()
-    assert health == {"status": "ok", "browser_up": True, "sessions": 1, "capacity": 4, "load": 0.25}
+    assert health == {"status": "ok", "browser_up": True, "sessions": 1, "capacity": 4, "load": 0.25, "screencasts": 0}
     assert during["browser_worker_starts_total"] == before["browser_worker_starts_total"] + 1
     assert during["browser_worker_start_seconds_count"] == before["browser_worker_start_seconds_count"] + 1
     assert 0 < during["browser_worker_start_seconds_sum"] - before["browser_worker_start_seconds_sum"] < 30

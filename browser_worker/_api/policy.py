@@ -10,6 +10,7 @@ method                           local root/admin owner ws   other tenant anonym
 start, compile                   any   any ws¹    own ws     own ws       no
 stop, get_logs, get_session_info any   any        own ws     own ws       no
 execute, take_screenshot         any   any        own ws     own ws       no
+watch, stream_logs               any   any        own ws     own ws       no
 list_sessions                    all   all        own ws     own ws       no
 prepare/close_workspace          any   any        own ws     own ws       no
 clear_app_cache, *_cache_stats   any   any        own ws     own ws       no
@@ -47,6 +48,7 @@ class Role(str, Enum):
 WORKSPACE_METHODS = frozenset({
     "start", "compile", "stop", "get_logs", "get_session_info", "execute", "take_screenshot",
     "list_sessions", "prepare_workspace", "close_workspace", "clear_app_cache", "get_app_cache_stats",
+    "watch", "stream_logs",
 })
 #: Methods that concern the worker as a whole.
 OPEN_METHODS = frozenset({"get_load"})

@@ -27,6 +27,7 @@ from browser_worker._compile.budget import CompileBudget
 from browser_worker._engine import runtime, watch
 from browser_worker._engine.document import build_document
 from browser_worker._engine.entry_cache import EntryCache
+from browser_worker._engine.live import LiveView
 from browser_worker._engine.loader import load
 from browser_worker._engine.progress import Progress
 from browser_worker._engine.session import Session, SessionRegistry, SessionStatus
@@ -92,6 +93,9 @@ class SessionEngine:
         #: The snapshot of a booted Pyodide that web-python pages start from (made at open).
         self.snapshot: SnapshotStore | None = None
         self._background = TaskSet("session engine")
+        #: Open watches (screencasts) and log streams of running sessions.
+        self.live = LiveView(watchers_per_session=settings.max_watchers_per_session,
+                             watchers=settings.max_watchers)
         self._reaper: asyncio.Task[None] | None = None
         #: Set by ``drain``: new starts are refused from then on.
         self.draining = False
@@ -130,6 +134,7 @@ class SessionEngine:
             if isinstance(result, BaseException):  # keep closing the rest
                 log.warning("stopping a session during shutdown failed: %s", result)
         await self._background.wait()
+        await self.live.close()
         await self.route_cache.close()
         if self.snapshot is not None:
             await self.snapshot.close()
@@ -302,6 +307,7 @@ class SessionEngine:
             return
         session.ending = asyncio.get_running_loop().create_future()
         try:
+            await self.live.session_ended(session.id)  # its screencast stops before its page closes
             task = session.start_task
             if task is not None and not task.done() and task is not asyncio.current_task():
                 if reason and session.error is None:
@@ -324,6 +330,7 @@ class SessionEngine:
                 self._spawn(self._release(session))
             self.sessions.retire(session)
             session.ending.set_result(None)
+            session.logs.wake()  # log streams see the end now
 
     async def _release(self, session: Session) -> None:
         lease, session.lease = session.lease, None

@@ -63,6 +63,9 @@ class Session:
     #: Set when the page's main thread stopped answering (``execute`` found it spinning);
     #: cleared when a later script runs. Such a session can still be stopped.
     stuck: bool = False
+    #: Open ``stream_logs`` readers: while there are any, the page's console is read at the
+    #: fast rate (their lines must show within a second).
+    followers: int = 0
 
     @property
     def finalizing(self) -> bool:

@@ -48,7 +48,7 @@ def watch_page(session: Session, lease: "Lease", on_failure: Callable[[str, Any]
         logs.console(kind, text)
 
     pump = ConsolePump(page, on_line, lambda message: logs.worker(message, "warning"),
-                       eager=lambda: session.status is SessionStatus.STARTING)
+                       eager=lambda: session.status is SessionStatus.STARTING or session.followers > 0)
 
     def on_page_error(err: Any) -> None:
         logs.append(ERROR, f"Uncaught {err}", level="error", source="page")

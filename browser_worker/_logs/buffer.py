@@ -20,6 +20,7 @@ bytes (each entry's content is capped, and the oldest entries go once the total 
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from datetime import datetime, timezone
 from typing import Any, Iterable
@@ -82,6 +83,7 @@ class LogBuffer:
         self.bytes = 0  # content bytes plus ENTRY_OVERHEAD per entry held now
         self.dropped = 0  # entries pushed out (by count or by bytes)
         self.truncated = 0  # entries whose content was cut to max_entry_bytes
+        self._news: list[asyncio.Future[None]] = []  # readers waiting for the next entry
 
     def add_secret(self, secret: str | None) -> None:
         """Redact ``secret`` from every later entry (tokens must never reach logs)."""
@@ -110,6 +112,44 @@ class LogBuffer:
             self._items.popleft()
             self.bytes -= self._sizes.popleft()
             self.dropped += 1
+        self.wake()
+
+    # ----- following the buffer (stream_logs) ---------------------------------------------
+    # Positions are absolute: entry ``n`` is the n-th ever appended, so a reader keeps its place
+    # while old entries are pushed out.
+
+    @property
+    def end(self) -> int:
+        """The position the next entry will get."""
+        return self.dropped + len(self._items)
+
+    def since(self, position: int, limit: int = 100) -> tuple[list[dict[str, Any]], int]:
+        """Up to ``limit`` entries from ``position`` on (those pushed out are skipped), and the
+        position after them."""
+        start = max(0, position - self.dropped)
+        items = [dict(i) for i in list(self._items)[start:start + limit]]
+        return items, self.dropped + start + len(items)
+
+    async def wait_beyond(self, position: int, timeout: float) -> None:
+        """Until an entry at ``position`` or later exists, ``wake`` is called, or ``timeout``."""
+        if self.end > position:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._news.append(waiter)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), timeout)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            if waiter in self._news:
+                self._news.remove(waiter)
+
+    def wake(self) -> None:
+        """Let every reader waiting in ``wait_beyond`` look again (a new entry, a session end)."""
+        news, self._news = self._news, []
+        for waiter in news:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def console(self, kind: str, text: str) -> None:
         """A console line as Hypha's built-in worker reports it, ``[kind] text`` (``kind`` is the

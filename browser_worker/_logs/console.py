@@ -132,6 +132,7 @@ class ConsolePump:
         self.timeouts = 0  # pulls the page did not answer in time
         self.first_problem: str | None = None
         self._inflight: dict[Any, asyncio.Future[Any]] = {}  # frame → its pending read
+        self._woken = asyncio.Event()  # set by ``hurry``: end the current wait now
 
     def start(self) -> None:
         if self._task is None and not self._closed:
@@ -144,6 +145,21 @@ class ConsolePump:
         for task in self._inflight.values():
             task.cancel()
         self._inflight.clear()
+
+    def hurry(self) -> None:
+        """Pull now instead of at the end of a quiet page's back-off (a reader started
+        following the logs; ``eager`` keeps the fast rate while it does)."""
+        self._woken.set()
+
+    async def _nap(self, delay: float) -> None:
+        self._woken.clear()
+        sleeper = asyncio.ensure_future(self._sleep(delay))
+        waker = asyncio.ensure_future(self._woken.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waker.cancel()
 
     async def pull(self, rounds: int = 1, timeout: float = PULL_TIMEOUT) -> int:
         """Pull every watched frame (up to ``rounds`` times while a frame has more); return the
@@ -212,7 +228,7 @@ class ConsolePump:
     async def _run(self) -> None:
         delay = FAST
         while not self._closed and not self._page.is_closed():
-            await self._sleep(delay)
+            await self._nap(delay)
             try:
                 got = await self.pull()
             except Exception as exc:  # never let the pump die silently mid-session

@@ -79,6 +79,8 @@ async def serve(settings: WorkerSettings, public: bool = False, root_token: str 
             print(f"Local Hypha server: {env.server_url}", flush=True)
             print(f"Workspace: {env.workspace}", flush=True)
             print(f"Token (log in / connect with it): {env.token}", flush=True)
+            if env.service.viewer_url:
+                print(f"Live viewer: {env.service.viewer_url}", flush=True)
             print("Browser worker registered; Ctrl-C to stop.", flush=True)
             await wait(env.service)
         print("Stopped: all sessions closed, browser closed, local server stopped.", flush=True)
@@ -92,6 +94,8 @@ async def serve(settings: WorkerSettings, public: bool = False, root_token: str 
                                       PUBLIC if public else settings.workspace, settings.service_id)
         async with registration as (service, conn):
             where = f" in workspace {conn.config.workspace}" if public else ""
+            if service.viewer_url:
+                print(f"Live viewer: {service.viewer_url} (sign in with a token of the workspace to watch)", flush=True)
             print(f"Browser worker registered on {settings.server_url}{where}; Ctrl-C to stop.", flush=True)
             status = await wait(service, conn)
         if status == 0:

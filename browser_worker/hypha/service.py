@@ -27,6 +27,8 @@ class WorkerService:
         self.worker = worker
         self.service_id = service_id
         self.use_local_url = use_local_url
+        #: Where a person opens the live viewer (set once registered).
+        self.viewer_url: str | None = None
 
     @property
     def shutdown_requested(self) -> asyncio.Event:
@@ -61,6 +63,20 @@ def new_client_id() -> str:
     return f"browser-worker-{secrets.token_hex(4)}__rlb"
 
 
+async def _register_viewer(service: WorkerService, server: Any, server_url: str) -> None:
+    """The live viewer page beside the worker (``viewer.py``); the worker serves without it."""
+    from browser_worker.hypha.viewer import viewer_service, viewer_url
+
+    config = server.config
+    try:
+        await server.register_service(viewer_service(config.workspace, config.client_id, service.service_id))
+    except Exception as exc:
+        log.warning("the live viewer could not be registered (the worker serves without it): %s", exc)
+        return
+    service.viewer_url = viewer_url(getattr(config, "public_base_url", None) or server_url,
+                                    config.workspace, service.service_id)
+
+
 @asynccontextmanager
 async def registered(
     worker: BrowserWorker,
@@ -90,6 +106,7 @@ async def registered(
     try:
         info = await service.register(server)
         log.info("registered %s on %s", info["id"], server_url)
+        await _register_viewer(service, server, server_url)
         yield service, server
     finally:
         try:

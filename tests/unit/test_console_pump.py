@@ -151,5 +151,18 @@ async def test_a_stopped_pump_pulls_no_more() -> None:
 
     pump = ConsolePump(page, lambda *_: None, lambda _: None, sleep=sleep)  # type: ignore[arg-type]
     pump.start()
-    await asyncio.wait_for(pump._task, 5)  # type: ignore[arg-type]
+    # stop() from outside the pump's task cancels it (the wait runs beside a wake-up event)
+    await asyncio.wait_for(asyncio.gather(pump._task, return_exceptions=True), 5)  # type: ignore[arg-type]
     assert len(slept) == 3 and pump.pulls == 2  # the third wait ended in a stop, not a pull
+
+
+async def test_hurry_ends_a_quiet_pages_wait_at_once() -> None:
+    page = FakePage([QUIET] * 100)
+    pump = ConsolePump(page, lambda *_: None, lambda _: None)  # type: ignore[arg-type]
+    pump.start()
+    await asyncio.sleep(1.0)  # quiet: the waits have grown to 0.4 s, 0.8 s, 1.6 s…
+    before = pump.pulls
+    pump.hurry()
+    await asyncio.sleep(0.05)
+    assert pump.pulls == before + 1  # pulled now, not at the end of the current wait
+    pump.stop()
