@@ -19,7 +19,7 @@ from browser_worker._pages import auth_params
 from browser_worker._api.apptypes import canonical_type
 from browser_worker.config import WorkerSettings
 from browser_worker.errors import WorkerError
-from browser_worker._api.manifest import (cookies, http_headers, permissions, requirements, string_map,
+from browser_worker._api.manifest import (app_file_path, cookies, http_headers, permissions, requirements, string_map,
                                           web_app_url)
 from browser_worker._net.policy import NetworkPolicy
 from browser_worker._api.policy import NAME_PATTERN, check_name
@@ -134,6 +134,8 @@ class StartRequest:
     app_name: str = "app"
     #: ``manifest.extra_http_headers``: sent with every request of the session's page.
     extra_headers: dict[str, str] = field(default_factory=dict)
+    #: ``manifest.startup_script``: a file of the app run in the page once it has loaded.
+    startup_script: str | None = None
     #: Warnings the worker adds before the start (e.g. the server instance it chose instead).
     notes: tuple[str, ...] = ()
 
@@ -250,6 +252,7 @@ def parse_start(raw: Any, *, workspace: str | None, limits: Limits, net: Network
         progress_callback=cfg.progress_callback if callable(cfg.progress_callback) else None,
         app_name=_app_name(manifest.get("name"), app_id),
         extra_headers=http_headers(manifest.get("extra_http_headers")),
+        startup_script=app_file_path(manifest.get("startup_script"), "startup_script"),
     )
 
 

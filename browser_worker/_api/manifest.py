@@ -115,6 +115,19 @@ def http_headers(value: Any) -> dict[str, str]:
     return out
 
 
+def app_file_path(value: Any, field: str) -> str | None:
+    """A path inside the app's files (``startup_script``): relative, no ``..``, one line."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 1024 or any(c in value for c in "\r\n\0\\"):
+        raise WorkerError(f"manifest {field!r} must be a path inside the app's files (one line, at most 1024 characters)")
+    parts = value.split("/")
+    if value.startswith("/") or ":" in parts[0] or any(p in ("", ".", "..") for p in parts):
+        raise WorkerError(f"manifest {field!r}: {value[:100]!r} is not a relative path inside the app's files "
+                          "(rule: no leading '/', no '.' or '..' parts)")
+    return value
+
+
 _COOKIE_KEYS = {"name", "value", "url", "domain", "path", "expires", "httpOnly", "secure", "sameSite"}
 _SAME_SITE = {"Strict", "Lax", "None"}
 

@@ -30,6 +30,7 @@ from browser_worker._engine.entry_cache import EntryCache
 from browser_worker._engine.live import LiveView
 from browser_worker._engine.loader import load
 from browser_worker._engine.progress import Progress
+from browser_worker._engine.startup_script import run_startup_script
 from browser_worker._engine.session import Session, SessionRegistry, SessionStatus
 from browser_worker._logs.buffer import LogBuffer
 from browser_worker._net.policy import NetworkPolicy
@@ -278,6 +279,7 @@ class SessionEngine:
                 lease.context, req.workspace, req.app_id, cache_rule,
                 [origin_of(self.page_assets.url)] if self.page_assets else ())
             await load(lease, document, req.timeout)
+            await run_startup_script(req, lease.page, self.net, progress, time.monotonic() + req.timeout)
             if cached and (cached.hits or cached.fetched):
                 session.logs.worker(f"Route cache: {cached.hits} response(s) from disk, {cached.fetched} "
                                     f"fetched, {cached.stored} stored while loading")
