@@ -77,6 +77,26 @@ class WorkerSettings:
     timezone_id: str | None = field(default=None, metadata=_env("BROWSER_WORKER_TIMEZONE", "PLAYWRIGHT_TIMEZONE_ID"))
     #: ``prefers-color-scheme`` of every page: light, dark or no-preference.
     color_scheme: str | None = field(default=None, metadata=_env("BROWSER_WORKER_COLOR_SCHEME", "PLAYWRIGHT_COLOR_SCHEME"))
+    #: ``navigator.geolocation`` of every page (latitude, with ``geolocation_longitude``); pages
+    #: still need the ``geolocation`` permission (manifest ``permissions``).
+    geolocation_latitude: float | None = field(default=None, metadata=_env("BROWSER_WORKER_GEOLOCATION_LATITUDE",
+                                                                          "PLAYWRIGHT_GEOLOCATION_LATITUDE"))
+    #: Longitude of every page's ``navigator.geolocation`` (with ``geolocation_latitude``).
+    geolocation_longitude: float | None = field(default=None, metadata=_env("BROWSER_WORKER_GEOLOCATION_LONGITUDE",
+                                                                           "PLAYWRIGHT_GEOLOCATION_LONGITUDE"))
+    #: Accuracy in metres of that position.
+    geolocation_accuracy: float | None = field(default=None, metadata=_env("BROWSER_WORKER_GEOLOCATION_ACCURACY",
+                                                                          "PLAYWRIGHT_GEOLOCATION_ACCURACY"))
+    #: Ignore every page's Content-Security-Policy (an app may also ask with manifest ``bypass_csp``).
+    bypass_csp: bool = field(default=False, metadata=_env("BROWSER_WORKER_BYPASS_CSP", "PLAYWRIGHT_BYPASS_CSP"))
+    #: Accept invalid TLS certificates in every page (self-signed test servers); unsafe elsewhere.
+    ignore_https_errors: bool = field(default=False, metadata=_env("BROWSER_WORKER_IGNORE_HTTPS_ERRORS",
+                                                                   "PLAYWRIGHT_IGNORE_HTTPS_ERRORS"))
+    #: Visibility of the registered service: ``public`` (every workspace's controller and users
+    #: may call it; each method authorizes its caller) or ``protected`` (its workspace only).
+    visibility: str = field(default="public", metadata=_env("BROWSER_WORKER_VISIBILITY", "HYPHA_VISIBILITY"))
+    #: Running in a container: Chromium then runs without its sandbox (as Hypha's ``in_docker``).
+    in_docker: bool = field(default=False, metadata=_env("BROWSER_WORKER_IN_DOCKER", "HYPHA_IN_DOCKER"))
     #: Run Chromium headless (`--headed` shows the window, for debugging).
     headless: bool = field(default=True, metadata=_env("BROWSER_WORKER_HEADLESS"))
     #: Seconds closing one session's context may take before its slot is freed anyway.
@@ -164,7 +184,7 @@ class WorkerSettings:
             raw = next((environ[n] for n in (f.metadata["env"], *f.metadata.get("aliases", ()))
                         if environ.get(n) not in (None, "")), None)
             if raw is not None:
-                values[f.name] = _coerce(f.name, f.default, raw)
+                values[f.name] = _coerce(f.name, 0.0 if f.default is None and str(f.type).startswith("float") else f.default, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values).validated()
 
@@ -193,6 +213,16 @@ class WorkerSettings:
             raise ConfigError(f"color_scheme must be light, dark or no-preference, got {self.color_scheme!r}")
         if self.timezone_id is not None and not re.fullmatch(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+){0,2}", self.timezone_id):
             raise ConfigError(f"timezone_id must be an IANA name like Europe/Berlin, got {self.timezone_id!r}")
+        if (self.geolocation_latitude is None) != (self.geolocation_longitude is None):
+            raise ConfigError("geolocation_latitude and geolocation_longitude go together: give both or neither")
+        if self.geolocation_latitude is not None and not (-90 <= self.geolocation_latitude <= 90):
+            raise ConfigError(f"geolocation_latitude must be between -90 and 90, got {self.geolocation_latitude}")
+        if self.geolocation_longitude is not None and not (-180 <= self.geolocation_longitude <= 180):
+            raise ConfigError(f"geolocation_longitude must be between -180 and 180, got {self.geolocation_longitude}")
+        if self.geolocation_accuracy is not None and not (0 <= self.geolocation_accuracy < 1e7):
+            raise ConfigError(f"geolocation_accuracy must be metres, 0 or more, got {self.geolocation_accuracy}")
+        if self.visibility not in ("public", "protected"):
+            raise ConfigError(f"visibility must be public or protected, got {self.visibility!r}")
         if self.browser_endpoint and self.cdp_endpoint:
             raise ConfigError("give either browser_endpoint or cdp_endpoint, not both")
         for name in ("queue_timeout", "start_timeout", "log_retention", "stop_timeout", "session_ttl",

@@ -63,11 +63,13 @@ class BrowserWorker:
         """``in_docker`` and ``use_local_url`` as Hypha's own worker takes them: in a container
         Chromium runs without its sandbox; ``use_local_url`` is what the service registers."""
         s = settings or WorkerSettings.from_env()
+        in_docker = bool(in_docker or s.in_docker)
         if in_docker and "--no-sandbox" not in s.chromium_args.split():
             s = s.with_(chromium_args=f"{s.chromium_args} --no-sandbox".strip())
         self.settings = s
         #: Hypha's ``BrowserWorker.in_docker``.
-        self.in_docker = bool(in_docker)
+        self.in_docker = in_docker
+        self.visibility = s.visibility
         self.limits = Limits.from_settings(s)
         net = NetworkPolicy(
             allow_private=s.allow_private_network, allow_hosts=s.allowed_hosts,

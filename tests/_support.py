@@ -211,15 +211,28 @@ def make_wheel(folder: Path, name: str, value: int) -> Path:
 
 
 @contextlib.asynccontextmanager
-async def serving(app: "web.Application") -> AsyncIterator[str]:
-    """An aiohttp app on a free loopback port for the block: its base URL (no trailing slash)."""
+async def serving(app: "web.Application", *, tls_dir: Path | None = None) -> AsyncIterator[str]:
+    """An aiohttp app on a free loopback port for the block: its base URL (no trailing slash).
+    ``tls_dir``: serve HTTPS with a self-signed certificate made there (no browser trusts it)."""
+    import ssl
+    import subprocess
+
     from aiohttp import web
 
+    context = None
+    if tls_dir is not None:
+        key, cert = tls_dir / "key.pem", tls_dir / "cert.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                       check=True, capture_output=True)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
     await site.start()
     try:
-        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        scheme = "https" if context else "http"
+        yield f"{scheme}://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
     finally:
         await runner.cleanup()

@@ -4,10 +4,16 @@ the page (issue 19: user agent, locale, time zone, colour scheme, device scale f
 from __future__ import annotations
 
 import struct
+from typing import TYPE_CHECKING
 
 import pytest
 
-from browser_worker import BrowserWorker, WorkerSettings
+from pathlib import Path
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+from browser_worker import BrowserWorker, WorkerError, WorkerSettings
 from browser_worker.errors import ConfigError
 
 from ._support import serving, web_app_config
@@ -117,3 +123,73 @@ def test_bad_extra_http_headers_are_refused_naming_the_rule(headers: object, mes
         parse_start(web_app_config("http://example.org/", extra_http_headers=headers), workspace=None,
                     limits=Limits(), net=NetworkPolicy())
     assert str(err.value) == message
+
+
+#: A page whose own CSP forbids its inline script.
+CSP_PAGE = "<p>csp</p><script>window.inlineRan = true</script>"
+
+
+def csp_and_geo_app() -> "web.Application":
+    from aiohttp import web
+
+    async def page(_: web.Request) -> web.Response:
+        return web.Response(text=CSP_PAGE, content_type="text/html",
+                            headers={"Content-Security-Policy": "script-src 'none'"})
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    return app
+
+
+GEO = """() => new Promise((done) => navigator.geolocation.getCurrentPosition(
+  (p) => done([p.coords.latitude, p.coords.longitude, p.coords.accuracy]), (e) => done(String(e.message))))"""
+
+
+@pytest.mark.e2e
+async def test_built_in_geolocation_and_bypass_csp_variables_reach_the_page(worker: BrowserWorker) -> None:
+    env = {"PLAYWRIGHT_GEOLOCATION_LATITUDE": "52.52", "PLAYWRIGHT_GEOLOCATION_LONGITUDE": "13.405",
+           "PLAYWRIGHT_GEOLOCATION_ACCURACY": "30", "PLAYWRIGHT_BYPASS_CSP": "true"}
+    async with serving(csp_and_geo_app()) as base:
+        # the shared worker (defaults): the page's CSP holds
+        sid = await worker.start(web_app_config(base + "/"))
+        try:
+            assert await worker.execute(sid, "() => window.inlineRan === true") is False
+        finally:
+            await worker.stop(sid)
+        settings = WorkerSettings.from_env(env, pool_size=1, python_pool_size=0)
+        async with BrowserWorker(settings) as own:
+            sid = await own.start(web_app_config(base + "/", permissions=["geolocation"]))
+            try:
+                assert await own.execute(sid, "() => window.inlineRan === true") is True
+                assert await own.execute(sid, GEO) == [52.52, 13.405, 30]
+            finally:
+                await own.stop(sid)
+
+
+@pytest.mark.e2e
+async def test_ignore_https_errors_lets_a_self_signed_server_load(worker: BrowserWorker, tmp_path: "Path") -> None:
+    async with serving(csp_and_geo_app(), tls_dir=tmp_path) as base:
+        assert base.startswith("https://")
+        with pytest.raises(WorkerError, match="ERR_CERT"):
+            await worker.start(web_app_config(base + "/"))
+        settings = WorkerSettings.from_env({"PLAYWRIGHT_IGNORE_HTTPS_ERRORS": "1"}, pool_size=1, python_pool_size=0)
+        async with BrowserWorker(settings) as own:
+            sid = await own.start(web_app_config(base + "/"))
+            try:
+                assert await own.execute(sid, "() => document.querySelector('p').textContent") == "csp"
+            finally:
+                await own.stop(sid)
+
+
+def test_the_built_in_worker_s_service_variables_are_read() -> None:
+    s = WorkerSettings.from_env({"HYPHA_VISIBILITY": "protected", "HYPHA_IN_DOCKER": "true"})
+    assert (s.visibility, s.in_docker) == ("protected", True)
+    worker = BrowserWorker(s)
+    assert worker.in_docker and "--no-sandbox" in worker.settings.chromium_args
+    assert worker.get_worker_service()["config"]["visibility"] == "protected"
+    with pytest.raises(ConfigError, match="visibility must be public or protected, got 'secret'"):
+        WorkerSettings.from_env({"HYPHA_VISIBILITY": "secret"})
+    with pytest.raises(ConfigError, match="geolocation_latitude and geolocation_longitude go together"):
+        WorkerSettings.from_env({"PLAYWRIGHT_GEOLOCATION_LATITUDE": "1"})
+    with pytest.raises(ConfigError, match="geolocation_latitude must be between -90 and 90, got 91.0"):
+        WorkerSettings.from_env({"PLAYWRIGHT_GEOLOCATION_LATITUDE": "91", "PLAYWRIGHT_GEOLOCATION_LONGITUDE": "0"})

@@ -87,4 +87,11 @@ def context_options(s: WorkerSettings) -> dict[str, Any]:
     for name in ("user_agent", "locale", "timezone_id", "color_scheme"):
         if getattr(s, name) is not None:
             options[name] = getattr(s, name)
+    if s.geolocation_latitude is not None and s.geolocation_longitude is not None:
+        options["geolocation"] = {"latitude": s.geolocation_latitude, "longitude": s.geolocation_longitude,
+                                  **({"accuracy": s.geolocation_accuracy} if s.geolocation_accuracy is not None else {})}
+    if s.bypass_csp:
+        options["bypass_csp"] = True
+    if s.ignore_https_errors:
+        options["ignore_https_errors"] = True
     return options
