@@ -25,6 +25,8 @@ from browser_worker._cache.rules import CacheRule
 from browser_worker._cache.store import RouteStore, default_cache_dir
 from browser_worker._compile.budget import CompileBudget
 from browser_worker._engine import runtime, watch
+from browser_worker._engine.artifacts import SessionArtifacts
+from browser_worker._engine.capture import Capture
 from browser_worker._engine.document import build_document
 from browser_worker._engine.entry_cache import EntryCache
 from browser_worker._engine.loader import load
@@ -77,7 +79,10 @@ class SessionEngine:
         self.budget = budget
         self.observer = observer or _Unobserved()
         self.sessions = SessionRegistry(settings.log_retention, settings.log_retention_sessions,
-                                        settings.retained_log_bytes)
+                                        settings.retained_log_bytes, settings.retained_artifact_bytes)
+        #: Failure screenshots and traces; owns the trace folder.
+        self.capture = Capture(settings.trace_max_bytes)
+        add_secret(settings.token)  # scrubbed from traces like every session's
         #: Bundles compiled at install, per workspace, filed under the digest we compute.
         self.entries = EntryCache()
         #: Responses of the URLs apps list in ``cache_routes``, per (workspace, app id), on disk.
@@ -101,6 +106,7 @@ class SessionEngine:
     async def open(self) -> None:
         """Launch Chromium now (not lazily) and fill the warm pool."""
         s = self.settings
+        self.capture.open()
         self._playwright = await async_playwright().start()
         try:
             self._host = runtime.browser_host(self._playwright, s)
@@ -122,6 +128,7 @@ class SessionEngine:
         if self._reaper:
             self._reaper.cancel()
             await asyncio.gather(self._reaper, return_exceptions=True)
+        self.capture.closing = True
         results = await asyncio.gather(
             *(self.end(s, SessionStatus.STOPPED, "the worker is shutting down") for s in self.sessions.live_sessions()),
             return_exceptions=True,
@@ -143,6 +150,8 @@ class SessionEngine:
         if self._playwright:
             await self._playwright.stop()
         self._pool = self._host = self._playwright = None
+        self.sessions.drop_artifacts("the worker closed")
+        self.capture.close()
 
     @property
     def is_open(self) -> bool:
@@ -218,6 +227,7 @@ class SessionEngine:
         session = Session(
             id=req.session_id, app_id=req.app_id, workspace=req.workspace, client_id=req.client_id,
             app_type=req.app_type, entry_point=req.entry_point, logs=logs, metadata=req.manifest,
+            token=req.token, artifacts=SessionArtifacts(trace_mode=req.trace),
         )
         self.sessions.add(session)
         progress = Progress(req.progress_callback, coalesce=s.progress_coalesce)
@@ -268,6 +278,7 @@ class SessionEngine:
                     task.cancel()
                 await asyncio.gather(doc_task, lease_task, return_exceptions=True)
             watch.watch_page(session, lease, lambda reason, browser: self._fail_soon(session, reason, browser))
+            await self.capture.begin(session, lease)
             progress.info("Browser context ready; loading the app")
             cached = cache_rule and await self.route_cache.attach(
                 lease.context, req.workspace, req.app_id, cache_rule,
@@ -329,8 +340,12 @@ class SessionEngine:
         lease, session.lease = session.lease, None
         if lease is not None and lease.browser.is_connected():
             await watch.drain(lease)  # the page's last console lines, before its context closes
-        elif lease is not None and lease.console_pump is not None:
-            lease.console_pump.stop()  # the browser is gone: nothing left to read
+            await self.capture.finish(session, lease)  # screenshot, trace: short deadlines
+        elif lease is not None:
+            if lease.console_pump is not None:
+                lease.console_pump.stop()  # the browser is gone: nothing left to read
+            self.capture.browser_gone(session)
+        session.artifacts.settled = True
         if lease is not None and self._pool is not None:
             await self._pool.release(lease, self.settings.stop_timeout)
 
