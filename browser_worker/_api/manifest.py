@@ -7,6 +7,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from browser_worker.config import TRACE_MODES
 from browser_worker.errors import WorkerError
 
 WEB_APP_SCHEMES = ("http", "https", "data")
@@ -154,3 +155,13 @@ def cookies(value: Any, url: str) -> list[dict[str, Any]]:
             raise WorkerError(f"manifest cookies[{i}] need an http(s) URL (the page is {urlsplit(cookie['url']).scheme}:)")
         out.append(cookie)
     return out
+
+
+def trace_mode(manifest: dict[str, Any]) -> str | None:
+    """``trace``: the tracing level the app asks for (None: it asks nothing, the worker decides)."""
+    value = manifest.get("trace")
+    if value is None:
+        return None
+    if value not in TRACE_MODES:
+        raise WorkerError(f"manifest 'trace' must be one of {', '.join(TRACE_MODES)}, got {str(value)[:40]!r}")
+    return str(value)
