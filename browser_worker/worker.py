@@ -14,8 +14,9 @@ import logging
 from typing import Any, Mapping
 
 from browser_worker._api.apptypes import SUPPORTED_TYPES
-from browser_worker._api.calls import (Limits, parse_artifact_kind, parse_execute, parse_logs,
-                                       parse_screenshot, parse_session_id, parse_start, reroute_start,
+from browser_worker._api.artifact_kinds import parse_artifact_kind
+from browser_worker._api.calls import (Limits, parse_execute, parse_logs, parse_screenshot,
+                                       parse_session_id, parse_start, reroute_start,
                                        StartRequest)
 from browser_worker._api.compile import parse_compile
 from browser_worker._api.policy import Caller, Role, authorize, caller_from, check_name

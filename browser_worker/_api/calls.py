@@ -17,10 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, Valida
 
 from browser_worker._pages import auth_params
 from browser_worker._api.apptypes import canonical_type
-from browser_worker.config import TRACE_MODES, WorkerSettings
+from browser_worker.config import WorkerSettings
 from browser_worker.errors import WorkerError
 from browser_worker._api.manifest import (cookies, http_headers, permissions, requirements, string_map,
-                                          trace_mode, web_app_url)
+                                          trace_level, web_app_url)
 from browser_worker._net.policy import NetworkPolicy
 from browser_worker._api.policy import NAME_PATTERN, check_name
 
@@ -138,7 +138,7 @@ class StartRequest:
     extra_headers: dict[str, str] = field(default_factory=dict)
     #: Warnings the worker adds before the start (e.g. the server instance it chose instead).
     notes: tuple[str, ...] = ()
-    #: Tracing level of the session: the app's ``trace``, capped by the worker's (``trace_level``).
+    #: Tracing level of the session: the app's ``trace``, capped by the worker's (``manifest.trace_level``).
     trace: str = "off"
 
     @property
@@ -234,10 +234,9 @@ def parse_start(raw: Any, *, workspace: str | None, limits: Limits, net: Network
         raise WorkerError(
             "no app source: give 'source', or 'app_files_base_url' and 'entry_point' in the start config"
         )
-    trace, trace_note = trace_level(trace_mode(manifest), limits.trace)
+    trace, trace_note = trace_level(manifest, limits.trace)
     return StartRequest(
-        notes=(trace_note,) if trace_note else (),
-        trace=trace,
+        trace=trace, notes=(trace_note,) if trace_note else (),
         session_id=session_id,
         workspace=ws,
         client_id=client_id,
@@ -258,20 +257,6 @@ def parse_start(raw: Any, *, workspace: str | None, limits: Limits, net: Network
         app_name=_app_name(manifest.get("name"), app_id),
         extra_headers=http_headers(manifest.get("extra_http_headers")),
     )
-
-
-def trace_level(asked: str | None, ceiling: str) -> tuple[str, str | None]:
-    """The tracing level a session runs at, and a warning when the app asked for more.
-
-    Rule: the worker's ``trace`` setting is the ceiling. An app that names no level gets the
-    worker's; one that asks for less gets what it asked (``off`` opts out); one that asks for
-    more gets the ceiling, with a warning in its logs (``off`` on the worker forbids tracing)."""
-    if asked is None:
-        return ceiling, None
-    if TRACE_MODES.index(asked) <= TRACE_MODES.index(ceiling):
-        return asked, None
-    return ceiling, (f"manifest trace={asked!r} is above this worker's trace setting {ceiling!r}; "
-                     f"tracing {ceiling} (rule: an app may not trace more than its worker allows)")
 
 
 def _app_name(value: Any, app_id: str) -> str:
@@ -393,17 +378,6 @@ def parse_execute(limits: Limits, script: Any, timeout: Any = None) -> ExecuteRe
         raw.script,
         _timeout(raw.timeout, limits.default_execute_timeout, limits.max_execute_timeout, "timeout"),
     )
-
-
-#: What a session may keep besides its logs (``_engine/artifacts.py``).
-ARTIFACT_KINDS = ("screenshot", "trace")
-
-
-def parse_artifact_kind(value: Any) -> str:
-    """``get_artifact``'s ``kind``: one of the kinds a session may keep."""
-    if value not in ARTIFACT_KINDS:
-        raise WorkerError(f"kind must be one of {', '.join(ARTIFACT_KINDS)}, got {str(value)[:40]!r}")
-    return str(value)
 
 
 #: Longest session id a caller may name (``<128-character workspace>/<128-character client>``).

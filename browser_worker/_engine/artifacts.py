@@ -16,12 +16,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from browser_worker._api.calls import ARTIFACT_KINDS
+from browser_worker._api.artifact_kinds import ARTIFACT_KINDS as KINDS
+from browser_worker._api.artifact_kinds import CONTENT_TYPES, SCREENSHOT, TRACE
 from browser_worker.errors import WorkerError
-
-SCREENSHOT, TRACE = ARTIFACT_KINDS
-KINDS = ARTIFACT_KINDS
-CONTENT_TYPES = {SCREENSHOT: "image/png", TRACE: "application/zip"}
 
 
 def now_iso() -> str:
