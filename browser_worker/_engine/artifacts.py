@@ -100,6 +100,8 @@ class SessionArtifacts:
             return f"the session is {status}; artifacts are kept when it ends"
         if kind == TRACE and self.trace_mode == "off":
             return "tracing was off"
+        if status == "failed":
+            return "none was taken"
         if kind == TRACE:
             return f"tracing was {self.trace_mode} and the session did not fail"
         return "a screenshot is kept only when a session fails, and this one did not"
