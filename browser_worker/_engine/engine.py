@@ -338,16 +338,18 @@ class SessionEngine:
 
     async def _release(self, session: Session) -> None:
         lease, session.lease = session.lease, None
-        if lease is not None and lease.browser.is_connected():
-            await watch.drain(lease)  # the page's last console lines, before its context closes
-            await self.capture.finish(session, lease)  # screenshot, trace: short deadlines
-        elif lease is not None:
-            if lease.console_pump is not None:
-                lease.console_pump.stop()  # the browser is gone: nothing left to read
-            self.capture.browser_gone(session)
-        session.artifacts.settled = True
-        if lease is not None and self._pool is not None:
-            await self._pool.release(lease, self.settings.stop_timeout)
+        try:
+            if lease is not None and lease.browser.is_connected():
+                await watch.drain(lease)  # the page's last console lines, before its context closes
+                await self.capture.finish(session, lease)  # screenshot, trace: short deadlines
+            elif lease is not None:
+                if lease.console_pump is not None:
+                    lease.console_pump.stop()  # the browser is gone: nothing left to read
+                self.capture.browser_gone(session)
+        finally:  # even if the capture was interrupted, the context closes and the slot frees
+            session.artifacts.settled = True
+            if lease is not None and self._pool is not None:
+                await self._pool.release(lease, self.settings.stop_timeout)
 
     def _fail_soon(self, session: Session, reason: str, browser: Any = None) -> None:
         """From an event handler: fail the session without blocking the handler.
