@@ -16,6 +16,8 @@ from typing import Any, Awaitable, Callable
 REDACTED = "***"
 #: header.payload.signature, base64url: what Hypha (and most) access tokens look like.
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{6,}")
+#: The same shape, for redacting bytes (a trace zip's members).
+TOKEN_SHAPE = re.compile(_JWT.pattern.encode())
 _MIN_SECRET = 8
 _MAX_SECRETS = 4096
 
@@ -32,6 +34,10 @@ class Secrets:
             self._items.move_to_end(secret)
             while len(self._items) > _MAX_SECRETS:
                 self._items.popitem(last=False)
+
+    def known(self) -> list[str]:
+        """Every registered secret, newest first."""
+        return list(reversed(self._items))
 
     def redact(self, text: str, also: tuple[str, ...] | list[str] = ()) -> str:
         if not text:
@@ -51,6 +57,11 @@ SECRETS = Secrets()
 
 def add_secret(secret: Any) -> None:
     SECRETS.add(secret)
+
+
+def known_secrets() -> list[str]:
+    """Every secret registered so far (for scrubbing data that is not text, like a trace)."""
+    return SECRETS.known()
 
 
 def redact(text: Any, also: tuple[str, ...] | list[str] = ()) -> str:

@@ -10,6 +10,9 @@ from typing import Any, Mapping
 
 from browser_worker.errors import ConfigError
 
+#: Tracing levels, least first: a session traces at its app's level, capped by the worker's.
+TRACE_MODES = ("off", "on-failure", "on")
+
 
 def _env(name: str, *aliases: str) -> dict[str, Any]:
     """The variable a setting reads, and other names read when it is unset (Hypha's built-in
@@ -159,6 +162,14 @@ class WorkerSettings:
     max_log_entry_bytes: int = field(default=16 * 1024, metadata=_env("BROWSER_WORKER_MAX_LOG_ENTRY_BYTES"))
     #: Bytes the logs of all ended sessions hold together (at least max_log_bytes).
     retained_log_bytes: int = field(default=64 * 1024 * 1024, metadata=_env("BROWSER_WORKER_RETAINED_LOG_BYTES"))
+    #: Playwright tracing of sessions: off, on-failure (a trace is kept when a session fails) or
+    #: on (always kept). The ceiling for apps: a manifest's `trace` may ask for less, never more.
+    trace: str = field(default="off", metadata=_env("BROWSER_WORKER_TRACE"))
+    #: Largest trace kept for one session (bytes); a larger one is deleted, saying so in its logs.
+    trace_max_bytes: int = field(default=32 * 1024 * 1024, metadata=_env("BROWSER_WORKER_TRACE_MAX_BYTES"))
+    #: Bytes the artifacts of all ended sessions hold together (failure screenshots in memory,
+    #: traces on disk); the oldest sessions' artifacts go first, their logs stay (at least trace_max_bytes).
+    retained_artifact_bytes: int = field(default=256 * 1024 * 1024, metadata=_env("BROWSER_WORKER_RETAINED_ARTIFACT_BYTES"))
     #: Boot web-python pages from a memory snapshot of a Pyodide booted once per worker process
     #: (about a second of CPU instead of several); off: every page boots the full way.
     pyodide_snapshot: bool = field(default=True, metadata=_env("BROWSER_WORKER_PYODIDE_SNAPSHOT"))
@@ -206,6 +217,13 @@ class WorkerSettings:
             raise ConfigError(
                 f"retained_log_bytes must be at least max_log_bytes ({self.max_log_bytes}), "
                 f"got {self.retained_log_bytes}"
+            )
+        if self.trace not in TRACE_MODES:
+            raise ConfigError(f"trace must be one of {', '.join(TRACE_MODES)}, got {self.trace!r}")
+        if self.trace_max_bytes < 1 or self.retained_artifact_bytes < self.trace_max_bytes:
+            raise ConfigError(
+                f"trace_max_bytes must be at least 1 and at most retained_artifact_bytes, got "
+                f"{self.trace_max_bytes} (retained_artifact_bytes {self.retained_artifact_bytes})"
             )
         if not (0.25 <= self.device_scale_factor <= 4) or not math.isfinite(self.device_scale_factor):
             raise ConfigError(f"device_scale_factor must be between 0.25 and 4, got {self.device_scale_factor}")

@@ -14,9 +14,9 @@ import logging
 from typing import Any, AsyncIterator, Mapping
 
 from browser_worker._api.apptypes import SUPPORTED_TYPES
-from browser_worker._api.calls import (Limits, parse_execute, parse_logs, parse_screenshot,
-                                       parse_session_id, parse_start, reroute_start,
-                                       StartRequest)
+from browser_worker._api.artifact_kinds import parse_artifact_kind
+from browser_worker._api.calls import Limits, parse_execute, parse_logs, parse_screenshot, parse_session_id
+from browser_worker._api.start import StartRequest, parse_start, reroute_start
 from browser_worker._api.compile import parse_compile
 from browser_worker._api.live import parse_stream_logs, parse_watch
 from browser_worker._api.policy import Caller, Role, authorize, caller_from, check_name
@@ -46,7 +46,7 @@ class BrowserWorker:
     """Runs Hypha browser apps; one isolated context per session."""
 
     #: Method names registered as the service (everything a Hypha server or user may call).
-    SERVICE_METHODS = ("start", "stop", "get_logs", "get_session_info", "list_sessions", "execute",
+    SERVICE_METHODS = ("start", "stop", "get_logs", "get_artifact", "get_session_info", "list_sessions", "execute",
                        "take_screenshot", "prepare_workspace", "close_workspace", "compile", "shutdown",
                        "clear_app_cache", "get_app_cache_stats", "watch", "stream_logs")
     name = "Browser Worker"
@@ -232,6 +232,14 @@ class BrowserWorker:
         if session.lease is not None and session.status in (SessionStatus.STARTING, SessionStatus.RUNNING):
             await watch.refresh(session.lease)  # lines the page holds but we have not read yet
         return session.logs.query(query.type, query.offset, query.limit)
+
+    async def get_artifact(self, session_id: Any, kind: Any, context: dict[str, Any] | None = None) -> dict[str, Any]:
+        """What a session kept when it ended: ``kind`` "screenshot" (PNG of the page as it
+        failed) or "trace" (a Playwright trace zip, secrets scrubbed) →
+        ``{kind, content_type, bytes, size, created_at}``; an error says why there is none."""
+        kind = parse_artifact_kind(kind)
+        session = self._authorized_session("get_artifact", session_id, context)
+        return await asyncio.to_thread(session.artifacts.reply, kind, session.id, session.status.value)
 
     async def get_session_info(self, session_id: Any, context: dict[str, Any] | None = None) -> dict[str, Any]:
         return redact_value(self._authorized_session("get_session_info", session_id, context).info())

@@ -115,7 +115,8 @@ async def test_manifest_extra_http_headers_reach_the_server(worker: BrowserWorke
     (["X-A"], "manifest 'extra_http_headers' must be an object of header name/value pairs"),
 ])
 def test_bad_extra_http_headers_are_refused_naming_the_rule(headers: object, message: str) -> None:
-    from browser_worker._api.calls import Limits, parse_start
+    from browser_worker._api.calls import Limits
+    from browser_worker._api.start import parse_start
     from browser_worker._net.policy import NetworkPolicy
     from browser_worker.errors import WorkerError
 

@@ -119,7 +119,8 @@ def test_compile_errors_name_the_problem() -> None:
 
 def test_web_app_opens_the_manifest_entry_point_as_hypha_does() -> None:
     from browser_worker._net.policy import NetworkPolicy
-    from browser_worker._api.calls import Limits, parse_start
+    from browser_worker._api.calls import Limits
+    from browser_worker._api.start import parse_start
 
     cfg = {"id": "ws-a/c1", "entry_point": "https://config.example/",
            "manifest": {"type": "web-app", "entry_point": "https://manifest.example/"}}

@@ -7,6 +7,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from browser_worker.config import TRACE_MODES
 from browser_worker.errors import WorkerError
 
 WEB_APP_SCHEMES = ("http", "https", "data")
@@ -167,3 +168,20 @@ def cookies(value: Any, url: str) -> list[dict[str, Any]]:
             raise WorkerError(f"manifest cookies[{i}] need an http(s) URL (the page is {urlsplit(cookie['url']).scheme}:)")
         out.append(cookie)
     return out
+
+
+def trace_level(manifest: dict[str, Any], ceiling: str) -> tuple[str, str | None]:
+    """``trace``: the tracing level a session runs at, and a warning when the app asked for more.
+
+    Rule: the worker's ``trace`` setting is the ceiling. An app that names no level gets the
+    worker's; one that asks for less gets what it asked (``off`` opts out); one that asks for
+    more gets the ceiling, with a warning in its logs (``off`` on the worker forbids tracing)."""
+    asked = manifest.get("trace")
+    if asked is None:
+        return ceiling, None
+    if asked not in TRACE_MODES:
+        raise WorkerError(f"manifest 'trace' must be one of {', '.join(TRACE_MODES)}, got {str(asked)[:40]!r}")
+    if TRACE_MODES.index(asked) <= TRACE_MODES.index(ceiling):
+        return str(asked), None
+    return ceiling, (f"manifest trace={asked!r} is above this worker's trace setting {ceiling!r}; "
+                     f"tracing {ceiling} (rule: an app may not trace more than its worker allows)")

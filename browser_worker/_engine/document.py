@@ -21,7 +21,7 @@ from browser_worker._compile.imjoy import source_kind
 from browser_worker._net.policy import NetworkPolicy
 from browser_worker._engine.loader import AppDocument
 from browser_worker._api.manifest import is_html
-from browser_worker._api.calls import StartRequest
+from browser_worker._api.start import StartRequest
 from browser_worker._pages.templates import WORKER_KINDS, app_data, bundle_type, render_window, render_worker_page, worker_app
 
 LOCAL_PAGE_BASE = "http://localhost/__browser_worker__/app"

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Coroutine, Protocol
+from typing import Any, Coroutine
 
 from playwright.async_api import Playwright, async_playwright
 
-from browser_worker._api.calls import StartRequest
+from browser_worker._api.start import StartRequest
 from browser_worker._browser.background import TaskSet
 from browser_worker._browser.chromium import ChromiumInfo
 from browser_worker._browser.host import BrowserHost
@@ -25,10 +25,13 @@ from browser_worker._cache.rules import CacheRule
 from browser_worker._cache.store import RouteStore, default_cache_dir
 from browser_worker._compile.budget import CompileBudget
 from browser_worker._engine import runtime, watch
+from browser_worker._engine.artifacts import SessionArtifacts
+from browser_worker._engine.capture import Capture
 from browser_worker._engine.document import build_document
 from browser_worker._engine.entry_cache import EntryCache
 from browser_worker._engine.live import LiveView
 from browser_worker._engine.loader import load
+from browser_worker._engine.observer import StartObserver, Unobserved
 from browser_worker._engine.progress import Progress
 from browser_worker._engine.startup_script import run_startup_script
 from browser_worker._engine.session import Session, SessionRegistry, SessionStatus
@@ -50,25 +53,6 @@ DRAIN_SETTLE = 1.0
 BROWSER_LOST = "Chromium exited unexpectedly; session failed (the worker relaunches it)"
 
 
-class StartObserver(Protocol):
-    """Told about every start (the metrics count them); the engine knows nothing of metrics."""
-
-    def start_requested(self) -> None: ...
-    def start_failed(self) -> None: ...
-    def start_finished(self, seconds: float) -> None: ...
-
-
-class _Unobserved:
-    def start_requested(self) -> None:
-        pass
-
-    def start_failed(self) -> None:
-        pass
-
-    def start_finished(self, seconds: float) -> None:
-        pass
-
-
 class SessionEngine:
     """Runs sessions on a warm pool of Chromium contexts; one owner per resource."""
 
@@ -77,9 +61,12 @@ class SessionEngine:
         self.settings = settings
         self.net = net
         self.budget = budget
-        self.observer = observer or _Unobserved()
+        self.observer = observer or Unobserved()
         self.sessions = SessionRegistry(settings.log_retention, settings.log_retention_sessions,
-                                        settings.retained_log_bytes)
+                                        settings.retained_log_bytes, settings.retained_artifact_bytes)
+        #: Failure screenshots and traces; owns the trace folder.
+        self.capture = Capture(settings.trace_max_bytes)
+        add_secret(settings.token)  # scrubbed from traces like every session's
         #: Bundles compiled at install, per workspace, filed under the digest we compute.
         self.entries = EntryCache()
         #: Responses of the URLs apps list in ``cache_routes``, per (workspace, app id), on disk.
@@ -106,6 +93,7 @@ class SessionEngine:
     async def open(self) -> None:
         """Launch Chromium now (not lazily) and fill the warm pool."""
         s = self.settings
+        self.capture.open()
         self._playwright = await async_playwright().start()
         try:
             self._host = runtime.browser_host(self._playwright, s)
@@ -127,6 +115,7 @@ class SessionEngine:
         if self._reaper:
             self._reaper.cancel()
             await asyncio.gather(self._reaper, return_exceptions=True)
+        self.capture.closing = True
         results = await asyncio.gather(
             *(self.end(s, SessionStatus.STOPPED, "the worker is shutting down") for s in self.sessions.live_sessions()),
             return_exceptions=True,
@@ -149,6 +138,8 @@ class SessionEngine:
         if self._playwright:
             await self._playwright.stop()
         self._pool = self._host = self._playwright = None
+        self.sessions.drop_artifacts("the worker closed")
+        self.capture.close()
 
     @property
     def is_open(self) -> bool:
@@ -224,6 +215,7 @@ class SessionEngine:
         session = Session(
             id=req.session_id, app_id=req.app_id, workspace=req.workspace, client_id=req.client_id,
             app_type=req.app_type, entry_point=req.entry_point, logs=logs, metadata=req.manifest,
+            token=req.token, artifacts=SessionArtifacts(trace_mode=req.trace),
         )
         self.sessions.add(session)
         progress = Progress(req.progress_callback, coalesce=s.progress_coalesce)
@@ -274,6 +266,7 @@ class SessionEngine:
                     task.cancel()
                 await asyncio.gather(doc_task, lease_task, return_exceptions=True)
             watch.watch_page(session, lease, lambda reason, browser: self._fail_soon(session, reason, browser))
+            await self.capture.begin(session, lease)
             progress.info("Browser context ready; loading the app")
             cached = cache_rule and await self.route_cache.attach(
                 lease.context, req.workspace, req.app_id, cache_rule,
@@ -336,12 +329,18 @@ class SessionEngine:
 
     async def _release(self, session: Session) -> None:
         lease, session.lease = session.lease, None
-        if lease is not None and lease.browser.is_connected():
-            await watch.drain(lease)  # the page's last console lines, before its context closes
-        elif lease is not None and lease.console_pump is not None:
-            lease.console_pump.stop()  # the browser is gone: nothing left to read
-        if lease is not None and self._pool is not None:
-            await self._pool.release(lease, self.settings.stop_timeout)
+        try:
+            if lease is not None and lease.browser.is_connected():
+                await watch.drain(lease)  # the page's last console lines, before its context closes
+                await self.capture.finish(session, lease)  # screenshot, trace: short deadlines
+            elif lease is not None:
+                if lease.console_pump is not None:
+                    lease.console_pump.stop()  # the browser is gone: nothing left to read
+                self.capture.browser_gone(session)
+        finally:  # even if the capture was interrupted, the context closes and the slot frees
+            session.artifacts.settled = True
+            if lease is not None and self._pool is not None:
+                await self._pool.release(lease, self.settings.stop_timeout)
 
     def _fail_soon(self, session: Session, reason: str, browser: Any = None) -> None:
         """From an event handler: fail the session without blocking the handler.

@@ -1,4 +1,5 @@
-"""Session state and the registry that keeps live sessions and the logs of ended ones."""
+"""Session state and the registry that keeps live sessions and the logs (and artifacts) of
+ended ones."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from browser_worker.errors import SessionNotFoundError, WorkerError
+from browser_worker._engine.artifacts import SessionArtifacts
 from browser_worker._logs.buffer import LogBuffer
 
 if TYPE_CHECKING:
@@ -66,6 +68,12 @@ class Session:
     #: Open ``stream_logs`` readers: while there are any, the page's console is read at the
     #: fast rate (their lines must show within a second).
     followers: int = 0
+    #: The failure screenshot and trace, filled in the release path, kept with the logs.
+    artifacts: SessionArtifacts = field(default_factory=SessionArtifacts)
+    #: Whether the context is being traced now (``capture.py`` starts and stops it).
+    tracing: bool = False
+    #: The session's token, scrubbed from its trace (never shown: not in ``info``, not in repr).
+    token: str | None = field(default=None, repr=False)
 
     @property
     def finalizing(self) -> bool:
@@ -97,28 +105,36 @@ class Session:
             data["error"] = self.error
         if self.stuck:
             data["stuck"] = True
+        if self.artifacts.settled:
+            data["artifacts"] = self.artifacts.kinds()
         return data
 
 
 #: Default byte budget for the logs of all ended sessions together.
 DEFAULT_RETAINED_BYTES = 64 * 1024 * 1024
+#: Default byte budget for the artifacts (screenshots, traces) of all ended sessions together.
+DEFAULT_ARTIFACT_BYTES = 256 * 1024 * 1024
 
 
 class SessionRegistry:
     """Live sessions by id, plus ended ones kept for their logs, bounded by age, count and the
-    bytes their logs hold together (oldest ended sessions go first)."""
+    bytes their logs hold together (oldest ended sessions go first). Their artifacts go with
+    them, and have a byte budget of their own: over it, the oldest sessions lose their
+    artifacts first and keep their logs."""
 
     def __init__(
         self,
         retention_seconds: float = 3600.0,
         retention_count: int = 200,
         retained_bytes: int = DEFAULT_RETAINED_BYTES,
+        retained_artifact_bytes: int = DEFAULT_ARTIFACT_BYTES,
     ) -> None:
         self._live: dict[str, Session] = {}
         self._ended: OrderedDict[str, Session] = OrderedDict()
         self._retention_seconds = retention_seconds
         self._retention_count = retention_count
         self._retained_budget = max(0, retained_bytes)
+        self._artifact_budget = max(0, retained_artifact_bytes)
 
     def add(self, session: Session) -> None:
         """Register a starting session; its id must not be live. Ended logs under the same id
@@ -129,7 +145,9 @@ class SessionRegistry:
         ended = self._ended.get(session.id)
         if ended is not None and ended.workspace != session.workspace:
             raise WorkerError(f"Session {session.id} already exists")
-        self._ended.pop(session.id, None)
+        replaced = self._ended.pop(session.id, None)
+        if replaced is not None:
+            replaced.artifacts.drop("a new session took this id")
         self._live[session.id] = session
 
     def live(self, session_id: str) -> Session:
@@ -170,6 +188,16 @@ class SessionRegistry:
         self._prune()
         return self._ended_bytes()
 
+    def retained_artifact_bytes(self) -> int:
+        """Bytes held by the artifacts of ended sessions (kept within ``retained_artifact_bytes``)."""
+        self._prune()
+        return sum(s.artifacts.bytes for s in self._ended.values())
+
+    def drop_artifacts(self, reason: str) -> None:
+        """Forget the artifacts of every ended session (the worker is closing)."""
+        for session in self._ended.values():
+            session.artifacts.drop(reason)
+
     def _ended_bytes(self) -> int:
         return sum(s.logs.bytes for s in self._ended.values())
 
@@ -184,6 +212,14 @@ class SessionRegistry:
                 or held > self._retained_budget
             ):
                 self._ended.popitem(last=False)
+                oldest.artifacts.drop("the session is no longer retained")
                 held -= oldest.logs.bytes
             else:
                 break
+        artifacts = sum(s.artifacts.bytes for s in self._ended.values())
+        for session in self._ended.values():  # oldest first
+            if artifacts <= self._artifact_budget:
+                break
+            if session.artifacts.bytes:
+                artifacts -= session.artifacts.bytes
+                session.artifacts.drop(f"dropped to keep retained_artifact_bytes ({self._artifact_budget})")

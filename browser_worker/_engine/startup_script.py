@@ -13,7 +13,8 @@ from __future__ import annotations
 import time
 from urllib.parse import quote
 
-from browser_worker._api.calls import MAX_SCRIPT_CHARS, StartRequest
+from browser_worker._api.calls import MAX_SCRIPT_CHARS
+from browser_worker._api.start import StartRequest
 from browser_worker._engine import page_actions
 from browser_worker._engine.progress import Progress
 from browser_worker._net.policy import NetworkPolicy

@@ -13,7 +13,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from browser_worker.config import WorkerSettings
+from browser_worker.config import TRACE_MODES, WorkerSettings
 from browser_worker.errors import ConfigError, WorkerError
 
 log = logging.getLogger("browser_worker")
@@ -57,6 +57,7 @@ def _worker_flags(parser: argparse.ArgumentParser) -> None:
     _flag(g, "--log-retention", type=float, help="seconds logs of ended sessions stay readable")
     _flag(g, "--recycle-after", type=int, help="relaunch Chromium after this many sessions, draining the old one; 0 = never")
     _flag(g, "--session-ttl", type=float, help="stop sessions older than this many seconds")
+    _flag(g, "--trace", choices=TRACE_MODES, help="Playwright tracing of sessions (read with get_artifact(id, 'trace')): on-failure keeps a failed session's trace, on keeps every one; the ceiling for what apps' manifests ask")
     _flag(g, "--allow-file-urls", action="store_true", default=None, help="let web-app entry points use file: URLs (off: a file: page can read the disk)")
     _flag(g, "--allow-private-network", action="store_true", default=None, help="let server-side fetches (entry files, inline_remote) reach loopback/private addresses besides the Hypha server")
     _flag(g, "--execute-timeout", type=float, help="seconds an execute may run when the call gives none")

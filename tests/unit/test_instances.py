@@ -163,7 +163,8 @@ async def test_the_controller_s_instance_is_probed_and_trusted() -> None:
 
 
 async def test_an_unusable_instance_is_replaced_in_the_start_with_a_note() -> None:
-    from browser_worker._api.calls import Limits, parse_start, reroute_start
+    from browser_worker._api.calls import Limits
+    from browser_worker._api.start import parse_start, reroute_start
     from browser_worker._net.policy import NetworkPolicy
 
     net, limits = NetworkPolicy(), Limits()

@@ -82,7 +82,7 @@ def test_the_method_sets_are_the_documented_table() -> None:
     assert WORKSPACE_METHODS == {
         "start", "compile", "stop", "get_logs", "get_session_info", "execute", "take_screenshot",
         "list_sessions", "prepare_workspace", "close_workspace", "clear_app_cache", "get_app_cache_stats",
-        "watch", "stream_logs"}
+        "watch", "stream_logs", "get_artifact"}
     assert OPEN_METHODS == {"get_load"} and OWNER_METHODS == {"shutdown"}
 
 

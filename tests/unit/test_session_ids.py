@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from browser_worker._api.calls import Limits, parse_start
+from browser_worker._api.calls import Limits
+from browser_worker._api.start import parse_start
 from browser_worker._engine.session import Session, SessionRegistry
 from browser_worker._logs.buffer import LogBuffer
 from browser_worker._net.policy import NetworkPolicy
