@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import os
+import signal
 import zipfile
 from typing import Any, AsyncIterator, Callable
 from urllib.parse import quote
@@ -200,3 +202,50 @@ async def test_other_tenants_and_anonymous_callers_cannot_read_artifacts(
         await worker.get_artifact(sid, "video", context=OWN)
     assert "get_artifact" in worker.SERVICE_METHODS
     await settle(worker)
+
+
+async def test_the_kept_trace_opens_in_playwright_s_trace_viewer(
+        tracing_worker: BrowserWorker, window_config: Callable[..., dict[str, Any]], tmp_path: Any) -> None:
+    """`playwright show-trace` serves the kept zip; a real browser shows the boot error (scrubbed)
+    in the call of the app's boot and the request in the Network tab."""
+    import socket
+    import sys
+
+    from playwright.async_api import async_playwright
+
+    from browser_worker._browser.chromium import launch_chromium
+
+    sid = await _failed_start(tracing_worker, window_config(LEAKY))
+    path = tmp_path / "trace.zip"
+    path.write_bytes((await tracing_worker.get_artifact(sid, "trace"))["bytes"])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    viewer = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "playwright", "show-trace", "--host", "127.0.0.1", "--port", str(port), str(path),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+    try:
+        seen = b""
+        while b"Listening on" not in seen:
+            line = await asyncio.wait_for(viewer.stdout.readline(), 30)  # type: ignore[union-attr]
+            assert line, seen
+            seen += line
+        async with async_playwright() as pw:
+            browser, _ = await launch_chromium(pw)
+            try:
+                page = await browser.new_page()
+                await page.goto(f"http://127.0.0.1:{port}/")
+                # The boot error is what the app's first evaluate (its boot) returned
+                await page.get_by_text("Evaluate", exact=True).first.click(timeout=20000)
+                await page.get_by_text("Call", exact=True).first.click()
+                try:
+                    await page.get_by_text("boom at boot ***").first.wait_for(timeout=10000)
+                except Exception:
+                    raise AssertionError(await page.inner_text("body")) from None
+                await page.get_by_text("Network", exact=True).first.click()
+                await page.get_by_text("bw-capture-probe").first.wait_for(timeout=10000)
+            finally:
+                await browser.close()
+    finally:
+        os.killpg(viewer.pid, signal.SIGKILL)  # the CLI and the node server it runs
+        await viewer.wait()
