@@ -14,9 +14,9 @@ import logging
 from typing import Any, Mapping
 
 from browser_worker._api.apptypes import SUPPORTED_TYPES
-from browser_worker._api.calls import (Limits, parse_execute, parse_logs, parse_screenshot,
-                                       parse_session_id, parse_start, reroute_start,
-                                       StartRequest)
+from browser_worker._api.calls import (Limits, parse_execute, parse_logs, parse_session_id, parse_start,
+                                       reroute_start, StartRequest)
+from browser_worker._api.captures import parse_pdf, parse_screenshot
 from browser_worker._api.compile import parse_compile
 from browser_worker._api.policy import Caller, Role, authorize, caller_from, check_name
 from browser_worker._browser.chromium import ChromiumInfo
@@ -26,7 +26,7 @@ from browser_worker._net.urls import origin_of
 from browser_worker._cache.rules import check_app_id
 from browser_worker._compile import compiler
 from browser_worker._compile.budget import CompileBudget
-from browser_worker._engine import page_actions, watch
+from browser_worker._engine import capture, page_actions, watch
 from browser_worker._engine.engine import SessionEngine
 from browser_worker._engine.progress import Progress
 from browser_worker._engine.session import Session, SessionRegistry, SessionStatus
@@ -46,7 +46,7 @@ class BrowserWorker:
 
     #: Method names registered as the service (everything a Hypha server or user may call).
     SERVICE_METHODS = ("start", "stop", "get_logs", "get_session_info", "list_sessions", "execute",
-                       "take_screenshot", "prepare_workspace", "close_workspace", "compile", "shutdown",
+                       "take_screenshot", "print_pdf", "prepare_workspace", "close_workspace", "compile", "shutdown",
                        "clear_app_cache", "get_app_cache_stats")
     name = "Browser Worker"
     description = ("Runs web apps (window, web-worker, web-python, iframe, web-app) in a warm pool "
@@ -258,12 +258,25 @@ class BrowserWorker:
 
     async def take_screenshot(self, session_id: Any, format: Any = "png", quality: Any = None,
                               full_page: Any = False, clip: Any = None, selector: Any = None,
-                              timeout: Any = None, context: dict[str, Any] | None = None) -> bytes:
-        """PNG or JPEG bytes of the page, a region (``clip``) or one element (``selector``)."""
+                              timeout: Any = None, wait_for: Any = None, animations: Any = None,
+                              context: dict[str, Any] | None = None) -> bytes:
+        """PNG, JPEG or WebP bytes of the page, a region (``clip``) or one element (``selector``),
+        once the page reached what ``wait_for`` names; ``animations="disabled"`` makes the image
+        repeatable. Everything within ``timeout`` seconds."""
         req = parse_screenshot(self.limits, format=format, quality=quality, full_page=full_page,
-                               clip=clip, selector=selector, timeout=timeout)
+                               clip=clip, selector=selector, timeout=timeout, wait_for=wait_for,
+                               animations=animations)
         _, page = self._running("take_screenshot", session_id, context)
-        return await page_actions.screenshot(page, req)
+        return await capture.screenshot(page, req)
+
+    async def print_pdf(self, session_id: Any, format: Any = "A4", landscape: Any = False,
+                        print_background: Any = True, timeout: Any = None,
+                        context: dict[str, Any] | None = None) -> bytes:
+        """The page printed to PDF bytes (paper ``format``), within ``timeout`` seconds."""
+        req = parse_pdf(self.limits, format=format, landscape=landscape,
+                        print_background=print_background, timeout=timeout)
+        _, page = self._running("print_pdf", session_id, context)
+        return await capture.pdf(page, req)
 
     async def prepare_workspace(self, workspace: Any, context: dict[str, Any] | None = None) -> None:
         authorize("prepare_workspace", self._caller(context), check_name(workspace, "workspace"))

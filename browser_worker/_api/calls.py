@@ -3,7 +3,7 @@
 Everything that arrives over RPC is hostile: types are checked strictly, numbers must be finite
 and are capped by the worker's limits, URLs obey the network policy, and the session id is bound
 to the one workspace the caller is authorized for. Errors name the field and the rule. Nothing
-downstream reads the raw dicts again.
+downstream reads the raw dicts again. Screenshots and PDFs are parsed in ``captures.py``.
 """
 
 from __future__ import annotations
@@ -11,16 +11,16 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass, field, replace
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from browser_worker._pages import auth_params
 from browser_worker._api.apptypes import canonical_type
 from browser_worker.config import WorkerSettings
 from browser_worker.errors import WorkerError
-from browser_worker._api.manifest import (cookies, http_headers, permissions, requirements, string_map,
-                                          web_app_url)
+from browser_worker._api.manifest import (cookies, device_scale_factor, http_headers, permissions,
+                                          requirements, string_map, viewport, web_app_url)
 from browser_worker._net.policy import NetworkPolicy
 from browser_worker._api.policy import NAME_PATTERN, check_name
 
@@ -134,6 +134,9 @@ class StartRequest:
     app_name: str = "app"
     #: ``manifest.extra_http_headers``: sent with every request of the session's page.
     extra_headers: dict[str, str] = field(default_factory=dict)
+    #: ``manifest.viewport`` (CSS pixels) and ``manifest.device_scale_factor``; None: the worker's.
+    viewport: dict[str, int] | None = None
+    device_scale_factor: float | None = None
     #: Warnings the worker adds before the start (e.g. the server instance it chose instead).
     notes: tuple[str, ...] = ()
 
@@ -250,6 +253,8 @@ def parse_start(raw: Any, *, workspace: str | None, limits: Limits, net: Network
         progress_callback=cfg.progress_callback if callable(cfg.progress_callback) else None,
         app_name=_app_name(manifest.get("name"), app_id),
         extra_headers=http_headers(manifest.get("extra_http_headers")),
+        viewport=viewport(manifest.get("viewport"), manifest.get("device_scale_factor")),
+        device_scale_factor=device_scale_factor(manifest.get("device_scale_factor")),
     )
 
 
@@ -308,45 +313,6 @@ class LogsQuery:
 def parse_logs(type: Any = None, offset: Any = 0, limit: Any = None) -> LogsQuery:
     raw = _validate(_RawLogs, {"type": type, "offset": 0 if offset is None else offset, "limit": limit}, "get_logs arguments")
     return LogsQuery(raw.type, raw.offset, raw.limit)
-
-
-class _Clip(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    x: Annotated[float, Field(ge=0, le=100_000, allow_inf_nan=False)]
-    y: Annotated[float, Field(ge=0, le=100_000, allow_inf_nan=False)]
-    width: Annotated[float, Field(gt=0, le=16_384, allow_inf_nan=False)]
-    height: Annotated[float, Field(gt=0, le=16_384, allow_inf_nan=False)]
-
-
-class _RawScreenshot(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    format: Literal["png", "jpeg"] = "png"
-    quality: Annotated[int, Field(ge=0, le=100, strict=True)] | None = None
-    full_page: StrictBool = False
-    clip: _Clip | None = None
-    selector: Annotated[StrictStr, Field(min_length=1, max_length=1000)] | None = None
-    timeout: Seconds | None = None
-
-
-@dataclass(frozen=True)
-class ScreenshotRequest:
-    format: str = "png"
-    quality: int | None = None
-    full_page: bool = False
-    clip: dict[str, float] | None = None
-    selector: str | None = None
-    timeout: float = 10.0
-
-
-def parse_screenshot(limits: Limits, **kwargs: Any) -> ScreenshotRequest:
-    raw = _validate(_RawScreenshot, {k: v for k, v in kwargs.items() if v is not None}, "take_screenshot arguments")
-    if raw.quality is not None and raw.format != "jpeg":
-        raise WorkerError("quality: applies to format 'jpeg' only")
-    return ScreenshotRequest(
-        format=raw.format, quality=raw.quality, full_page=raw.full_page,
-        clip=raw.clip.model_dump() if raw.clip else None, selector=raw.selector,
-        timeout=_timeout(raw.timeout, limits.screenshot_timeout, limits.max_execute_timeout, "timeout"),
-    )
 
 
 class _RawExecute(BaseModel):
