@@ -220,7 +220,7 @@ async def pdf(page: Page, req: PdfRequest) -> bytes:
     except PlaywrightError as exc:
         raise WorkerError(f"print_pdf failed: {js_message(exc)}") from None
     if len(data) > req.max_bytes:
-        raise WorkerError(f"print_pdf: the PDF is {len(data)} bytes (rule: at most {req.max_bytes} bytes, "
-                          f"{req.max_bytes // 2**20} MiB)")
+        cap = f"{req.max_bytes // 2**20} MiB" if req.max_bytes % 2**20 == 0 else f"{req.max_bytes} bytes"
+        raise WorkerError(f"print_pdf: the PDF is {len(data)} bytes (rule: at most {cap}; print a shorter page)")
     return data
 

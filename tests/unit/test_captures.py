@@ -133,3 +133,29 @@ def test_only_another_scale_factor_needs_a_context_of_its_own() -> None:
     options = fresh_context_options(s, None, 2.0)
     assert options == {"viewport": {"width": 1280, "height": 720}, "device_scale_factor": 2.0, "locale": "de-DE"}
     assert fresh_context_options(s, {"width": 800, "height": 600}, 2)["viewport"] == {"width": 800, "height": 600}
+
+
+class _PrintingPage:
+    """Stands in for a page that prints ``size`` bytes (the bound is the worker's, not Chromium's)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.asked: dict[str, Any] = {}
+
+    async def pdf(self, **options: Any) -> bytes:
+        self.asked = options
+        return b"%PDF-" + b"x" * (self.size - 5)
+
+
+async def test_a_pdf_above_the_bound_is_refused_naming_it() -> None:
+    from dataclasses import replace
+
+    from browser_worker._engine.capture import pdf
+
+    req = replace(parse_pdf(Limits(), format="Legal", landscape=True), max_bytes=1000)
+    page = _PrintingPage(1000)
+    assert len(await pdf(page, req)) == 1000  # type: ignore[arg-type]
+    assert page.asked == {"format": "Legal", "landscape": True, "print_background": True}
+    with pytest.raises(WorkerError) as err:
+        await pdf(_PrintingPage(1001), req)  # type: ignore[arg-type]
+    assert str(err.value) == "print_pdf: the PDF is 1001 bytes (rule: at most 1000 bytes; print a shorter page)"
