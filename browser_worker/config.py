@@ -132,7 +132,8 @@ class WorkerSettings:
     execute_timeout: float = field(default=30.0, metadata=_env("BROWSER_WORKER_EXECUTE_TIMEOUT"))
     #: Longest `execute` timeout a caller may ask for (seconds).
     max_execute_timeout: float = field(default=300.0, metadata=_env("BROWSER_WORKER_MAX_EXECUTE_TIMEOUT"))
-    #: How long a screenshot waits for its element (``selector``) to be visible.
+    #: Deadline of ``take_screenshot`` (its ``wait_for`` conditions, element and capture) and of
+    #: ``print_pdf`` when the call gives none; a call may ask for up to ``max_execute_timeout``.
     screenshot_timeout: float = field(default=10.0, metadata=_env("BROWSER_WORKER_SCREENSHOT_TIMEOUT"))
     #: Compile budgets: seconds for a whole compile (inline_remote included), bytes of the
     #: bundle, bytes of one asset, and files per app.

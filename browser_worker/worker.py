@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, AsyncIterator, Mapping
+from typing import Any, Mapping
 
 from browser_worker._api.apptypes import SUPPORTED_TYPES
-from browser_worker._api.artifact_kinds import parse_artifact_kind
-from browser_worker._api.calls import Limits, parse_execute, parse_logs, parse_screenshot, parse_session_id
+from browser_worker._api.calls import Limits, parse_session_id
 from browser_worker._api.start import StartRequest, parse_start, reroute_start
 from browser_worker._api.compile import parse_compile
-from browser_worker._api.live import parse_stream_logs, parse_watch
 from browser_worker._api.policy import Caller, Role, authorize, caller_from, check_name
 from browser_worker._browser.chromium import ChromiumInfo
 from browser_worker._browser.host import BrowserHost
@@ -27,7 +25,6 @@ from browser_worker._net.urls import origin_of
 from browser_worker._cache.rules import check_app_id
 from browser_worker._compile import compiler
 from browser_worker._compile.budget import CompileBudget
-from browser_worker._engine import page_actions, watch
 from browser_worker._engine.engine import SessionEngine
 from browser_worker._engine.progress import Progress
 from browser_worker._engine.session import Session, SessionRegistry, SessionStatus
@@ -36,18 +33,19 @@ from browser_worker._net.policy import NetworkPolicy
 from browser_worker._python.snapshot import SnapshotStore
 from browser_worker._redact import redact_value, redacting
 from browser_worker.config import WorkerSettings
-from browser_worker.errors import PageStuckError, SessionNotFoundError, WorkerError
+from browser_worker.errors import SessionNotFoundError, WorkerError
 from browser_worker.metrics import WorkerMetrics
+from browser_worker.session_views import SessionViews
 
 log = logging.getLogger(__name__)
 
 
-class BrowserWorker:
+class BrowserWorker(SessionViews):
     """Runs Hypha browser apps; one isolated context per session."""
 
     #: Method names registered as the service (everything a Hypha server or user may call).
     SERVICE_METHODS = ("start", "stop", "get_logs", "get_artifact", "get_session_info", "list_sessions", "execute",
-                       "take_screenshot", "prepare_workspace", "close_workspace", "compile", "shutdown",
+                       "take_screenshot", "print_pdf", "prepare_workspace", "close_workspace", "compile", "shutdown",
                        "clear_app_cache", "get_app_cache_stats", "watch", "stream_logs")
     name = "Browser Worker"
     description = ("Runs web apps (window, web-worker, web-python, iframe, web-app) in a warm pool "
@@ -225,22 +223,6 @@ class BrowserWorker:
             await self.engine.end(session, SessionStatus.STOPPED)
         return None
 
-    async def get_logs(self, session_id: Any, type: Any = None, offset: Any = 0, limit: Any = None,
-                       context: dict[str, Any] | None = None) -> dict[str, Any]:
-        query = parse_logs(type, offset, limit)
-        session = self._authorized_session("get_logs", session_id, context)
-        if session.lease is not None and session.status in (SessionStatus.STARTING, SessionStatus.RUNNING):
-            await watch.refresh(session.lease)  # lines the page holds but we have not read yet
-        return session.logs.query(query.type, query.offset, query.limit)
-
-    async def get_artifact(self, session_id: Any, kind: Any, context: dict[str, Any] | None = None) -> dict[str, Any]:
-        """What a session kept when it ended: ``kind`` "screenshot" (PNG of the page as it
-        failed) or "trace" (a Playwright trace zip, secrets scrubbed) →
-        ``{kind, content_type, bytes, size, created_at}``; an error says why there is none."""
-        kind = parse_artifact_kind(kind)
-        session = self._authorized_session("get_artifact", session_id, context)
-        return await asyncio.to_thread(session.artifacts.reply, kind, session.id, session.status.value)
-
     async def get_session_info(self, session_id: Any, context: dict[str, Any] | None = None) -> dict[str, Any]:
         return redact_value(self._authorized_session("get_session_info", session_id, context).info())
 
@@ -250,48 +232,6 @@ class BrowserWorker:
         workspace = authorize("list_sessions", self._caller(context), workspace)
         return [redact_value(s.info()) for s in self.sessions.live_sessions()
                 if workspace is None or s.workspace == workspace]
-
-    async def execute(self, session_id: Any, script: Any, timeout: Any = None,
-                      context: dict[str, Any] | None = None) -> Any:
-        """Evaluate JS in the session's page (an expression or a function) and return its
-        JSON-able value, within ``timeout`` seconds (the worker's default when not given)."""
-        req = parse_execute(self.limits, script, timeout)
-        session, page = self._running("execute", session_id, context)
-        try:
-            result = await page_actions.evaluate(page, req.script, req.timeout)
-        except PageStuckError as exc:
-            if not session.stuck:
-                session.stuck = True
-                session.logs.worker(str(exc), "error")
-            raise
-        session.stuck = False
-        return result
-
-    async def take_screenshot(self, session_id: Any, format: Any = "png", quality: Any = None,
-                              full_page: Any = False, clip: Any = None, selector: Any = None,
-                              timeout: Any = None, context: dict[str, Any] | None = None) -> bytes:
-        """PNG or JPEG bytes of the page, a region (``clip``) or one element (``selector``)."""
-        req = parse_screenshot(self.limits, format=format, quality=quality, full_page=full_page,
-                               clip=clip, selector=selector, timeout=timeout)
-        _, page = self._running("take_screenshot", session_id, context)
-        return await page_actions.screenshot(page, req)
-
-    async def watch(self, session_id: Any, fps: Any = None, quality: Any = None, max_width: Any = None,
-                    context: dict[str, Any] | None = None) -> AsyncIterator[dict[str, Any]]:
-        """The session's page, live: an async generator of JPEG frames (``data``, ``timestamp``,
-        ``width``, ``height``, ``url``, ``seq``), one per ``next()``, at most ``fps`` a second
-        (default 2, at most 10). Ends when the session does."""
-        req = parse_watch(fps, quality, max_width)
-        session, page = self._running("watch", session_id, context)
-        return self.engine.live.watch(session, page, req)
-
-    async def stream_logs(self, session_id: Any, offset: Any = 0,
-                          context: dict[str, Any] | None = None) -> AsyncIterator[dict[str, Any]]:
-        """The session's log items as they are written (those held from position ``offset``
-        first), each with its ``position``; ends once the session has ended."""
-        position = parse_stream_logs(offset)
-        session = self._authorized_session("stream_logs", session_id, context)
-        return self.engine.live.stream_logs(session, position)
 
     async def prepare_workspace(self, workspace: Any, context: dict[str, Any] | None = None) -> None:
         authorize("prepare_workspace", self._caller(context), check_name(workspace, "workspace"))

@@ -11,6 +11,7 @@ import contextlib
 import math
 import os
 import signal
+import struct
 import sys
 import time
 import uuid
@@ -193,6 +194,29 @@ async def registered_clients(alice: Any) -> set[str]:
     """Client ids in alice's workspace that have a ``default`` service registered."""
     return {s["id"].split("/", 1)[1].split(":", 1)[0] for s in await alice.list_services()
             if s["id"].endswith(":default")}
+
+
+# ----- images ----------------------------------------------------------------------------------
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n", png[:16]
+    return struct.unpack(">II", png[16:24])
+
+
+def webp_size(webp: bytes) -> tuple[int, int]:
+    """Width and height from a WebP's first chunk (VP8X, VP8 or VP8L)."""
+    assert webp[:4] == b"RIFF" and webp[8:12] == b"WEBP", webp[:16]
+    chunk = webp[12:16]
+    if chunk == b"VP8X":
+        return int.from_bytes(webp[24:27], "little") + 1, int.from_bytes(webp[27:30], "little") + 1
+    if chunk == b"VP8 ":
+        w, h = struct.unpack("<HH", webp[26:30])
+        return w & 0x3FFF, h & 0x3FFF
+    assert chunk == b"VP8L", chunk
+    bits = int.from_bytes(webp[21:25], "little")
+    return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
 
 
 # ----- files -----------------------------------------------------------------------------------

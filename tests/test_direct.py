@@ -95,7 +95,7 @@ async def test_screenshots(worker: BrowserWorker) -> None:
         assert png_size(element) == (123, 45)
         with pytest.raises(WorkerError, match="No element matches"):
             await worker.take_screenshot(sid, selector="#missing")
-        with pytest.raises(WorkerError, match="format: Input should be .png. or .jpeg."):
+        with pytest.raises(WorkerError, match="format: Input should be .png., .jpeg. or .webp."):
             await worker.take_screenshot(sid, format="gif")
     finally:
         await worker.stop(sid)

@@ -3,15 +3,15 @@
 Everything that arrives over RPC is hostile: types are checked strictly, numbers must be finite
 and are capped by the worker's limits, URLs obey the network policy, and the session id is bound
 to the one workspace the caller is authorized for. Errors name the field and the rule. Nothing
-downstream reads the raw dicts again.
+downstream reads the raw dicts again. Screenshots and PDFs are parsed in ``captures.py``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from browser_worker.config import WorkerSettings
 from browser_worker.errors import WorkerError
@@ -90,45 +90,6 @@ class LogsQuery:
 def parse_logs(type: Any = None, offset: Any = 0, limit: Any = None) -> LogsQuery:
     raw = _validate(_RawLogs, {"type": type, "offset": 0 if offset is None else offset, "limit": limit}, "get_logs arguments")
     return LogsQuery(raw.type, raw.offset, raw.limit)
-
-
-class _Clip(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    x: Annotated[float, Field(ge=0, le=100_000, allow_inf_nan=False)]
-    y: Annotated[float, Field(ge=0, le=100_000, allow_inf_nan=False)]
-    width: Annotated[float, Field(gt=0, le=16_384, allow_inf_nan=False)]
-    height: Annotated[float, Field(gt=0, le=16_384, allow_inf_nan=False)]
-
-
-class _RawScreenshot(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    format: Literal["png", "jpeg"] = "png"
-    quality: Annotated[int, Field(ge=0, le=100, strict=True)] | None = None
-    full_page: StrictBool = False
-    clip: _Clip | None = None
-    selector: Annotated[StrictStr, Field(min_length=1, max_length=1000)] | None = None
-    timeout: Seconds | None = None
-
-
-@dataclass(frozen=True)
-class ScreenshotRequest:
-    format: str = "png"
-    quality: int | None = None
-    full_page: bool = False
-    clip: dict[str, float] | None = None
-    selector: str | None = None
-    timeout: float = 10.0
-
-
-def parse_screenshot(limits: Limits, **kwargs: Any) -> ScreenshotRequest:
-    raw = _validate(_RawScreenshot, {k: v for k, v in kwargs.items() if v is not None}, "take_screenshot arguments")
-    if raw.quality is not None and raw.format != "jpeg":
-        raise WorkerError("quality: applies to format 'jpeg' only")
-    return ScreenshotRequest(
-        format=raw.format, quality=raw.quality, full_page=raw.full_page,
-        clip=raw.clip.model_dump() if raw.clip else None, selector=raw.selector,
-        timeout=_timeout(raw.timeout, limits.screenshot_timeout, limits.max_execute_timeout, "timeout"),
-    )
 
 
 class _RawExecute(BaseModel):

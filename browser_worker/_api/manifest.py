@@ -185,3 +185,41 @@ def trace_level(manifest: dict[str, Any], ceiling: str) -> tuple[str, str | None
         return str(asked), None
     return ceiling, (f"manifest trace={asked!r} is above this worker's trace setting {ceiling!r}; "
                      f"tracing {ceiling} (rule: an app may not trace more than its worker allows)")
+
+
+#: Bounds of a per-app viewport: CSS pixels per side, and device pixels in all (8K), so that
+#: one app cannot make Chromium paint gigabytes for a screenshot.
+VIEWPORT_SIDE = (16, 8192)
+MAX_DEVICE_PIXELS = 7680 * 4320
+SCALE_FACTOR = (0.25, 4.0)
+
+
+def device_scale_factor(value: Any) -> float | None:
+    """``device_scale_factor``: device pixels per CSS pixel (2: a HiDPI screen); None: the worker's."""
+    if value is None:
+        return None
+    low, high = SCALE_FACTOR
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise WorkerError(f"manifest 'device_scale_factor' must be a number from {low:g} to {high:g}, "
+                          f"got {str(value)[:40]}")
+    return float(value)
+
+
+def viewport(value: Any, scale: Any = None) -> dict[str, int] | None:
+    """``viewport``: ``{"width", "height"}`` in CSS pixels; None: the worker's."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or sorted(k for k in value if k != "_rtype") != ["height", "width"]:
+        raise WorkerError("manifest 'viewport' must be an object with exactly 'width' and 'height'")
+    low, high = VIEWPORT_SIDE
+    for side in ("width", "height"):
+        n = value[side]
+        if isinstance(n, bool) or not isinstance(n, int) or not low <= n <= high:
+            raise WorkerError(f"manifest 'viewport.{side}' must be a whole number of CSS pixels from "
+                              f"{low} to {high}, got {str(n)[:40]}")
+    factor = device_scale_factor(scale) or 1.0
+    pixels = value["width"] * value["height"] * factor * factor
+    if pixels > MAX_DEVICE_PIXELS:
+        raise WorkerError(f"manifest 'viewport' at device_scale_factor {factor:g} is {pixels:.0f} device pixels "
+                          f"(rule: at most {MAX_DEVICE_PIXELS}, 7680×4320)")
+    return {"width": value["width"], "height": value["height"]}

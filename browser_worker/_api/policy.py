@@ -11,6 +11,7 @@ start, compile                   any   any ws¹    own ws     own ws       no
 stop, get_logs, get_session_info any   any        own ws     own ws       no
 get_artifact                     any   any        own ws     own ws       no
 execute, take_screenshot         any   any        own ws     own ws       no
+print_pdf                        any   any        own ws     own ws       no
 watch, stream_logs               any   any        own ws     own ws       no
 list_sessions                    all   all        own ws     own ws       no
 prepare/close_workspace          any   any        own ws     own ws       no
@@ -48,6 +49,7 @@ class Role(str, Enum):
 #: Methods any identified caller may use on its own workspace.
 WORKSPACE_METHODS = frozenset({
     "start", "compile", "stop", "get_logs", "get_artifact", "get_session_info", "execute", "take_screenshot",
+    "print_pdf",
     "list_sessions", "prepare_workspace", "close_workspace", "clear_app_cache", "get_app_cache_stats",
     "watch", "stream_logs",
 })

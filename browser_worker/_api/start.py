@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from browser_worker._api.apptypes import canonical_type
 from browser_worker._api.calls import MAX_MANIFEST_BYTES, Limits, Seconds, _timeout, _validate, check_free_id, parse_session_id
-from browser_worker._api.manifest import (app_file_path, cookies, http_headers, permissions, requirements,
-                                          string_map, trace_level, web_app_url)
+from browser_worker._api.manifest import (app_file_path, cookies, device_scale_factor, http_headers,
+                                          permissions, requirements, string_map, trace_level, viewport,
+                                          web_app_url)
 from browser_worker._api.policy import NAME_PATTERN, check_name
 from browser_worker._net.policy import NetworkPolicy
 from browser_worker._pages import auth_params
@@ -80,6 +81,9 @@ class StartRequest:
     app_name: str = "app"
     #: ``manifest.extra_http_headers``: sent with every request of the session's page.
     extra_headers: dict[str, str] = field(default_factory=dict)
+    #: ``manifest.viewport`` (CSS pixels) and ``manifest.device_scale_factor``; None: the worker's.
+    viewport: dict[str, int] | None = None
+    device_scale_factor: float | None = None
     #: ``manifest.startup_script``: a file of the app run in the page once it has loaded.
     startup_script: str | None = None
     #: Warnings the worker adds before the start (e.g. the server instance it chose instead).
@@ -203,6 +207,8 @@ def parse_start(raw: Any, *, workspace: str | None, limits: Limits, net: Network
         app_name=_app_name(manifest.get("name"), app_id),
         extra_headers=http_headers(manifest.get("extra_http_headers")),
         startup_script=app_file_path(manifest.get("startup_script"), "startup_script"),
+        viewport=viewport(manifest.get("viewport"), manifest.get("device_scale_factor")),
+        device_scale_factor=device_scale_factor(manifest.get("device_scale_factor")),
     )
 
 

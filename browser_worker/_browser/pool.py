@@ -169,9 +169,12 @@ class ContextPool:
         self._refillers = [asyncio.create_task(self._refill_forever(kind), name=f"browser-worker-pool-refill-{kind}")
                            for kind in self._sizes]
 
-    async def acquire(self, timeout: float, app_type: str = "window") -> Lease:
+    async def acquire(self, timeout: float, app_type: str = "window",
+                      context_options: dict[str, Any] | None = None) -> Lease:
         """Take a context for a new session, waiting up to ``timeout`` s for a free slot (and,
-        after a crash, for the relaunched browser)."""
+        after a crash, for the relaunched browser). ``context_options``: the session needs a
+        context made with these (e.g. its own device scale factor), so it gets a fresh one
+        instead of a warm one; it takes a slot and is released like any other."""
         if self._closed:
             raise CapacityError("worker is shutting down")
         deadline = time.monotonic() + timeout
@@ -193,12 +196,13 @@ class ContextPool:
         if kind == "web-python":
             self.python_demand.note()  # the refill after this start aims at recent bursts
         try:
-            lease = self._take_ready(kind)
+            lease = self._take_ready(kind) if context_options is None else None
             if lease is None:
                 # Chromium makes the context even if we stop waiting for it: a cancelled
                 # acquire hands the finished lease to _discard instead of leaking it.
                 making = asyncio.ensure_future(
-                    self._new_lease(warm=None, timeout=max(0.1, deadline - time.monotonic()))
+                    self._new_lease(warm=None, timeout=max(0.1, deadline - time.monotonic()),
+                                    options=context_options)
                 )
                 try:
                     lease = await asyncio.shield(making)
@@ -330,9 +334,9 @@ class ContextPool:
         self._ready.append(lease)
         return True
 
-    async def _new_lease(self, warm: str | None, timeout: float) -> Lease:
+    async def _new_lease(self, warm: str | None, timeout: float, options: dict[str, Any] | None = None) -> Lease:
         browser = await self._host.browser(timeout)
-        context = await browser.new_context(**self._context_options)
+        context = await browser.new_context(**{**self._context_options, **(options or {})})
         self._host.context_opened(browser)
         try:
             if self._allow_request is not None:

@@ -58,6 +58,7 @@ async def build_document(
         token=req.token,
         kind=req.app_type,
         extra_headers=dict(req.extra_headers),
+        viewport=req.viewport,
     )
     if req.app_type in WORKER_KINDS and not is_html(content):
         doc.html = render_worker_page(req.app_type, worker_app(
@@ -120,6 +121,7 @@ def _web_app_document(req: StartRequest) -> AppDocument:
         init_script=auth_params.init_script(target.url, target.auth_params, req.token) if target.auth_params else None,
         kind="web-app",
         extra_headers=dict(req.extra_headers),
+        viewport=req.viewport,
     )
 
 

@@ -87,6 +87,7 @@ class AppDocument:
     app: Any = None  # web-python: the app data a warm Pyodide page runs without reloading
     init_script: str | None = None  # runs before the page's own scripts (inject_auth_params)
     extra_headers: dict[str, str] = field(default_factory=dict)  # on every request of the page
+    viewport: dict[str, int] | None = None  # the app's own size in CSS pixels (None: the worker's)
 
 
 async def load(lease: Lease, doc: AppDocument, timeout: float) -> None:
@@ -175,7 +176,10 @@ async def _race(action: Any, boot_error: asyncio.Future[str]) -> Any:
 
 
 async def _prepare_context(lease: Lease, doc: AppDocument) -> None:
-    """Cookies, storage and permissions asked for by the manifest, set before any script runs."""
+    """Viewport, cookies, storage and permissions asked for by the manifest, set before any
+    script runs (a context made for the app's scale factor already has its viewport)."""
+    if doc.viewport and lease.page.viewport_size != doc.viewport:
+        await lease.page.set_viewport_size(doc.viewport)
     if doc.permissions and origin_of(doc.page_url).startswith("http"):
         await lease.context.grant_permissions(doc.permissions, origin=origin_of(doc.page_url))
     if doc.extra_headers:

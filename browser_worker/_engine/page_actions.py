@@ -1,6 +1,6 @@
-"""What a caller can do to a live session's page: run JS in it, or take a screenshot of it.
+"""What a caller can do to a live session's page: run JS in it (images and PDFs: capture.py).
 
-Both have a deadline. A script's value is turned into JSON inside the page and comes back as one
+It has a deadline. A script's value is turned into JSON inside the page and comes back as one
 bounded string, so what travels back over RPC is always something hypha-rpc can encode, and a
 huge or odd value costs the worker nothing.
 """
@@ -16,9 +16,10 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 
 from browser_worker.errors import PageStuckError, WorkerError
-from browser_worker._api.calls import ScreenshotRequest
 
 MAX_RESULT_CHARS = 10 * 1024 * 1024
+#: The API call Playwright names before its message ("Page.evaluate: ", "Locator.screenshot: ").
+_API_PREFIX = re.compile(r"^(Page|page|Frame|Locator|JSHandle|ElementHandle|BrowserContext|CDPSession)\.[A-Za-z_]+: ")
 
 #: Runs the caller's script the way Playwright's own ``evaluate`` does (an expression, or a
 #: function that is then called), awaits it, and turns the value into bounded JSON text in the
@@ -105,42 +106,7 @@ async def evaluate(page: Page, script: str, timeout: float) -> Any:
     return json.loads(text)
 
 
-async def screenshot(page: Page, req: ScreenshotRequest) -> bytes:
-    """PNG or JPEG bytes of the page, a region (``clip``) or one element (``selector``)."""
-    options: dict[str, Any] = {"type": req.format, "timeout": req.timeout * 1000}
-    if req.quality is not None:
-        options["quality"] = req.quality
-    try:
-        async with asyncio.timeout(req.timeout + 2):
-            if req.selector:
-                locator = page.locator(req.selector).first
-                if await locator.count() == 0:
-                    raise WorkerError(f"No element matches selector {req.selector!r}")
-                box = await locator.bounding_box()  # None: not rendered (display: none, detached)
-                if box is None or box["width"] < 1 or box["height"] < 1:
-                    shown = "is not rendered (display: none?)" if box is None else \
-                        f"has no area ({box['width']:g}×{box['height']:g} px)"
-                    raise WorkerError(f"Screenshot failed: the element matching {req.selector!r} {shown}")
-                return await locator.screenshot(**options)
-            if req.clip:
-                options["clip"] = req.clip
-            return await page.screenshot(full_page=req.full_page, **options)
-    except TimeoutError:
-        raise WorkerError(f"Screenshot did not finish within {req.timeout:g}s") from None
-    except PlaywrightError as exc:
-        message = js_message(exc)
-        if "Timeout" in message and req.selector:
-            raise WorkerError(
-                f"Screenshot failed: the element matching {req.selector!r} did not become visible "
-                f"within {req.timeout:g}s"
-            ) from None
-        raise WorkerError(f"Screenshot failed: {message}") from None
-
-
 def js_message(exc: PlaywrightError) -> str:
     """The first line of a Playwright error, without its API prefix."""
-    message = str(getattr(exc, "message", exc) or exc).strip()
-    for prefix in ("Page.evaluate: ", "page.evaluate: ", "Page.evaluate_handle: ", "JSHandle.evaluate: "):
-        if message.startswith(prefix):
-            message = message[len(prefix):]
+    message = _API_PREFIX.sub("", str(getattr(exc, "message", exc) or exc).strip(), count=1)
     return message.splitlines()[0][:2000] if message else "unknown error"

@@ -95,3 +95,15 @@ def context_options(s: WorkerSettings) -> dict[str, Any]:
     if s.ignore_https_errors:
         options["ignore_https_errors"] = True
     return options
+
+
+def fresh_context_options(s: WorkerSettings, viewport: dict[str, int] | None,
+                          scale: float | None) -> dict[str, Any] | None:
+    """The ``new_context`` options of a session whose app asks for another device scale factor
+    than the worker's, or None: a warm pooled context serves it. Chromium fixes a context's scale
+    factor when it is made, so such an app gets a context of its own; a viewport alone is set
+    on a warm page instead (``page.set_viewport_size``, loader.py)."""
+    if scale is None or scale == s.device_scale_factor:
+        return None
+    return {**context_options(s), "device_scale_factor": scale,
+            "viewport": viewport or {"width": s.viewport_width, "height": s.viewport_height}}

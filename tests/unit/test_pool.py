@@ -48,11 +48,13 @@ class FakeBrowser:
     def __init__(self) -> None:
         self.contexts: list[FakeContext] = []
         self.connected = True
+        self.options: list[dict[str, Any]] = []  # what each new_context was made with
 
     def is_connected(self) -> bool:
         return self.connected
 
-    async def new_context(self, **_: Any) -> FakeContext:
+    async def new_context(self, **options: Any) -> FakeContext:
+        self.options.append(options)
         context = FakeContext(self)
         self.contexts.append(context)
         return context
@@ -280,5 +282,22 @@ async def test_a_warm_page_that_closed_is_not_handed_out() -> None:
         await spin()
         assert stale.context.closed
         await pool.release(lease)
+    finally:
+        await pool.close()
+
+
+async def test_a_lease_with_context_options_is_fresh_and_released_like_any() -> None:
+    host = FakeHost()
+    pool, _, _ = make_pool(host, size=1, context_options={"device_scale_factor": 1.0})
+    await pool.start()
+    try:
+        (warm,) = pool._ready
+        lease = await pool.acquire(timeout=1, context_options={"device_scale_factor": 2.0})
+        assert lease is not warm and pool._ready == [warm]  # the warm context stays for others
+        assert host.current.options[-1] == {"accept_downloads": False, "device_scale_factor": 2.0}
+        assert pool.in_use == 1
+        await pool.release(lease)
+        assert pool.in_use == 0 and lease.context.closed and pool._slots._value == pool.capacity
+        assert await pool.acquire(timeout=1) is warm  # without options: the warm one
     finally:
         await pool.close()
