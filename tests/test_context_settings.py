@@ -194,3 +194,56 @@ def test_the_built_in_worker_s_service_variables_are_read() -> None:
         WorkerSettings.from_env({"PLAYWRIGHT_GEOLOCATION_LATITUDE": "1"})
     with pytest.raises(ConfigError, match="geolocation_latitude must be between -90 and 90, got 91.0"):
         WorkerSettings.from_env({"PLAYWRIGHT_GEOLOCATION_LATITUDE": "91", "PLAYWRIGHT_GEOLOCATION_LONGITUDE": "0"})
+
+
+@pytest.mark.e2e
+async def test_an_app_s_own_context_settings_reach_its_page_only(worker: BrowserWorker, tmp_path: Path) -> None:
+    """Per app, in the manifest: the app gets a context of its own with them; the next app gets
+    the worker's again (nothing leaks into the warm pool), and the contexts are back to baseline."""
+    from ._support import settle
+
+    await settle(worker)
+    baseline = worker.context_count()
+    own = {"user_agent": "AppAgent/2.0", "locale": "fr-FR", "timezone_id": "America/New_York",
+           "color_scheme": "dark", "geolocation": {"latitude": -33.87, "longitude": 151.21},
+           "bypass_csp": True, "ignore_https_errors": True, "permissions": ["geolocation"]}
+    async with serving(csp_and_geo_app(), tls_dir=tmp_path) as base:
+        sid = await worker.start(web_app_config(base + "/", **own))
+        try:
+            got = await worker.execute(sid, PROBE)
+            assert (got["ua"], got["lang"], got["tz"], got["dark"]) == ("AppAgent/2.0", "fr-FR", "America/New_York", True)
+            assert await worker.execute(sid, "() => window.inlineRan === true") is True  # CSP bypassed
+            assert (await worker.execute(sid, GEO))[:2] == [-33.87, 151.21]
+        finally:
+            await worker.stop(sid)
+        with pytest.raises(WorkerError, match="ERR_CERT"):  # the next app: the worker's settings
+            await worker.start(web_app_config(base + "/"))
+    sid = await worker.start(web_app_config("data:text/html,<p>probe</p>"))
+    try:
+        got = await worker.execute(sid, PROBE)
+        assert "HeadlessChrome" in got["ua"] and got["lang"] != "fr-FR" and got["dark"] is False
+    finally:
+        await worker.stop(sid)
+    await settle(worker)
+    assert worker.context_count() == baseline
+
+
+@pytest.mark.parametrize("manifest, message", [
+    ({"user_agent": "a\nb"}, "manifest 'user_agent' must be one printable line"),
+    ({"locale": "../x"}, "manifest 'locale' must be a language tag like de-DE"),
+    ({"timezone_id": "Mars/Base"}, None),  # well-formed: Chromium decides whether it knows it
+    ({"timezone_id": "a b"}, "manifest 'timezone_id' must be an IANA name"),
+    ({"color_scheme": "purple"}, "manifest 'color_scheme' must be one of light, dark, no-preference"),
+    ({"geolocation": {"latitude": 91, "longitude": 0}}, "manifest 'geolocation.latitude' must be a number from -90 to 90"),
+    ({"geolocation": {"latitude": 1}}, "manifest 'geolocation' must be an object with 'latitude', 'longitude'"),
+    ({"bypass_csp": "yes"}, "manifest 'bypass_csp' must be true or false"),
+    ({"ignore_https_errors": 1}, "manifest 'ignore_https_errors' must be true or false"),
+])
+def test_bad_context_settings_in_a_manifest_name_the_field(manifest: dict, message: str | None) -> None:
+    from browser_worker._api.manifest import context_settings
+
+    if message is None:
+        assert context_settings(manifest) == {"timezone_id": "Mars/Base"}
+        return
+    with pytest.raises(WorkerError, match=message):
+        context_settings(manifest)

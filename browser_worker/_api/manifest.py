@@ -223,3 +223,60 @@ def viewport(value: Any, scale: Any = None) -> dict[str, int] | None:
         raise WorkerError(f"manifest 'viewport' at device_scale_factor {factor:g} is {pixels:.0f} device pixels "
                           f"(rule: at most {MAX_DEVICE_PIXELS}, 7680×4320)")
     return {"width": value["width"], "height": value["height"]}
+
+
+_LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")
+_TIMEZONE = re.compile(r"^[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+){0,2}$")
+COLOR_SCHEMES = ("light", "dark", "no-preference")
+
+
+def context_settings(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The browser context settings an app asks for (Playwright ``new_context`` options):
+    ``user_agent``, ``locale``, ``timezone_id``, ``color_scheme``, ``geolocation``,
+    ``bypass_csp``, ``ignore_https_errors``. They apply to the app's own context only."""
+    out: dict[str, Any] = {}
+    agent = manifest.get("user_agent")
+    if agent is not None:
+        if not isinstance(agent, str) or not 0 < len(agent) <= 512 or not agent.isprintable():
+            raise WorkerError("manifest 'user_agent' must be one printable line of 1-512 characters")
+        out["user_agent"] = agent
+    locale = manifest.get("locale")
+    if locale is not None:
+        if not isinstance(locale, str) or not _LOCALE.match(locale):
+            raise WorkerError(f"manifest 'locale' must be a language tag like de-DE, got {str(locale)[:40]!r}")
+        out["locale"] = locale
+    zone = manifest.get("timezone_id", manifest.get("timezone"))
+    if zone is not None:
+        if not isinstance(zone, str) or len(zone) > 64 or not _TIMEZONE.match(zone):
+            raise WorkerError(f"manifest 'timezone_id' must be an IANA name like Europe/Berlin, got {str(zone)[:40]!r}")
+        out["timezone_id"] = zone
+    scheme = manifest.get("color_scheme")
+    if scheme is not None:
+        if scheme not in COLOR_SCHEMES:
+            raise WorkerError(f"manifest 'color_scheme' must be one of {', '.join(COLOR_SCHEMES)}, got {str(scheme)[:40]!r}")
+        out["color_scheme"] = scheme
+    geo = manifest.get("geolocation")
+    if geo is not None:
+        out["geolocation"] = _geolocation(geo)
+    for flag in ("bypass_csp", "ignore_https_errors"):
+        value = manifest.get(flag)
+        if value is not None:
+            if not isinstance(value, bool):
+                raise WorkerError(f"manifest {flag!r} must be true or false, got {str(value)[:40]}")
+            out[flag] = value
+    return out
+
+
+def _geolocation(value: Any) -> dict[str, float]:
+    keys = {k for k in value if k != "_rtype"} if isinstance(value, dict) else None
+    if keys is None or not {"latitude", "longitude"} <= keys <= {"latitude", "longitude", "accuracy"}:
+        raise WorkerError("manifest 'geolocation' must be an object with 'latitude', 'longitude' and optionally 'accuracy'")
+    out: dict[str, float] = {}
+    for key, low, high in (("latitude", -90, 90), ("longitude", -180, 180), ("accuracy", 0, 1e7)):
+        if key not in value:
+            continue
+        n = value[key]
+        if isinstance(n, bool) or not isinstance(n, (int, float)) or not low <= n <= high:
+            raise WorkerError(f"manifest 'geolocation.{key}' must be a number from {low:g} to {high:g}, got {str(n)[:40]}")
+        out[key] = float(n)
+    return out

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from browser_worker._api.apptypes import canonical_type
 from browser_worker._api.calls import MAX_MANIFEST_BYTES, Limits, Seconds, _timeout, _validate, check_free_id, parse_session_id
-from browser_worker._api.manifest import (app_file_path, cookies, device_scale_factor, http_headers,
+from browser_worker._api.manifest import (app_file_path, context_settings, cookies, device_scale_factor, http_headers,
                                           permissions, requirements, string_map, trace_level, viewport,
                                           web_app_url)
 from browser_worker._api.policy import NAME_PATTERN, check_name
@@ -84,6 +84,8 @@ class StartRequest:
     #: ``manifest.viewport`` (CSS pixels) and ``manifest.device_scale_factor``; None: the worker's.
     viewport: dict[str, int] | None = None
     device_scale_factor: float | None = None
+    #: Browser context settings of the app's own (``manifest.user_agent``, ``locale``, …).
+    context_settings: dict[str, Any] = field(default_factory=dict)
     #: ``manifest.startup_script``: a file of the app run in the page once it has loaded.
     startup_script: str | None = None
     #: Warnings the worker adds before the start (e.g. the server instance it chose instead).
@@ -209,6 +211,7 @@ def parse_start(raw: Any, *, workspace: str | None, limits: Limits, net: Network
         startup_script=app_file_path(manifest.get("startup_script"), "startup_script"),
         viewport=viewport(manifest.get("viewport"), manifest.get("device_scale_factor")),
         device_scale_factor=device_scale_factor(manifest.get("device_scale_factor")),
+        context_settings=context_settings(manifest),
     )
 
 

@@ -249,7 +249,8 @@ class SessionEngine:
         # Build the document while waiting for a context; the lease belongs to the session as
         # soon as the pool hands it out, so every exit below releases it through end().
         doc_task = asyncio.ensure_future(build_document(req, self.net, self.entries, self.page_assets, self.budget))
-        fresh = runtime.fresh_context_options(self.settings, req.viewport, req.device_scale_factor)
+        fresh = runtime.fresh_context_options(self.settings, req.viewport, req.device_scale_factor,
+                                              req.context_settings)
         lease_task = asyncio.ensure_future(self.pool.acquire(self.settings.queue_timeout, req.app_type, fresh))
 
         def own(task: asyncio.Future[Lease]) -> None:

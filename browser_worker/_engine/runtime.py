@@ -97,13 +97,19 @@ def context_options(s: WorkerSettings) -> dict[str, Any]:
     return options
 
 
-def fresh_context_options(s: WorkerSettings, viewport: dict[str, int] | None,
-                          scale: float | None) -> dict[str, Any] | None:
-    """The ``new_context`` options of a session whose app asks for another device scale factor
-    than the worker's, or None: a warm pooled context serves it. Chromium fixes a context's scale
-    factor when it is made, so such an app gets a context of its own; a viewport alone is set
-    on a warm page instead (``page.set_viewport_size``, loader.py)."""
-    if scale is None or scale == s.device_scale_factor:
+def fresh_context_options(s: WorkerSettings, viewport: dict[str, int] | None, scale: float | None,
+                          settings: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The ``new_context`` options of a session whose app asks for context settings other than
+    the worker's (a device scale factor, a user agent, locale, time zone, colour scheme,
+    geolocation, bypass_csp, ignore_https_errors), or None: a warm pooled context serves it.
+    Chromium fixes these when a context is made, so such an app gets a context of its own; a
+    viewport alone is set on a warm page instead (``page.set_viewport_size``, loader.py)."""
+    base = context_options(s)
+    wanted = {**base, **(settings or {})}
+    if scale is not None:
+        wanted["device_scale_factor"] = scale
+    if wanted == base:
         return None
-    return {**context_options(s), "device_scale_factor": scale,
-            "viewport": viewport or {"width": s.viewport_width, "height": s.viewport_height}}
+    if viewport:
+        wanted["viewport"] = viewport
+    return wanted

@@ -159,3 +159,11 @@ async def test_a_pdf_above_the_bound_is_refused_naming_it() -> None:
     with pytest.raises(WorkerError) as err:
         await pdf(_PrintingPage(1001), req)  # type: ignore[arg-type]
     assert str(err.value) == "print_pdf: the PDF is 1001 bytes (rule: at most 1000 bytes; print a shorter page)"
+
+
+def test_an_app_s_own_context_settings_need_a_fresh_context_the_worker_s_own_do_not() -> None:
+    s = WorkerSettings(locale="de-DE")
+    assert fresh_context_options(s, None, None, {"locale": "de-DE"}) is None  # what the worker has anyway
+    options = fresh_context_options(s, {"width": 640, "height": 480}, None, {"locale": "fr-FR", "bypass_csp": True})
+    assert options is not None and options["locale"] == "fr-FR" and options["bypass_csp"] is True
+    assert options["viewport"] == {"width": 640, "height": 480}
