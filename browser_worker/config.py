@@ -100,6 +100,9 @@ class WorkerSettings:
     visibility: str = field(default="public", metadata=_env("BROWSER_WORKER_VISIBILITY", "HYPHA_VISIBILITY"))
     #: Running in a container: Chromium then runs without its sandbox (as Hypha's ``in_docker``).
     in_docker: bool = field(default=False, metadata=_env("BROWSER_WORKER_IN_DOCKER", "HYPHA_IN_DOCKER"))
+    #: Launch Chromium with the built-in worker's WebGPU/experimental-web-platform flags
+    #: (``GPU_FLAGS``): for apps that use WebGPU; JSPI is on by default in current Chromium.
+    gpu: bool = field(default=False, metadata=_env("BROWSER_WORKER_GPU"))
     #: Run Chromium headless (`--headed` shows the window, for debugging).
     headless: bool = field(default=True, metadata=_env("BROWSER_WORKER_HEADLESS"))
     #: Seconds closing one session's context may take before its slot is freed anyway.
@@ -261,6 +264,11 @@ class WorkerSettings:
 
     def with_(self, **changes: Any) -> "WorkerSettings":
         return replace(self, **changes).validated()
+
+
+#: What ``gpu`` adds to Chromium's command line (the flags Hypha's built-in worker always uses).
+GPU_FLAGS = ("--enable-unsafe-webgpu", "--use-vulkan", "--enable-features=Vulkan,WebAssemblyJSPI",
+             "--enable-experimental-web-platform-features", "--ignore-gpu-blocklist")
 
 
 def _coerce(name: str, default: Any, raw: str) -> Any:

@@ -247,3 +247,27 @@ def test_bad_context_settings_in_a_manifest_name_the_field(manifest: dict, messa
         return
     with pytest.raises(WorkerError, match=message):
         context_settings(manifest)
+
+
+@pytest.mark.e2e
+async def test_the_gpu_profile_launches_chromium_with_webgpu() -> None:
+    """``--gpu``: the built-in's WebGPU flags; a page then gets a WebGPU adapter (it gets none
+    without them), and JSPI (``WebAssembly.Suspending``) is there either way."""
+    from aiohttp import web
+
+    async def page(_: web.Request) -> web.Response:
+        return web.Response(text="<p>gpu</p>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    probe = "async () => [!!(navigator.gpu && await navigator.gpu.requestAdapter()), typeof WebAssembly.Suspending]"
+    async with serving(app) as base:
+        seen = {}
+        for gpu in (False, True):
+            async with BrowserWorker(WorkerSettings.from_env(gpu=gpu, pool_size=1, python_pool_size=0)) as w:
+                sid = await w.start(web_app_config(base + "/"))
+                try:
+                    seen[gpu] = await w.execute(sid, probe)
+                finally:
+                    await w.stop(sid)
+    assert seen == {False: [False, "function"], True: [True, "function"]}, seen

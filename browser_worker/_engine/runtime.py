@@ -15,7 +15,7 @@ from playwright.async_api import Playwright
 from browser_worker._python.asset_server import AssetServer
 from browser_worker._python.assets import default_paths
 from browser_worker._browser.host import BrowserHost
-from browser_worker.config import WorkerSettings
+from browser_worker.config import GPU_FLAGS, WorkerSettings
 from browser_worker._net.policy import NetworkPolicy
 from browser_worker._browser.pool import ContextPool
 from browser_worker._python.packages import PackageBase
@@ -40,7 +40,7 @@ def browser_host(playwright: Playwright, s: WorkerSettings) -> BrowserHost:
         playwright, chromium_path=s.chromium_path, headless=s.headless,
         recycle_after=0 if (s.browser_endpoint or s.cdp_endpoint) else s.recycle_after,
         browser_endpoint=s.browser_endpoint, cdp_endpoint=s.cdp_endpoint,
-        extra_args=tuple(shlex.split(s.chromium_args)),
+        extra_args=(GPU_FLAGS if s.gpu else ()) + tuple(shlex.split(s.chromium_args)),
     )
 
 

@@ -46,6 +46,7 @@ def _worker_flags(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("browser and pool (flags override BROWSER_WORKER_* env)")
     _flag(g, "--chromium-path", help="Chromium binary; default: Playwright's build, then system chromium")
     _flag(g, "--chromium-args", metavar="'--flag --flag'", help="extra Chromium flags, space-separated")
+    _flag(g, "--gpu", action="store_true", default=None, help="launch Chromium with WebGPU and experimental web-platform features (the built-in worker's flags)")
     _flag(g, "--browser-endpoint", metavar="WS_URL", help="use a remote Playwright browser server (playwright run-server, browserless, Moon)")
     _flag(g, "--cdp-endpoint", metavar="URL", help="use a running Chromium through its DevTools endpoint")
     _flag(g, "--python-pool-size", type=int, help="warm web-python pages (Pyodide booted, ~130 MB each) kept ready")
