@@ -191,3 +191,46 @@ async def test_the_viewer_shows_the_session_live_with_its_logs_and_opens_no_port
     print(f"\nviewer: first frame {first:.2f}s after connect (sign-in included), {distinct} distinct frames "
           f"in the next second; log line shown {log_lag:.2f}s after it was written; screencast "
           f"stopped {closed:.2f}s after the viewer closed")
+
+
+BOOM = ("document.body.insertAdjacentHTML('afterbegin', '<h1>boom</h1>');\n"
+        "throw new Error('boom for the viewer');")
+
+
+async def test_the_viewer_shows_a_failed_session_s_logs_and_failure_screenshot_to_its_owner_only(
+        hypha_server: Any, alice_token: str, served: Any, worker: BrowserWorker,
+        window_config: Any) -> None:
+    from browser_worker.errors import AppStartError
+
+    config = window_config(BOOM)
+    with pytest.raises(AppStartError):
+        await worker.start(config)
+    sid = config["id"]
+    bob_token = await hypha_server.user_token("bob")
+    async with async_playwright() as pw:
+        browser, _ = await launch_chromium(pw)
+        try:
+            for token, owner in ((alice_token, True), (bob_token, False)):
+                page = await browser.new_page(accept_downloads=True)
+                await page.goto(served.viewer_url + "#session=" + sid)
+                await page.fill("#token", token)
+                await page.click("#connect")
+                if owner:
+                    await page.wait_for_function(
+                        "() => document.getElementById('logs').textContent.includes('boom for the viewer')", timeout=15000)
+                    async with page.expect_download(timeout=15000) as download:
+                        await page.click("#failure")
+                    png = open(await (await download.value).path(), "rb").read()
+                    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+                else:
+                    await page.wait_for_function(
+                        "() => document.getElementById('status').textContent.includes('Permission denied')", timeout=15000)
+                    await page.click("#failure")
+                    await page.wait_for_function(
+                        "() => document.getElementById('status').textContent.startsWith('No screenshot')", timeout=15000)
+                    assert "boom" not in await page.text_content("#logs")
+                    assert await page.get_attribute("#frame", "src") is None
+                await page.close()
+        finally:
+            await browser.close()
+    assert worker.engine.live.watches.count == worker.engine.live.log_streams.count == 0
