@@ -3,7 +3,7 @@ cache, on the first start (filling it), on later starts (from disk), with the or
 and after a worker restart.
 
 The origin is a local aiohttp server serving ``--size-mb`` of script after ``--delay`` seconds
-(a stand-in for a CDN). Run: .venv/bin/python benchmarks/route_cache.py [--size-mb 5 --runs 5]
+(a stand-in for a CDN). Run: .venv/bin/python benchmarks/route_cache.py [--size-mb 5 --delay 0.3 --mbps 50 --runs 5]
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ PAGE = ('<!doctype html><script src="/big.js"></script>'
 
 
 class Origin:
-    def __init__(self, size: int, delay: float) -> None:
+    def __init__(self, size: int, delay: float, mbps: float = 0.0) -> None:
         self.size, self.delay, self.requests, self.port = size, delay, 0, 0
+        self.mbps = mbps  # 0: as fast as loopback
         self.runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -37,10 +38,19 @@ class Origin:
             self.requests += 1
             return web.Response(text=PAGE, content_type="text/html")
 
-        async def big(_: web.Request) -> web.Response:
+        async def big(request: web.Request) -> web.StreamResponse:
             self.requests += 1
             await asyncio.sleep(self.delay)
-            return web.Response(body=body, content_type="text/javascript")
+            if not self.mbps:
+                return web.Response(body=body, content_type="text/javascript")
+            resp = web.StreamResponse(headers={"Content-Type": "text/javascript", "Content-Length": str(len(body))})
+            await resp.prepare(request)
+            chunk = 64 * 1024
+            for i in range(0, len(body), chunk):  # a link of --mbps megabits per second
+                await resp.write(body[i:i + chunk])
+                await asyncio.sleep(chunk * 8 / (self.mbps * 1e6))
+            await resp.write_eof()
+            return resp
 
         app = web.Application()
         app.router.add_get("/index.html", page)
@@ -80,10 +90,12 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-mb", type=float, default=5.0)
     parser.add_argument("--delay", type=float, default=0.3, help="seconds the origin waits before answering")
+    parser.add_argument("--mbps", type=float, default=0.0,
+                        help="the origin's bandwidth in megabits per second, like a CDN seen from the worker (0: loopback speed)")
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     quiet_logs()
-    origin = Origin(int(args.size_mb * 2**20), args.delay)
+    origin = Origin(int(args.size_mb * 2**20), args.delay, args.mbps)
     await origin.start()
     results = []
     with tempfile.TemporaryDirectory() as cache_dir:
@@ -102,7 +114,9 @@ async def main() -> None:
     print(f"{'':38} {'p50 ms':>8} {'min ms':>8} {'max ms':>8}")
     for r in results:
         print(f"{r['name']:38} {r['p50_ms']:8.0f} {r['min_ms']:8.0f} {r['max_ms']:8.0f}")
-    print(json.dumps({"size_bytes": origin.size, "delay_s": args.delay, "results": results,
+    first, later = results[1]["p50_ms"], results[2]["p50_ms"]
+    print(f"first start / later start: {first / later:.1f}x")
+    print(json.dumps({"size_bytes": origin.size, "delay_s": args.delay, "mbps": args.mbps, "results": results,
                       "cache": {k: stats[k] for k in ("entry_count", "total_size_bytes", "hits", "misses")}}))
 
 
