@@ -28,7 +28,7 @@ LINGER = 0.5
 #: Seconds a watcher may leave a frame untaken before its stream is ended.
 WATCH_IDLE = 2.5
 #: Seconds a log reader may leave an item untaken before its stream is ended.
-LOGS_IDLE = 60.0
+LOGS_IDLE = 10.0
 #: Log items per ``next()`` at most is one; per look at the buffer at most this many.
 LOG_BATCH = 100
 ENDED = (SessionStatus.STOPPED, SessionStatus.FAILED, SessionStatus.STOPPING)
