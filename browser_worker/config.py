@@ -231,9 +231,9 @@ class WorkerSettings:
             )
         if not (0.25 <= self.device_scale_factor <= 4) or not math.isfinite(self.device_scale_factor):
             raise ConfigError(f"device_scale_factor must be between 0.25 and 4, got {self.device_scale_factor}")
-        if self.color_scheme not in (None, "light", "dark", "no-preference"):
+        if self.color_scheme is not None and self.color_scheme not in COLOR_SCHEMES:
             raise ConfigError(f"color_scheme must be light, dark or no-preference, got {self.color_scheme!r}")
-        if self.timezone_id is not None and not re.fullmatch(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+){0,2}", self.timezone_id):
+        if self.timezone_id is not None and not TIMEZONE_PATTERN.fullmatch(self.timezone_id):
             raise ConfigError(f"timezone_id must be an IANA name like Europe/Berlin, got {self.timezone_id!r}")
         if (self.geolocation_latitude is None) != (self.geolocation_longitude is None):
             raise ConfigError("geolocation_latitude and geolocation_longitude go together: give both or neither")
@@ -265,6 +265,11 @@ class WorkerSettings:
     def with_(self, **changes: Any) -> "WorkerSettings":
         return replace(self, **changes).validated()
 
+
+#: ``prefers-color-scheme`` values, and the shape of an IANA time zone name (worker settings and
+#: manifests check the same rules).
+COLOR_SCHEMES = ("light", "dark", "no-preference")
+TIMEZONE_PATTERN = re.compile(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+){0,2}")
 
 #: What ``gpu`` adds to Chromium's command line (the flags Hypha's built-in worker always uses).
 GPU_FLAGS = ("--enable-unsafe-webgpu", "--use-vulkan", "--enable-features=Vulkan,WebAssemblyJSPI",

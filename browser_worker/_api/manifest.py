@@ -7,7 +7,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from browser_worker.config import TRACE_MODES
+from browser_worker.config import COLOR_SCHEMES, TIMEZONE_PATTERN, TRACE_MODES
 from browser_worker.errors import WorkerError
 
 WEB_APP_SCHEMES = ("http", "https", "data")
@@ -226,8 +226,6 @@ def viewport(value: Any, scale: Any = None) -> dict[str, int] | None:
 
 
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")
-_TIMEZONE = re.compile(r"^[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+){0,2}$")
-COLOR_SCHEMES = ("light", "dark", "no-preference")
 
 
 def context_settings(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -247,7 +245,7 @@ def context_settings(manifest: dict[str, Any]) -> dict[str, Any]:
         out["locale"] = locale
     zone = manifest.get("timezone_id", manifest.get("timezone"))
     if zone is not None:
-        if not isinstance(zone, str) or len(zone) > 64 or not _TIMEZONE.match(zone):
+        if not isinstance(zone, str) or len(zone) > 64 or not TIMEZONE_PATTERN.fullmatch(zone):
             raise WorkerError(f"manifest 'timezone_id' must be an IANA name like Europe/Berlin, got {str(zone)[:40]!r}")
         out["timezone_id"] = zone
     scheme = manifest.get("color_scheme")

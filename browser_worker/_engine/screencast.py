@@ -64,12 +64,9 @@ class Screencast:
         cdp, self._cdp = self._cdp, None
         if cdp is None:
             return
-        for method, params in (("Page.stopScreencast", None), (None, None)):
+        for step in (lambda: cdp.send("Page.stopScreencast"), cdp.detach):
             try:
-                if method is None:
-                    await asyncio.wait_for(cdp.detach(), 2)
-                else:
-                    await asyncio.wait_for(cdp.send(method, params or {}), 2)
+                await asyncio.wait_for(step(), 2)
             except Exception as exc:  # the page or browser closed first
                 log.debug("stopping a screencast: %r", exc)
 
