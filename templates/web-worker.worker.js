@@ -27,7 +27,7 @@ self.onmessage = async (event) => {
     const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
     const run = new AsyncFunction("api", "hyphaWebsocketClient",
       app.script + "\n//# sourceURL=" + encodeURI(app.source_name || "worker.js"));
-    await run(api, rpc);
+    await run(bwImjoyApi(api), rpc);
     postMessage({ type: "ready" });
   } catch (err) {
     postMessage({ type: "error", ...describe(err) });

@@ -3,6 +3,7 @@
 # code ran, or the one-line reason it failed (the traceback goes to the logs).
 import ast
 import asyncio
+import importlib.machinery
 import importlib.metadata
 import importlib.util
 import os
@@ -20,6 +21,8 @@ PYPI = "https://pypi.org/pypi/{package_name}/json"
 BARE_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*")
 #: Source words that mean a package is needed without an import naming it (best effort).
 IMPLIED = {"schema_function": "pydantic"}
+#: Requirements this page provides itself (ImJoy's API, see ImJoyApi).
+PROVIDED = {"imjoy", "imjoy-rpc"}
 
 
 class StartFailure(Exception):
@@ -48,6 +51,83 @@ class AppApi:
 
     def __getattr__(self, name):
         return getattr(self._server, name)
+
+
+def _done(value=None):
+    """An already-settled future: awaiting it is optional (ImJoy code does both)."""
+    future = asyncio.get_event_loop().create_future()
+    future.set_result(value)
+    return future
+
+
+class ImJoyApi:
+    """ImJoy's ``api`` (``from imjoy import api``, ``from imjoy_rpc import api``) over the app's
+    ``api``: many public app sources are ImJoy plugins. ImJoy's UI calls have no UI here, so
+    each becomes a line in the session's logs, as does ``log`` (which still reaches the server
+    too). Every other name is the app's ``api`` (``export`` included: the server itself calls
+    the exported service's ``setup()``, as ImJoy does when it loads a plugin)."""
+
+    def __init__(self, app_api):
+        self._api = app_api
+
+    @staticmethod
+    def _say(label, args, stream=None):
+        print(" ".join(([label] if label else []) + [str(a) for a in args]), file=stream or sys.stdout)
+        return _done()
+
+    def log(self, *args):
+        try:
+            forwarded = asyncio.ensure_future(self._api.log(" ".join(str(a) for a in args)))
+            forwarded.add_done_callback(lambda f: f.cancelled() or f.exception())  # best effort
+        except Exception:
+            pass
+        return self._say("", args)
+
+    def error(self, *args):
+        return self._say("[error]", args, sys.stderr)
+
+    def alert(self, *args):
+        return self._say("[alert]", args)
+
+    def showMessage(self, *args, **_):
+        return self._say("[message]", args)
+
+    showSnackbar = showMessage
+
+    def showStatus(self, *args):
+        return self._say("[status]", args)
+
+    def showProgress(self, progress):
+        return self._say("[progress]", [f"{progress}%"])
+
+    def confirm(self, *args):
+        self._say("[confirm]", args)
+        return _done(True)
+
+    def prompt(self, message, default=None):
+        self._say("[prompt]", [message])
+        return _done(default)
+
+    def __getattr__(self, name):
+        return getattr(self._api, name)
+
+
+def _bw_imjoy_modules():
+    """``imjoy`` and ``imjoy_rpc`` as thin names over hypha-rpc (their ``api`` is set per start)."""
+    import types
+
+    for name in ("imjoy", "imjoy_rpc"):
+        module = types.ModuleType(name, "ImJoy's plugin API, served by hypha-rpc in this worker")
+        module.api = None
+        module.hypha = hypha_rpc
+        module.connect_to_server = connect_to_server
+        module.__path__ = []  # a package, so `from imjoy_rpc.hypha import connect_to_server` works
+        module.__spec__ = importlib.machinery.ModuleSpec(name, None, is_package=True)
+        sys.modules[name] = module
+        sys.modules[name + ".hypha"] = hypha_rpc
+
+
+_bw_imjoy_modules()
 
 
 class PackageBase:
@@ -88,6 +168,9 @@ async def _bw_install(base, requirements, wheelhouse):
     """Each requirement from the Pyodide lock if it is there, else the wheelhouse, else PyPI."""
     for req in requirements:
         bare = BARE_NAME.fullmatch(req)
+        if bare and re.sub(r"[-_.]+", "-", bare.group(1)).lower() in PROVIDED:
+            print(f"requirement {req!r}: provided by this worker (over hypha-rpc)")
+            continue
         key = base.key(bare.group(1)) if bare else None
         if key:
             if await base.load([key]):
@@ -168,9 +251,30 @@ async def _bw_run(config, app, base=BASE):
     return None
 
 
+def _bw_write_files(spec):
+    """The app's ``required_artifact_files`` (fetched by the worker) into the file system; the
+    root and each listed directory go on ``sys.path``, as the built-in worker does."""
+    import base64
+
+    root = spec["root"]
+    for item in spec["files"]:
+        path = os.path.join(root, item["path"])
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(item["data"]))
+    for folder in [root] + [os.path.join(root, e.rstrip("/")) for e in spec["entries"]
+                            if os.path.isdir(os.path.join(root, e.rstrip("/")))]:
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+    importlib.invalidate_caches()
+    print(f"Wrote {len(spec['files'])} required artifact file(s) to {root}")
+
+
 async def _bw_start(base, config, app):
     for key in ("server_url", "workspace", "client_id", "token", "app_id"):
         os.environ["HYPHA_" + key.upper()] = config.get(key) or ""
+    if config.get("files"):
+        _bw_write_files(config["files"])
     script, name = app["script"], app.get("name") or "app"
     wheelhouse = (config.get("assets") or {}).get("url", "").rstrip("/") + "/simple/{package_name}/"
     await _bw_install(base, list(app.get("requirements") or []), wheelhouse)
@@ -181,6 +285,7 @@ async def _bw_start(base, config, app):
     })
     api = AppApi(server, name)
     hypha_rpc.api = api
+    sys.modules["imjoy"].api = sys.modules["imjoy_rpc"].api = ImJoyApi(api)
     namespace = {"__name__": "__main__", "api": api}
     code = compile(script, "<app>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     result = eval(code, namespace)

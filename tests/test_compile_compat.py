@@ -78,6 +78,21 @@ def test_markup_for_an_iframe_app_becomes_a_whole_page() -> None:
     assert manifest["compiled"]["template"] == "none (the app's own HTML, assets inlined)"
 
 
+def test_an_iframe_app_with_a_script_entry_is_an_imjoy_plugin_run_as_a_window_app() -> None:
+    # The Hypha server turns an ImJoy iframe plugin's <script> into the entry main.js.
+    manifest, out = compile_app({"type": "iframe", "entry_point": "main.js", "name": "Plugin"},
+                                [{"path": "main.js", "content": "api.export({run() {}});"}])
+    html = index_of(out)
+    assert bundle_type(html) == "window" and app_data(html)["script"] == "api.export({run() {}});"
+    assert manifest["type"] == "iframe" and manifest["compiled"]["template"] == "window.html"
+    # the same plugin as a whole ImJoy source (compiled by our CLI): its <window> is kept
+    source = ('<config lang="json">{"name": "P", "type": "iframe"}</config><window><p id=w>hi</p></window>'
+              '<script lang="javascript">api.export({});</script>')
+    _, out = compile_app({"type": "iframe", "entry_point": "p.imjoy.html"}, [{"path": "p.imjoy.html", "content": source}])
+    app = app_data(index_of(out))
+    assert bundle_type(index_of(out)) == "window" and app["window_html"] == '<p id="w">hi</p>'
+
+
 def test_byte_order_mark_is_ignored() -> None:
     js = {"type": "window", "entry_point": "main.js"}
     _, out = compile_app(js, [{"path": "main.js", "content": "\ufeffapi.export({setup() {}});"}])

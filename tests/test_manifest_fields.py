@@ -50,3 +50,49 @@ async def test_a_missing_or_failing_startup_script_is_logged_and_the_app_runs(
             assert any(expected in line for line in errors), errors
         finally:
             await apps.stop(session["id"])
+
+
+PYTHON_WITH_FILES = """<config lang="json">{"name": "Artifact Files", "type": "web-python", "version": "0.1.0",
+"required_artifact_files": %s}</config>
+<script lang="python">
+import os
+from hypha_rpc import api
+import utils            # the file utils.py, on sys.path through the root
+import helper           # lib/helper.py: a listed directory is on sys.path itself
+from lib.sub import deep
+
+def report():
+    with open("/home/pyodide/app_files/lib/data.txt") as f:
+        data = f.read()
+    return {"utils": utils.VALUE, "helper": helper.VALUE, "deep": deep.VALUE, "data": data}
+
+api.export({"report": report})
+</script>
+"""
+ARTIFACT_FILES = [
+    {"path": "utils.py", "content": "VALUE = 'utils'", "format": "text"},
+    {"path": "lib/helper.py", "content": "VALUE = 'helper'", "format": "text"},
+    {"path": "lib/sub/deep.py", "content": "VALUE = 'deep'", "format": "text"},
+    {"path": "lib/data.txt", "content": "some data", "format": "text"},
+    {"path": "unlisted.py", "content": "VALUE = 'not asked for'", "format": "text"},
+]
+
+
+async def test_required_artifact_files_are_importable_in_web_python(
+        apps: Any, alice: Any, worker: BrowserWorker) -> None:
+    app = await apps.install(source=PYTHON_WITH_FILES % '["utils.py", "lib/"]', files=ARTIFACT_FILES,
+                             overwrite=True, timeout=120)
+    session = await apps.start(app["id"], wait_for_service="default", timeout=120)
+    try:
+        svc = await alice.get_service(session["id"] + ":default")
+        assert await svc.report() == {"utils": "utils", "helper": "helper", "deep": "deep", "data": "some data"}
+        logs = [i["content"] for i in (await worker.get_logs(session["id"]))["items"]]
+        assert any("Wrote 4 required artifact file(s) to /home/pyodide/app_files" in line for line in logs), logs
+    finally:
+        await apps.stop(session["id"])
+
+
+async def test_a_missing_required_artifact_file_fails_the_start_naming_it(apps: Any) -> None:
+    with pytest.raises(Exception, match=r"required_artifact_files: \S+/files/nowhere\.py answered HTTP 404"):
+        await apps.install(source=PYTHON_WITH_FILES % '["utils.py", "nowhere.py"]', files=ARTIFACT_FILES,
+                           overwrite=True, timeout=120)

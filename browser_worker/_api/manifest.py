@@ -129,6 +129,29 @@ def app_file_path(value: Any, field: str) -> str | None:
     return value
 
 
+#: At most this many ``required_artifact_files`` entries.
+MAX_REQUIRED_FILES = 64
+
+
+def required_artifact_files(value: Any, app_type: str) -> tuple[str, ...]:
+    """``manifest.required_artifact_files`` (web-python): paths of the app's own files, a
+    trailing ``/`` for a directory, written into the Python file system before the app runs."""
+    if value is None or value == []:
+        return ()
+    if app_type != "web-python":
+        raise WorkerError(f"manifest 'required_artifact_files' is only read for web-python apps, not {app_type}")
+    if not isinstance(value, list) or len(value) > MAX_REQUIRED_FILES:
+        raise WorkerError(f"manifest 'required_artifact_files' must be a list of at most {MAX_REQUIRED_FILES} paths")
+    paths = []
+    for i, item in enumerate(value):
+        directory = isinstance(item, str) and item.endswith("/") and len(item) > 1
+        path = app_file_path(item[:-1] if directory else item, f"required_artifact_files[{i}]")
+        if path is None:
+            raise WorkerError(f"manifest 'required_artifact_files[{i}]' must be a path inside the app's files")
+        paths.append(path + "/" if directory else path)
+    return tuple(dict.fromkeys(paths))
+
+
 _COOKIE_KEYS = {"name", "value", "url", "domain", "path", "expires", "httpOnly", "secure", "sameSite"}
 _SAME_SITE = {"Strict", "Lax", "None"}
 

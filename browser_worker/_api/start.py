@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from browser_worker._api.apptypes import canonical_type
 from browser_worker._api.calls import MAX_MANIFEST_BYTES, Limits, Seconds, _timeout, _validate, check_free_id, parse_session_id
 from browser_worker._api.manifest import (app_file_path, context_settings, cookies, device_scale_factor, http_headers,
-                                          permissions, requirements, string_map, trace_level, viewport,
-                                          web_app_url)
+                                          permissions, required_artifact_files, requirements, string_map, trace_level,
+                                          viewport, web_app_url)
 from browser_worker._api.policy import NAME_PATTERN, check_name
 from browser_worker._net.policy import NetworkPolicy
 from browser_worker._pages import auth_params
@@ -88,6 +88,8 @@ class StartRequest:
     context_settings: dict[str, Any] = field(default_factory=dict)
     #: ``manifest.startup_script``: a file of the app run in the page once it has loaded.
     startup_script: str | None = None
+    #: ``manifest.required_artifact_files`` (web-python): app files put in the Python file system.
+    required_files: tuple[str, ...] = ()
     #: Warnings the worker adds before the start (e.g. the server instance it chose instead).
     notes: tuple[str, ...] = ()
     #: Tracing level of the session: the app's ``trace``, capped by the worker's (``manifest.trace_level``).
@@ -209,6 +211,7 @@ def parse_start(raw: Any, *, workspace: str | None, limits: Limits, net: Network
         app_name=_app_name(manifest.get("name"), app_id),
         extra_headers=http_headers(manifest.get("extra_http_headers")),
         startup_script=app_file_path(manifest.get("startup_script"), "startup_script"),
+        required_files=required_artifact_files(manifest.get("required_artifact_files"), app_type),
         viewport=viewport(manifest.get("viewport"), manifest.get("device_scale_factor")),
         device_scale_factor=device_scale_factor(manifest.get("device_scale_factor")),
         context_settings=context_settings(manifest),

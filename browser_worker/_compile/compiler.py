@@ -120,7 +120,7 @@ def compile_app(
     out_files = [f.raw for f in app_files if f.path != ENTRY]
     out_files.append({"path": ENTRY, "name": ENTRY, "content": html, "format": "text"})
     progress.success(f"Rendered {ENTRY} ({size / 1024:.1f} KiB)")
-    compiled: dict[str, Any] = {"template": _template_of(app_type, kind), "source": entry.path}
+    compiled: dict[str, Any] = {"template": _template_of(app_type, kind, source), "source": entry.path}
     if inliner.warnings:
         compiled["warnings"] = list(inliner.warnings)
     out_manifest = {**manifest, "type": manifest.get("type") or app_type, "entry_point": ENTRY,
@@ -134,7 +134,7 @@ def _render(app_type: str, kind: str, content: str, source: AppSource, manifest:
     name = str(manifest.get("name") or "Hypha App")
     if kind == "html":
         return inliner.html(content.lstrip("\ufeff"), source_name)
-    if app_type == "window":
+    if app_type == "window" or is_imjoy_iframe(app_type, kind, source):
         styles = [inliner.css(css, source_name) for css in source.styles]
         window_html = _inline_fragment(inliner, source.markup + source.window_html, source_name)
         shared = inliner.shared_css()
@@ -156,7 +156,17 @@ def _render(app_type: str, kind: str, content: str, source: AppSource, manifest:
     raise WorkerError(f"{app_type} apps need an HTML entry point; {source_name!r} is not HTML")
 
 
-def _template_of(app_type: str, kind: str) -> str:
+def is_imjoy_iframe(app_type: str, kind: str, source: AppSource) -> bool:
+    """An ``iframe`` app whose entry is a script (or an XML source with a ``<script>``): an
+    ImJoy iframe plugin (a Hypha iframe app is an HTML page). It runs like a window app."""
+    if app_type != "iframe" or not source.script.strip():
+        return False
+    return kind == "script" or bool(source.config)
+
+
+def _template_of(app_type: str, kind: str, source: AppSource) -> str:
+    if is_imjoy_iframe(app_type, kind, source):
+        return "window.html"
     if kind == "html" or app_type not in ("window", *WORKER_KINDS):
         return "none (the app's own HTML, assets inlined)"
     return "worker-page.html" if app_type in WORKER_KINDS else "window.html"

@@ -12,6 +12,7 @@ import time
 from urllib.parse import quote
 
 from browser_worker._python.page_assets import PageAssets
+from browser_worker._engine.artifact_files import ROOT as ARTIFACT_FILES_ROOT, fetch_required_files
 from browser_worker._pages import auth_params
 from browser_worker._engine.entry_cache import EntryCache
 from browser_worker._compile.budget import CompileBudget
@@ -67,7 +68,7 @@ async def build_document(
             requirements=list(req.requirements),
             source_name=req.entry_point or "app",
         ))
-    elif req.app_type == "window" and not is_html(content):
+    elif req.app_type in ("window", "iframe") and not is_html(content):  # an iframe script: ImJoy's
         doc.html = render_window(
             content,
             name=req.app_name,
@@ -77,7 +78,10 @@ async def build_document(
         )
     else:
         doc.html = content
-    doc.reports_ready = bundle_type(doc.html) is not None
+    bundle = bundle_type(doc.html)
+    doc.reports_ready = bundle is not None
+    if bundle == "window":  # an ImJoy iframe plugin runs (and fails) like a window app
+        doc.kind = "window"
     if req.app_type == "web-python":
         if assets is None:
             raise AppStartError(
@@ -85,6 +89,10 @@ async def build_document(
                 "run `browser-worker assets fetch` and restart the worker"
             )
         doc.app = app_data(doc.html)
+        deadline = time.monotonic() + min(req.timeout, ENTRY_FETCH_SECONDS)
+        files = await fetch_required_files(req, net, deadline)
+        if files:
+            doc.config["files"] = {"root": ARTIFACT_FILES_ROOT, "entries": list(req.required_files), "files": files}
     return doc
 
 

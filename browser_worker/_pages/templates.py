@@ -63,6 +63,11 @@ def render_window(
 
 
 WORKER_KINDS = ("web-worker", "web-python")
+#: The scripts a worker app's Web Worker runs, in order.
+_WORKER_SCRIPTS = {
+    "web-worker": ("worker-console.js", "imjoy-api.js", "web-worker.worker.js"),
+    "web-python": ("worker-console.js", "web-python.worker.js"),
+}
 
 
 @lru_cache(maxsize=None)
@@ -90,7 +95,7 @@ def render_worker_page(
         raise ValueError(f"not a worker app type: {kind}")
     boot = {
         "kind": kind,
-        "worker_js": _template_text("worker-console.js") + "\n" + _template_text(f"{kind}.worker.js"),
+        "worker_js": "\n".join(_template_text(name) for name in _WORKER_SCRIPTS[kind]),
         "python": _template_text("web_python_boot.py") if kind == "web-python" else None,
         "config": config or {},
     }
