@@ -53,12 +53,14 @@ def listening_ports(pid: int) -> set[int]:
 @pytest_asyncio.fixture
 async def counter(worker: BrowserWorker) -> AsyncIterator[str]:
     await settle(worker)
+    baseline = worker.context_count()
     sid = await worker.start(web_app_config(COUNTER))
     yield sid
     if worker.sessions.is_live(sid):
         await worker.stop(sid)
     await wait_for(lambda: worker.engine.live.active_screencasts == 0, 10)
     await settle(worker)
+    assert worker.context_count() == baseline  # watching holds no context of its own
 
 
 async def test_watch_streams_distinct_frames_and_stops_the_screencast_after_the_last_watcher(
