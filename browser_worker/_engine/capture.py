@@ -25,7 +25,7 @@ from browser_worker._engine.tracezip import scrub_zip
 from browser_worker._redact import known_secrets, redact
 
 if TYPE_CHECKING:
-    from browser_worker._browser.pool import Lease
+    from browser_worker._browser.lease import Lease
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,8 @@ from browser_worker._api.start import StartRequest
 from browser_worker._browser.background import TaskSet
 from browser_worker._browser.chromium import ChromiumInfo
 from browser_worker._browser.host import BrowserHost
-from browser_worker._browser.pool import ContextPool, Lease
+from browser_worker._browser.lease import Lease
+from browser_worker._browser.pool import ContextPool
 from browser_worker._cache.router import RouteCache
 from browser_worker._cache.rules import CacheRule
 from browser_worker._cache.store import RouteStore, default_cache_dir

@@ -20,7 +20,7 @@ from playwright.async_api import Page, Route
 
 from browser_worker._browser.boot_gate import COLD_START, WARM_START
 from browser_worker.errors import AppStartError
-from browser_worker._browser.pool import Lease
+from browser_worker._browser.lease import Lease
 from browser_worker._net.urls import origin_of
 
 #: App types whose page exports no service: an uncaught error while loading is not fatal.

@@ -16,7 +16,7 @@ from browser_worker._engine.artifacts import SessionArtifacts
 from browser_worker._logs.buffer import LogBuffer
 
 if TYPE_CHECKING:
-    from browser_worker._browser.pool import Lease
+    from browser_worker._browser.lease import Lease
 
 
 class SessionStatus(str, Enum):

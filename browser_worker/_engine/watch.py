@@ -12,7 +12,7 @@ from browser_worker._logs.buffer import ERROR, NETWORK, LogBuffer
 from browser_worker._logs.console import ConsolePump
 
 if TYPE_CHECKING:
-    from browser_worker._browser.pool import Lease
+    from browser_worker._browser.lease import Lease
 
 PAGE_PROGRESS = "[browser-worker] "  # prefix of progress lines that pages print (Pyodide boot, …)
 PAGE_CRASHED = "The page crashed (its renderer process died); session failed"

@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Callable
 
-from browser_worker._browser.pool import ContextPool, Lease
+from browser_worker._browser.lease import Lease
+from browser_worker._browser.pool import ContextPool
 from browser_worker.errors import WorkerError
 
 
