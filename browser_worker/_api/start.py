@@ -96,6 +96,15 @@ class StartRequest:
     trace: str = "off"
 
     @property
+    def page_type(self) -> str:
+        """The type whose page the app runs in: an iframe app that compile rendered into the
+        window template (an ImJoy iframe plugin, its entry a script) runs in a window page."""
+        compiled = self.manifest.get("compiled")
+        if self.app_type == "iframe" and isinstance(compiled, dict) and compiled.get("template") == "window.html":
+            return "window"
+        return self.app_type
+
+    @property
     def page_config(self) -> dict[str, Any]:
         """What the page gets as ``window.__BW__.config``."""
         return {

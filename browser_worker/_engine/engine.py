@@ -215,7 +215,8 @@ class SessionEngine:
                          max_entry_bytes=s.max_log_entry_bytes)
         session = Session(
             id=req.session_id, app_id=req.app_id, workspace=req.workspace, client_id=req.client_id,
-            app_type=req.app_type, entry_point=req.entry_point, logs=logs, metadata=req.manifest,
+            app_type=req.app_type, page_type=req.page_type, entry_point=req.entry_point, logs=logs,
+            metadata=req.manifest,
             token=req.token, artifacts=SessionArtifacts(trace_mode=req.trace),
         )
         self.sessions.add(session)
@@ -252,7 +253,7 @@ class SessionEngine:
         doc_task = asyncio.ensure_future(build_document(req, self.net, self.entries, self.page_assets, self.budget))
         fresh = runtime.fresh_context_options(self.settings, req.viewport, req.device_scale_factor,
                                               req.context_settings)
-        lease_task = asyncio.ensure_future(self.pool.acquire(self.settings.queue_timeout, req.app_type, fresh))
+        lease_task = asyncio.ensure_future(self.pool.acquire(self.settings.queue_timeout, req.page_type, fresh))
 
         def own(task: asyncio.Future[Lease]) -> None:
             if not task.cancelled() and task.exception() is None:

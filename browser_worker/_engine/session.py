@@ -46,6 +46,8 @@ class Session:
     app_type: str
     entry_point: str | None
     logs: LogBuffer
+    #: The type whose page the app runs in (an ImJoy iframe plugin runs in a window page).
+    page_type: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     status: SessionStatus = SessionStatus.STARTING
     error: str | None = None

@@ -75,7 +75,7 @@ class SessionAudit:
     async def audit(self) -> list[str]:
         """Wait for every running session's client to be registered again; end the others."""
         pending = {s.id: s for s in self._engine.sessions.live_sessions()
-                   if s.status is SessionStatus.RUNNING and s.app_type in CONNECTS_TO_HYPHA}
+                   if s.status is SessionStatus.RUNNING and (s.page_type or s.app_type) in CONNECTS_TO_HYPHA}
         deadline = time.monotonic() + self.grace
         limit = asyncio.Semaphore(ASK_CONCURRENCY)
         missing: set[str] = set()  # the server's last answer was "no such client"

@@ -106,3 +106,22 @@ async def test_a_second_reconnection_starts_the_grace_over_and_zero_turns_it_off
     off = SessionAudit(FakeEngine([session("ws/x")]), server, grace=0)
     off.reconnected()
     assert await off.wait() == []
+
+
+async def test_an_imjoy_iframe_plugin_runs_in_a_window_page_and_is_asked_about() -> None:
+    from browser_worker._api.start import StartRequest
+
+    def request(app_type: str, template: str | None) -> StartRequest:
+        manifest = {"compiled": {"template": template}} if template else {}
+        return StartRequest(session_id="ws/p", workspace="ws", client_id="p", app_id="a", app_type=app_type,
+                            manifest=manifest, timeout=5)
+
+    assert request("iframe", "window.html").page_type == "window"  # compiled from a script entry
+    assert request("iframe", "none (the app's own HTML, assets inlined)").page_type == "iframe"
+    assert request("iframe", None).page_type == "iframe" and request("window", None).page_type == "window"
+    plugin = session("ws/plugin", "iframe")
+    plugin.page_type = "window"
+    engine = FakeEngine([plugin])
+    audit = SessionAudit(engine, FakeServer(set()), grace=0.1, poll=0.02)
+    audit.reconnected()
+    assert await audit.wait() == ["ws/plugin"]
