@@ -241,7 +241,7 @@ async def serving(app: "web.Application", *, tls_dir: Path | None = None) -> Asy
     import ssl
     import subprocess
 
-    from aiohttp import web
+    from browser_worker._net.loopback import start_site
 
     context = None
     if tls_dir is not None:
@@ -251,13 +251,9 @@ async def serving(app: "web.Application", *, tls_dir: Path | None = None) -> Asy
                        check=True, capture_output=True)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(cert, key)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
-    await site.start()
+    runner, base = await start_site(app, ssl_context=context)
     try:
-        scheme = "https" if context else "http"
-        yield f"{scheme}://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        yield base
     finally:
         await runner.cleanup()
 

@@ -12,6 +12,7 @@ from browser_worker._compile.budget import CompileBudget
 from browser_worker._compile.compiler import compile_app
 from browser_worker._net.policy import NetworkPolicy
 from browser_worker._pages.templates import app_data
+from browser_worker._net.loopback import start_site
 
 from .fixtures.compile.make_png import png
 
@@ -130,11 +131,8 @@ async def test_inline_remote_fetches_with_aiohttp_and_caps_size(tmp_path) -> Non
     app.router.add_get("/s/style.css", css)
     app.router.add_get("/s/dot.png", dot)
     app.router.add_get("/big.bin", big)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    runner, base = await start_site(app)
+    base = base
     try:
         page = f'<!doctype html><html><head><link rel="stylesheet" href="{base}/s/style.css"></head><body></body></html>'
         files = [{"path": "index.html", "content": page}]

@@ -17,6 +17,7 @@ from browser_worker import WorkerError
 from browser_worker._compile.budget import CompileBudget
 from browser_worker._compile.compiler import compile_app
 from browser_worker._net.policy import NetworkPolicy
+from browser_worker._net.loopback import start_site
 
 from .fixtures.compile.make_png import png
 
@@ -52,11 +53,8 @@ async def cdn() -> AsyncIterator[dict[str, Any]]:
     app.router.add_get("/s/deeper/b.css", deeper)
     app.router.add_get("/s/dot.png", dot)
     app.router.add_get("/slow/{n}", slow)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield {"base": f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}", "hits": hits}  # type: ignore[union-attr]
+    runner, base = await start_site(app)
+    yield {"base": base, "hits": hits}
     await runner.cleanup()
 
 

@@ -11,6 +11,7 @@ import pytest_asyncio
 from aiohttp import web
 
 from browser_worker import BrowserWorker, WorkerError
+from browser_worker._net.loopback import start_site
 
 from ._support import web_app_config
 
@@ -32,12 +33,8 @@ async def local_site() -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_get("/", index)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}/"
+    runner, base = await start_site(app)
+    yield f"{base}/"
     await runner.cleanup()
 
 

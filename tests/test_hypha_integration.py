@@ -22,6 +22,7 @@ from hypha_rpc import connect_to_server
 from browser_worker import BrowserWorker, SessionNotFoundError, WorkerSettings
 from browser_worker.errors import WorkerError
 from browser_worker.hypha.local_server import LocalHyphaServer
+from browser_worker._net.loopback import start_site
 
 from ._support import our_workers
 
@@ -86,11 +87,8 @@ async def page_server() -> AsyncIterator[PageServer]:
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server.base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    runner, base = await start_site(app)
+    server.base = base
     try:
         yield server
     finally:

@@ -22,6 +22,7 @@ from hypha.workers.base import WorkerConfig
 
 from browser_worker import BrowserWorker, WorkerSettings
 from browser_worker.errors import PermissionDeniedError, WorkerError
+from browser_worker._net.loopback import start_site
 
 pytestmark = pytest.mark.e2e
 
@@ -52,13 +53,9 @@ async def storage_page() -> AsyncIterator[str]:
                             content_type="text/html")
 
     app.router.add_get("/test-storage.html", page)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, base = await start_site(app)
     try:
-        yield f"http://127.0.0.1:{port}/test-storage.html"
+        yield f"{base}/test-storage.html"
     finally:
         await runner.cleanup()
 

@@ -17,6 +17,7 @@ from aiohttp import web
 from browser_worker import WorkerError
 from browser_worker._net import policy as netpolicy
 from browser_worker._net.policy import FetchDeadlineError, FetchTooLargeError, NetworkPolicy, blocked_reason
+from browser_worker._net.loopback import start_site
 
 DEFAULT = NetworkPolicy()
 OPEN = NetworkPolicy(allow_private=True)
@@ -165,11 +166,8 @@ async def site() -> AsyncIterator[str]:
                           ("/to-other", to_other_origin), ("/big", big), ("/bomb", bomb), ("/slow", slow),
                           ("/missing", missing)):
         app.router.add_get(path, handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    tcp = web.TCPSite(runner, "127.0.0.1", 0)
-    await tcp.start()
-    yield f"http://127.0.0.1:{tcp._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    runner, base = await start_site(app)
+    yield base
     await runner.cleanup()
 
 

@@ -24,6 +24,7 @@ from browser_worker._python.asset_server import AssetServer
 from browser_worker._python.assets import AssetPaths, default_paths
 from browser_worker.errors import ConfigError
 from browser_worker._python.packages import OFFICIAL_BASE, PackageBase
+from browser_worker._net.loopback import start_site
 
 from ._support import make_wheel, wait_warm
 
@@ -197,12 +198,8 @@ async def served_base(tmp_path: Path) -> AsyncIterator[str]:
 
     app = web.Application(middlewares=[cors])
     app.router.add_static("/mirror/", folder)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}/mirror"
+    runner, base = await start_site(app)
+    yield f"{base}/mirror"
     await runner.cleanup()
 
 

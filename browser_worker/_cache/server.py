@@ -19,6 +19,7 @@ import secrets
 from aiohttp import web
 
 from browser_worker._cache.store import RouteStore
+from browser_worker._net.loopback import start_site
 
 SECRET_HEADER = "x-browser-worker-cache-secret"
 _KEY = re.compile(r"^[0-9a-f]{64}$")
@@ -44,13 +45,8 @@ class BodyServer:
     async def _start(self) -> str:
         app = web.Application()
         app.router.add_get("/entry/{key}", self._entry)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self._runner = runner
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return f"http://127.0.0.1:{port}"
+        self._runner, base = await start_site(app)
+        return base
 
     async def _entry(self, request: web.Request) -> web.StreamResponse:
         if not hmac.compare_digest(request.headers.get(SECRET_HEADER, ""), self.secret):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from browser_worker._net.loopback import start_site
 from browser_worker._python.assets import AssetPaths, normalize
 from browser_worker._python.packages import LOCK_FILE, ROUTE
 from browser_worker._python.snapshot import SnapshotStore
@@ -61,12 +62,7 @@ class AssetServer:
             app.router.add_static(ROUTE, self.packages_dir, follow_symlinks=False)
         if self.snapshot is not None:
             self.snapshot.add_routes(app)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://{self._host}:{port}"
+        self._runner, self.url = await start_site(app, self._host, self._port)
         return self.url
 
     async def close(self) -> None:
