@@ -150,3 +150,14 @@ async def test_imjoy_web_python_plugin_imports_imjoy_and_exports(
             assert sum(line.endswith("] " + expected) for line in lines) == 1, (expected, "\n".join(lines))
     finally:
         await apps.stop(session["id"])
+
+
+async def test_imjoy_ui_calls_in_a_web_worker_app_are_log_lines(worker: BrowserWorker, window_config: Any) -> None:
+    script = "await api.showStatus('working'); api.showProgress(50); await api.export({ ping() { return 'pong'; } });"
+    sid = await worker.start(window_config(script, type="web-worker"))
+    try:
+        lines = await _lines(worker, sid)
+        for expected in ("[status] working", "[progress] 50%"):
+            assert sum(line.endswith("] " + expected) for line in lines) == 1, (expected, "\n".join(lines))
+    finally:
+        await worker.stop(sid)
