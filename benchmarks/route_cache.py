@@ -1,6 +1,7 @@
 """Route cache (issue 19): start time of a web app whose page loads a big script, without the
 cache, on the first start (filling it), on later starts (from disk), with the origin down,
-and after a worker restart.
+after a worker restart, and the first start of an app whose cache was filled at install
+(``compile``) with the origin down from then on.
 
 The origin is a local aiohttp server serving ``--size-mb`` of script after ``--delay`` seconds
 (a stand-in for a CDN). Run: .venv/bin/python benchmarks/route_cache.py [--size-mb 5 --delay 0.3 --mbps 50 --runs 5]
@@ -20,6 +21,7 @@ from aiohttp import web
 from common import quiet_logs, summarize, timed
 
 from browser_worker import BrowserWorker, WorkerSettings
+from browser_worker._net.loopback import start_site
 
 PAGE = ('<!doctype html><script src="/big.js"></script>'
         '<p id=size></p><script>size.textContent = String(window.__big.length)</script>')
@@ -55,11 +57,8 @@ class Origin:
         app = web.Application()
         app.router.add_get("/index.html", page)
         app.router.add_get("/big.js", big)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", self.port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.runner, base = await start_site(app, port=self.port)
+        self.port = int(base.rsplit(":", 1)[1])
 
     async def stop(self) -> None:
         if self.runner is not None:
@@ -86,6 +85,24 @@ async def starts(worker: BrowserWorker, origin: Origin, runs: int, cache: bool =
     return samples
 
 
+async def installed_first_start(worker: BrowserWorker, origin: Origin) -> tuple[list[float], list[float]]:
+    """Compile (install) an app whose page loads the big script, stop the origin, start it once."""
+    big = f"http://127.0.0.1:{origin.port}/big.js"
+    page = PAGE.replace('src="/big.js"', f'src="{big}"')
+    manifest = {"type": "iframe", "entry_point": "index.html", "cache_routes": [f"http://127.0.0.1:{origin.port}/*"]}
+    context = {"ws": "ws-user-bench", "user": {"id": "bench"}}
+    compile_ms, (out_manifest, out_files) = await timed(lambda: worker.compile(
+        manifest, [{"path": "index.html", "content": page}], {"workspace": "ws-user-bench"}, context=context))
+    await origin.stop()
+    cid = f"bench-{uuid.uuid4().hex[:8]}"
+    cfg = {"id": f"ws-user-bench/{cid}", "workspace": "ws-user-bench", "client_id": cid, "app_id": "bench-installed",
+           "source": next(f["content"] for f in out_files if f["path"] == "index.html"), "manifest": out_manifest}
+    ms, sid = await timed(lambda: worker.start(cfg))
+    assert await worker.execute(sid, "() => document.getElementById('size').textContent") == str(origin.size - 32)
+    await worker.stop(sid)
+    return [compile_ms], [ms]
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-mb", type=float, default=5.0)
@@ -99,7 +116,9 @@ async def main() -> None:
     await origin.start()
     results = []
     with tempfile.TemporaryDirectory() as cache_dir:
-        settings = WorkerSettings.from_env(cache_dir=cache_dir, pool_size=1, python_pool_size=0)
+        # Private network allowed: the install-time fill is the worker's own fetch of a loopback origin.
+        settings = WorkerSettings.from_env(cache_dir=cache_dir, pool_size=1, python_pool_size=0,
+                                           allow_private_network=True)
         async with BrowserWorker(settings) as worker:
             results.append(summarize("no cache (enable_cache: false)", await starts(worker, origin, args.runs, cache=False)))
             results.append(summarize("first start (fills the cache)", await starts(worker, origin, 1)))
@@ -111,6 +130,10 @@ async def main() -> None:
             stats = await worker.get_app_cache_stats("ws-user-bench", "bench-cached")
         async with BrowserWorker(settings) as worker:
             results.append(summarize("after a worker restart, origin down", await starts(worker, origin, args.runs)))
+            await origin.start()
+            compiled, installed = await installed_first_start(worker, origin)
+            results.append(summarize("install (compile, fills the cache)", compiled))
+            results.append(summarize("first start after install, origin down", installed))
     print(f"{'':38} {'p50 ms':>8} {'min ms':>8} {'max ms':>8}")
     for r in results:
         print(f"{r['name']:38} {r['p50_ms']:8.0f} {r['min_ms']:8.0f} {r['max_ms']:8.0f}")

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from typing import Any, Mapping
 
-from browser_worker._api.apptypes import SUPPORTED_TYPES
+from browser_worker._api.apptypes import SUPPORTED_TYPES, canonical_type
 from browser_worker._api.calls import Limits, parse_session_id
 from browser_worker._api.start import StartRequest, parse_start, reroute_start
 from browser_worker._api.compile import parse_compile
@@ -22,6 +22,7 @@ from browser_worker._browser.chromium import ChromiumInfo
 from browser_worker._browser.host import BrowserHost
 from browser_worker._browser.pool import ContextPool
 from browser_worker._net.urls import origin_of
+from browser_worker._cache.prefill import prefill
 from browser_worker._cache.rules import check_app_id
 from browser_worker._compile import compiler
 from browser_worker._compile.budget import CompileBudget
@@ -253,10 +254,14 @@ class BrowserWorker(SessionViews):
             compiler.compile_app, req.manifest, req.files, req.compiler_config(), progress,
             policy=self.net, budget=self.budget,
         )
-        if workspace:
-            entry = next((f for f in out_files if f.get("path") == compiler.ENTRY), None)
-            if entry is not None and isinstance(entry.get("content"), str):
-                self.engine.entries.put(workspace, entry["content"])
+        entry = next((f for f in out_files if f.get("path") == compiler.ENTRY), None)
+        html = entry.get("content") if entry is not None else None
+        if workspace and isinstance(html, str):
+            self.engine.entries.put(workspace, html)
+            rule = self.engine.route_cache.rule_for(out_manifest, canonical_type(out_manifest.get("type")))
+            content_hash = out_manifest.get("content_hash")
+            if rule is not None and isinstance(content_hash, str):
+                await prefill(self.engine.route_cache, workspace, content_hash, html, rule, progress)
         return out_manifest, out_files
 
     async def clear_app_cache(self, workspace: Any, app_id: Any, context: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -265,3 +265,60 @@ async def test_window_app_on_warm_pages(origin: Origin, tmp_path: Path, hypha_se
             await worker.stop(sid)
         assert origin.seen["/big.js"] == 1
         assert (await worker.get_app_cache_stats("ws-user-alice", "direct-test"))["hits"] == 1
+
+
+def installed_page(origin: Origin) -> str:
+    big = f"http://127.0.0.1:{origin.port}/big.js"
+    return (f'<!doctype html><html><head><script src="{big}"></script></head><body><p id=size></p>'
+            '<script>document.getElementById("size").textContent = String(window.__big.length);</script>'
+            '</body></html>')
+
+
+@pytest.mark.e2e
+async def test_filled_at_install_so_the_first_start_works_with_the_origin_down(origin: Origin, tmp_path: Path) -> None:
+    manifest = {"type": "iframe", "name": "installed", "entry_point": "index.html",
+                "cache_routes": [f"http://127.0.0.1:{origin.port}/*"]}
+    files = [{"path": "index.html", "content": installed_page(origin)}]
+    # The install-time fetch is the worker's own: loopback only because the operator allows it.
+    settings = worker_settings(tmp_path, allow_private_network=True)
+    async with BrowserWorker(settings) as worker:
+        seen: list[str] = []
+
+        def progress(event: dict[str, Any]) -> None:
+            seen.append(event.get("message", ""))
+
+        out_manifest, out_files = await worker.compile(manifest, files, {"workspace": ALICE, "progress_callback": progress},
+                                                       context=ALICE_CTX)
+        assert origin.seen["/big.js"] == 1
+        assert any("1 of 1 URL(s) the app loads were cached at install (5.2 MB)" in m for m in seen), seen
+        await origin.stop()  # from here on the origin is down
+
+        bundle = next(f["content"] for f in out_files if f["path"] == "index.html")
+
+        def start_config(workspace: str) -> dict[str, Any]:
+            cfg = origin.config(workspace, app_id="installed-app")
+            cfg.update(source=bundle, manifest={**out_manifest, "type": "iframe"})
+            cfg.pop("entry_point")
+            return cfg
+
+        elapsed, sid = await timed_start(worker, start_config(ALICE))  # the first start: from disk
+        assert "1 response(s) cached when the app was installed" in await logs_text(worker, sid)
+        await worker.stop(sid)
+        stats = await worker.get_app_cache_stats(ALICE, "installed-app")
+        assert stats["entry_count"] == 1 and stats["hits"] == 1, stats
+        print(f"\nroute cache: first start after an install-time fill, origin down: {elapsed * 1000:.0f} ms")
+
+        # Bob installs nothing; his start of the same bundle (same content hash) gets nothing of alice's.
+        sid = await worker.start(start_config(BOB))
+        assert await worker.execute(sid, "() => window.__big === undefined") is True
+        await worker.stop(sid)
+        assert (await worker.get_app_cache_stats(BOB, "installed-app", context=BOB_CTX))["entry_count"] == 0
+
+
+async def test_a_bad_cache_rule_fails_the_install_naming_the_field(tmp_path: Path) -> None:
+    worker = BrowserWorker(worker_settings(tmp_path))  # compile needs no browser
+    files = [{"path": "index.html", "content": "<!doctype html><html><body>x</body></html>"}]
+    with pytest.raises(WorkerError, match="manifest.cache_routes must be a list of URL patterns"):
+        await worker.compile({"type": "iframe", "entry_point": "index.html", "cache_routes": "http://x/*"}, files,
+                             {"workspace": ALICE}, context=ALICE_CTX)
+    await worker.engine.route_cache.close()

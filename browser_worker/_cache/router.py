@@ -17,6 +17,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
+from browser_worker._cache.prefill import install_key
 from browser_worker._cache.rules import (CacheRule, kept_headers, parse_rule, request_cacheable,
                                          response_storable)
 from browser_worker._cache.server import SECRET_HEADER, BodyServer
@@ -167,6 +168,10 @@ class RouteCache:
 
     async def clear(self, workspace: str, app_id: str) -> int:
         return await asyncio.to_thread(self.store.clear, workspace, app_id)
+
+    async def adopt_install(self, workspace: str, content_hash: str, app_id: str) -> int:
+        """Give the app what was cached when its bundle was installed (see ``prefill``)."""
+        return await asyncio.to_thread(self.store.adopt, workspace, install_key(content_hash), app_id)
 
     async def stats(self, workspace: str, app_id: str) -> dict[str, Any]:
         return await asyncio.to_thread(self.store.stats, workspace, app_id)

@@ -191,6 +191,35 @@ class RouteStore:
             self._count(workspace, app_id, "stored")
             return True
 
+    def adopt(self, workspace: str, from_app: str, to_app: str) -> int:
+        """Move ``from_app``'s entries to ``to_app`` of the same workspace (install-time
+        entries, see ``prefill``), except URLs ``to_app`` has already; how many moved."""
+        with self._lock:
+            if not self._ready():
+                return 0
+            moved = 0
+            for key, entry in [(k, e) for k, e in self._entries.items() if (e.workspace, e.app_id) == (workspace, from_app)]:
+                new_key = entry_key(workspace, to_app, entry.url)
+                if new_key in self._entries:
+                    self._drop(key)
+                    continue
+                target = self._body_path(new_key)
+                try:
+                    target.parent.mkdir(mode=0o700, exist_ok=True)
+                    os.replace(self._body_path(key), target)
+                except OSError as exc:
+                    log.warning("route cache: could not move an entry's body: %s", exc)
+                    self._drop(key)
+                    continue
+                del self._entries[key]
+                entry.app_id = to_app
+                self._entries[new_key] = entry
+                moved += 1
+            if moved:
+                self._dirty = True
+                self._write_index()
+            return moved
+
     def clear(self, workspace: str, app_id: str) -> int:
         """Delete every entry of this app; how many there were."""
         with self._lock:

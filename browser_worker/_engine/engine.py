@@ -272,6 +272,10 @@ class SessionEngine:
             watch.watch_page(session, lease, lambda reason, browser: self._fail_soon(session, reason, browser))
             await self.capture.begin(session, lease)
             progress.info("Browser context ready; loading the app")
+            if cache_rule and req.content_hash:
+                adopted = await self.route_cache.adopt_install(req.workspace, req.content_hash, req.app_id)
+                if adopted:
+                    session.logs.worker(f"Route cache: {adopted} response(s) cached when the app was installed")
             cached = cache_rule and await self.route_cache.attach(
                 lease.context, req.workspace, req.app_id, cache_rule,
                 [origin_of(self.page_assets.url)] if self.page_assets else ())

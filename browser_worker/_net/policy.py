@@ -53,6 +53,18 @@ class FetchDeadlineError(WorkerError):
         self.url = url
 
 
+@dataclass(frozen=True)
+class Fetched:
+    """A fetched 200 response: its body and headers (names in lower case)."""
+
+    body: bytes
+    headers: dict[str, str]
+
+    @property
+    def content_type(self) -> str | None:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower() or None
+
+
 class BlockedAddressError(OSError):
     """Raised by the guarded resolver; aiohttp wraps it, :meth:`NetworkPolicy.fetch_bytes`
     unwraps it into a :class:`WorkerError` naming the rule."""
@@ -195,11 +207,26 @@ class NetworkPolicy:
 
         With ``trust_redirects``, a fetch that starts at a trusted origin (the Hypha server)
         follows that server's redirects wherever they point, e.g. to its own S3 store."""
+        got = await self.fetch(url, field, max_bytes=max_bytes, deadline=deadline, headers=headers,
+                               session=session, trust_redirects=trust_redirects)
+        return got.body, got.content_type
+
+    async def fetch(
+        self,
+        url: str,
+        field: str,
+        *,
+        max_bytes: int,
+        deadline: float,
+        headers: Mapping[str, str] | None = None,
+        session: aiohttp.ClientSession | None = None,
+        trust_redirects: bool = False,
+    ) -> Fetched:
+        """:meth:`fetch_bytes` with the response's headers."""
         if trust_redirects and session is None and self.is_trusted(url):
             trusted = replace(self, allow_private=True)
             trusted._instances.update(self._instances)
-            return await trusted.fetch_bytes(
-                url, field, max_bytes=max_bytes, deadline=deadline, headers=headers)
+            return await trusted.fetch(url, field, max_bytes=max_bytes, deadline=deadline, headers=headers)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise FetchDeadlineError(f"{field}: deadline reached before fetching {display_url(url)}", url)
@@ -215,7 +242,7 @@ class NetworkPolicy:
                 await http.close()
 
     async def _follow(self, http: aiohttp.ClientSession, url: str, field: str, max_bytes: int,
-                      headers: dict[str, str]) -> tuple[bytes, str | None]:
+                      headers: dict[str, str]) -> Fetched:
         first = url
         for _hop in range(MAX_REDIRECTS + 1):
             await self.check_fetch_url(url, field)
@@ -233,8 +260,7 @@ class NetworkPolicy:
                     if resp.status != 200:
                         raise WorkerError(f"{field}: {display_url(url)} answered HTTP {resp.status}")
                     body = await _read_capped(resp, url, field, max_bytes)
-                    ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower() or None
-                    return body, ctype
+                    return Fetched(body, {k.lower(): v for k, v in resp.headers.items()})
             except TimeoutError:
                 raise  # aiohttp's own timeouts too: fetch_bytes reports them as the deadline
             except aiohttp.ClientConnectorError as exc:

@@ -196,3 +196,42 @@ def test_app_ids() -> None:
     for bad in (None, "", "x" * 257, "a\nb", 3):
         with pytest.raises(WorkerError, match="app_id"):
             check_app_id(bad)
+
+
+def test_install_time_entries_move_to_the_app_in_their_workspace_only(tmp_path: Path) -> None:
+    from browser_worker._cache.prefill import install_key
+
+    s = store(tmp_path)
+    pending = install_key("sha256:abc")
+    assert s.put(WS, pending, URL, 200, {"content-type": "text/javascript"}, b"a" * 50)
+    assert s.put(WS, pending, URL + "?v=2", 200, {}, b"b" * 60)
+    assert s.put(WS, APP, URL + "?v=2", 200, {}, b"own" * 10)  # the app's own copy stays
+    assert s.adopt("ws-user-bob", pending, APP) == 0  # another workspace: nothing moves
+    assert s.adopt(WS, pending, APP) == 1
+    assert s.stats(WS, pending)["entry_count"] == 0
+    hit = s.get(WS, APP, URL)
+    assert hit is not None and hit.body == b"a" * 50
+    assert s.get(WS, APP, URL + "?v=2").body == b"own" * 10  # type: ignore[union-attr]
+    assert s.get("ws-user-bob", APP, URL) is None
+    s.close()
+    again = store(tmp_path)  # the move is on disk: after a restart it is still the app's
+    assert again.get(WS, APP, URL).body == b"a" * 50  # type: ignore[union-attr]
+    assert again.total_bytes == 50 + 30
+    assert len([p for d in (tmp_path / BODIES).iterdir() for p in d.iterdir()]) == 2  # no orphan body
+
+
+def test_bundle_urls_are_the_absolute_ones_it_loads_as_it_opens() -> None:
+    from browser_worker._cache.prefill import bundle_urls
+    from browser_worker._pages.templates import render_window
+
+    page = ('<!doctype html><html><head><script src="https://cdn.example.org/a.js"></script>'
+            '<link rel="stylesheet" href="https://cdn.example.org/a.css"><link rel="canonical" href="https://x.org/">'
+            '<script src="local.js"></script><script src="data:text/javascript,1"></script></head>'
+            '<body><img src="http://img.example.org/p.png"><script src="https://cdn.example.org/a.js"></script>'
+            '<a href="https://not-loaded.example.org/">x</a></body></html>')
+    assert bundle_urls(page) == ["https://cdn.example.org/a.js", "https://cdn.example.org/a.css",
+                                 "http://img.example.org/p.png"]
+    window = render_window("api.export({})", requirements=["https://cdn.example.org/req.js", "pkg-name"],
+                           window_html='<script src="https://cdn.example.org/in-markup.js"></script>')
+    assert bundle_urls(window) == ["https://cdn.example.org/req.js", "https://cdn.example.org/in-markup.js"]
+    assert bundle_urls("") == [] and bundle_urls("<<<not html") == []
