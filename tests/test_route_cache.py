@@ -47,6 +47,7 @@ class Origin:
 
     def __init__(self) -> None:
         self.seen: Counter[str] = Counter()
+        self.agents: list[str] = []  # who fetched big.js: Chromium, or the worker itself (aiohttp)
         self.port = 0
         self._runner: web.AppRunner | None = None
 
@@ -57,6 +58,7 @@ class Origin:
 
         async def big(request: web.Request) -> web.Response:
             self.seen[request.path] += 1
+            self.agents.append(request.headers.get("User-Agent", ""))
             await asyncio.sleep(DELAY)
             body = b"window.__big = '" + b"x" * (BIG - 32) + b"';\n"
             return web.Response(body=body, content_type="text/javascript")
@@ -322,3 +324,32 @@ async def test_a_bad_cache_rule_fails_the_install_naming_the_field(tmp_path: Pat
         await worker.compile({"type": "iframe", "entry_point": "index.html", "cache_routes": "http://x/*"}, files,
                              {"workspace": ALICE}, context=ALICE_CTX)
     await worker.engine.route_cache.close()
+
+
+@pytest.mark.e2e
+async def test_installed_through_the_server_the_install_fills_the_cache(
+        origin: Origin, tmp_path: Path, hypha_server: Any, settings: Any) -> None:
+    """As an operator meets it: the server's install compiles on our worker, which fetches the
+    page's script itself; the install's own test start and every later one read it from disk."""
+    from hypha_rpc import connect_to_server
+
+    from browser_worker.hypha.service import registered
+
+    token = await hypha_server.user_token("grace")
+    mine = settings.with_(cache_dir=str(tmp_path), pool_size=1, allow_private_network=True)
+    page = installed_page(origin)
+    async with BrowserWorker(mine) as worker, registered(worker, hypha_server.url, token, service_id="cache-worker"):
+        client = await connect_to_server({"server_url": hypha_server.url, "token": token})
+        try:
+            apps = await client.get_service("public/server-apps")
+            manifest = {"name": "Installed Cache", "type": "iframe", "version": "0.1.0",
+                        "cache_routes": [f"http://127.0.0.1:{origin.port}/*"]}
+            app = await apps.install(source=page, manifest=manifest, wait_for_service=False, timeout=60, overwrite=True)
+            assert origin.seen["/big.js"] == 1 and "aiohttp" in origin.agents[0], origin.agents  # fetched at install
+            await origin.stop()
+            session = await apps.start(app["id"], wait_for_service=False, timeout=60)
+            assert await worker.execute(session["id"], "document.getElementById('size').textContent") == str(BIG - 32)
+            await apps.stop(session["id"])
+            await apps.uninstall(app["id"])
+        finally:
+            await client.disconnect()
