@@ -161,3 +161,13 @@ async def test_imjoy_ui_calls_in_a_web_worker_app_are_log_lines(worker: BrowserW
             assert sum(line.endswith("] " + expected) for line in lines) == 1, (expected, "\n".join(lines))
     finally:
         await worker.stop(sid)
+
+
+async def test_an_iframe_script_given_directly_runs_in_a_window_page(worker: BrowserWorker, window_config: Any) -> None:
+    sid = await worker.start(window_config("api.alert('direct'); await api.export({ ping() { return 'pong'; } });",
+                                           type="iframe"))
+    try:
+        assert await worker.execute(sid, "() => document.querySelector('meta[name=browser-worker-bundle]').content") == "window"
+        assert any(line.endswith("] [alert] direct") for line in await _lines(worker, sid))
+    finally:
+        await worker.stop(sid)

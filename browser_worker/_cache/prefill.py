@@ -18,6 +18,7 @@ failed fetch is a warning, never a failed install.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Protocol
@@ -37,6 +38,7 @@ MAX_URLS = 64
 PARALLEL = 4
 DEADLINE_SECONDS = 60.0
 _TAGS = (("script", "src"), ("link", "href"), ("img", "src"))
+CONTENT_HASH = re.compile(r"sha256:[0-9a-f]{64}")
 _LINK_RELS = frozenset({"stylesheet", "preload", "modulepreload", "prefetch", "icon"})
 
 
@@ -45,9 +47,12 @@ class Reporter(Protocol):
     def warning(self, message: str) -> None: ...
 
 
-def install_key(content_hash: str) -> str:
-    """The pseudo app id install-time entries wait under until the app's first start."""
-    return f"install:{content_hash}"
+def install_key(content_hash: object) -> str | None:
+    """The pseudo app id install-time entries wait under until the app's first start (None:
+    not a ``sha256:<hex>`` hash as compile makes them, so nothing waits for it)."""
+    if isinstance(content_hash, str) and CONTENT_HASH.fullmatch(content_hash):
+        return f"install:{content_hash}"
+    return None
 
 
 def bundle_urls(html: str) -> list[str]:
@@ -88,13 +93,13 @@ async def prefill(cache: "RouteCache", workspace: str, content_hash: str, html: 
     """Fetch and store the bundle's cacheable URLs under ``install_key(content_hash)``."""
     urls = [u for u in bundle_urls(html) if rule.matches(u) and request_cacheable("GET", u, {})]
     result = PrefillResult(wanted=min(len(urls), MAX_URLS))
-    if not urls:
+    app = install_key(content_hash)
+    if not urls or app is None:
         return result
     if len(urls) > MAX_URLS:
         progress.warning(f"Route cache: the bundle names {len(urls)} cacheable URLs; the first {MAX_URLS} "
                          "are fetched at install, the rest on the first start")
     store, deadline, gate = cache.store, time.monotonic() + DEADLINE_SECONDS, asyncio.Semaphore(PARALLEL)
-    app = install_key(content_hash)
 
     async def one(url: str) -> None:
         async with gate:

@@ -171,7 +171,10 @@ class RouteCache:
 
     async def adopt_install(self, workspace: str, content_hash: str, app_id: str) -> int:
         """Give the app what was cached when its bundle was installed (see ``prefill``)."""
-        return await asyncio.to_thread(self.store.adopt, workspace, install_key(content_hash), app_id)
+        pending = install_key(content_hash)
+        if pending is None or pending == app_id:
+            return 0
+        return await asyncio.to_thread(self.store.adopt, workspace, pending, app_id)
 
     async def stats(self, workspace: str, app_id: str) -> dict[str, Any]:
         return await asyncio.to_thread(self.store.stats, workspace, app_id)

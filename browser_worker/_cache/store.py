@@ -212,7 +212,7 @@ class RouteStore:
                     self._drop(key)
                     continue
                 del self._entries[key]
-                entry.app_id = to_app
+                entry.app_id, entry.used = to_app, self._clock()  # just used: not the next evicted
                 self._entries[new_key] = entry
                 moved += 1
             if moved:

@@ -202,7 +202,8 @@ def test_install_time_entries_move_to_the_app_in_their_workspace_only(tmp_path: 
     from browser_worker._cache.prefill import install_key
 
     s = store(tmp_path)
-    pending = install_key("sha256:abc")
+    pending = install_key("sha256:" + "ab" * 32)
+    assert pending is not None and install_key("sha256:abc") is None and install_key(None) is None
     assert s.put(WS, pending, URL, 200, {"content-type": "text/javascript"}, b"a" * 50)
     assert s.put(WS, pending, URL + "?v=2", 200, {}, b"b" * 60)
     assert s.put(WS, APP, URL + "?v=2", 200, {}, b"own" * 10)  # the app's own copy stays
