@@ -19,7 +19,7 @@ import uuid
 from common import chromium_pss_mb, quiet_logs, rss_mb  # same folder
 
 from browser_worker import BrowserWorker, WorkerSettings
-from browser_worker.hypha.local_server import LocalHyphaServer
+from browser_worker.testing.hypha_server import LocalHyphaServer
 
 SCRIPT = "await api.export({ setup() {}, echo(x) { return x; } });"
 
@@ -52,7 +52,7 @@ async def main(target: int, step: int) -> int:
                     per = (pss - base_pss) / len(sessions)
                     print(f"{len(sessions):>8} {pss:>16.1f} {per:>15.1f} {rss_mb():>14.1f} "
                           f"{worker.get_load():>6.2f} {time.perf_counter() - t0:>6.0f}", flush=True)
-            alive = sum(1 for s in sessions if worker.sessions.is_live(s))
+            alive = sum(1 for s in sessions if (s in worker.stats().active))
             answered = 0
             for sid in sessions:
                 try:

@@ -55,7 +55,7 @@ async def server_beside_builtin(builtin: bool = True, **extra_env: str) -> Async
     """A local Hypha server (S3 on moto) with its built-in worker on, Playwright pointed at the
     Chromium we use, so both workers drive the same binary; yields (server, chromium)."""
     from browser_worker._browser.chromium import find_chromium
-    from browser_worker.hypha.local_server import LocalHyphaServer
+    from browser_worker.testing.hypha_server import LocalHyphaServer
 
     chromium = find_chromium(os.environ.get("BROWSER_WORKER_CHROMIUM"))
     assert chromium, "no Chromium found"

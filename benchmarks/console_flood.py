@@ -31,6 +31,7 @@ import psutil
 from common import quiet_logs, rss_mb  # same folder
 
 from browser_worker import BrowserWorker, WorkerSettings
+from browser_worker.testing import internals
 
 #: Page-side loops; each stops when ``window.__stop`` is set. Errors (e.g. a missing binding)
 #: are counted in ``window.__errors`` so the figures say whether the attack reached anything.
@@ -153,7 +154,7 @@ async def run_attack(worker: BrowserWorker, attack: str, seconds: float) -> dict
             worker.execute(a, "() => { window.__stop = true; return [window.__calls, window.__errors]; }"), 60)
     except Exception as exc:
         calls, errors = -1, f"attacker page unresponsive: {type(exc).__name__}"
-    logs = worker.sessions.any(a).logs
+    logs = internals(worker).sessions.any(a).logs
     result = {
         "attack": attack, "executes": len(latencies), "timeouts": timeouts,
         "p50_ms": statistics.median(latencies), "max_ms": max(latencies),

@@ -21,6 +21,7 @@ import psutil
 from common import quiet_logs
 
 from browser_worker import BrowserWorker, WorkerSettings
+from browser_worker.testing import internals
 
 PATTERNS = {
     "window.open": "for (let i = 0; i < N; i++) window.open('about:blank#' + i);",
@@ -72,7 +73,7 @@ async def main() -> None:
             before = chromium_memory()
             await worker.execute(sid, f"async () => {{ const N = {args.count}; {body} }}", timeout=120)
             after = await settle_memory()
-            lease = worker.sessions.live(sid).lease
+            lease = internals(worker).sessions.active(sid).lease
             blocked = lease.popups_blocked if lease else 0
             print(f"{args.count} × {name:28s} PSS {before['pss']:.0f} → {after['pss']:.0f} MB "
                   f"({after['pss'] - before['pss']:+.0f}), RSS sum {before['rss']:.0f} → {after['rss']:.0f} MB "

@@ -29,7 +29,8 @@ from hypha_rpc import connect_to_server
 from common import chromium_cpu_seconds, pct, quiet_logs, wait_registered  # same folder
 
 from browser_worker import BrowserWorker, WorkerSettings
-from browser_worker.hypha.local_server import LocalHyphaServer
+from browser_worker.testing.hypha_server import LocalHyphaServer
+from browser_worker.testing import internals
 
 CODE = "from hypha_rpc import api\napi.export({'setup': lambda: None, 'add': lambda a, b: a + b})"
 
@@ -58,14 +59,14 @@ class Bench:
 
 def warm_target(worker: BrowserWorker) -> int:
     """Warm Python pages the pool aims at (grown by recent bursts where the pool does that)."""
-    target = getattr(worker.pool, "target", None)
+    target = getattr(internals(worker).pool, "target", None)
     return target("web-python") if target else worker.settings.python_pool_size
 
 
 async def wait_full(worker: BrowserWorker, settle: float, timeout: float = 180) -> float:
     """Wait until the warm Python pages are all there, then ``settle`` s more; return the wait."""
     t = time.monotonic()
-    while worker.pool.idle_of("web-python") < warm_target(worker) and time.monotonic() - t < timeout:
+    while worker.stats().warm_by_type["web-python"] < warm_target(worker) and time.monotonic() - t < timeout:
         await asyncio.sleep(0.1)
     waited = time.monotonic() - t
     await asyncio.sleep(settle)
@@ -104,7 +105,7 @@ async def burst(bench: Bench, settings: WorkerSettings, n: int, rounds: int, set
     async with BrowserWorker(settings) as worker:
         for r in range(rounds):
             waited = await wait_full(worker, settle)
-            warm = worker.pool.idle_of("web-python")
+            warm = worker.stats().warm_by_type["web-python"]
             load, cpu0 = load1(), chromium_cpu_seconds()
             t0 = time.perf_counter()
             results = await asyncio.gather(*(bench.start(worker, t0) for _ in range(n)), return_exceptions=True)

@@ -33,7 +33,8 @@ from hypha_rpc import connect_to_server
 from common import quiet_logs
 
 from browser_worker import BrowserWorker, WorkerSettings, registered
-from browser_worker.hypha.local_server import LocalHyphaServer
+from browser_worker.testing.hypha_server import LocalHyphaServer
+from browser_worker.testing import internals
 
 APP = """<config lang="json">{"name": "Recovery", "type": "window", "version": "0.1.0"}</config>
 <script lang="javascript">
@@ -79,7 +80,7 @@ class Timeline:
                 self.note(f"stop {called}→{self.at()}")
 
         w.stop = stop  # type: ignore[method-assign]
-        w.host.subscribe(on_lost=lambda _: self.note(f"lost {self.at()}"))
+        internals(w).host.subscribe(on_lost=lambda _: self.note(f"lost {self.at()}"))
 
 
 async def browser_kill_trial(tl: Timeline, apps: Any, alice: Any, app_id: str, delay: float,

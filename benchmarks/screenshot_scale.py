@@ -24,7 +24,7 @@ from hypha_rpc import connect_to_server
 from common import quiet_logs, summarize, timed, wait_registered
 
 from browser_worker import BrowserWorker, WorkerSettings
-from browser_worker.hypha.local_server import LocalHyphaServer
+from browser_worker.testing.hypha_server import LocalHyphaServer
 
 GAP = 0.5  # seconds between starts, so each start finds a refilled warm pool
 WINDOW = "await api.export({ setup() {}, echo(x) { return x; } });"

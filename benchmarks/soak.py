@@ -27,7 +27,7 @@ from typing import Any
 from common import chromium_pss_mb, quiet_logs, rss_mb
 
 from browser_worker import BrowserWorker, WorkerSettings
-from browser_worker.hypha.local_server import LocalHyphaServer
+from browser_worker.testing.hypha_server import LocalHyphaServer
 
 SCRIPT = "await api.export({ setup() {}, echo(x) { return x; } });"
 
@@ -63,7 +63,7 @@ async def mixed_cycle(worker: BrowserWorker, server: Any, token: str, rng: rando
     else:
         holders = []
         if kind == "queued":  # fill the worker so the next start waits in the queue
-            while worker.pool.in_use < worker.pool.capacity:
+            while worker.stats().in_use < worker.stats().capacity:
                 holders.append(await worker.start(config(server, token)))
         cfg = config(server, token)
         task = asyncio.ensure_future(worker.start(cfg))
@@ -100,7 +100,7 @@ async def main(cycles: int, every: int, mode: str, seed: int) -> int:
 
             def report(cycle: int) -> None:
                 print(f"{cycle:>6} {chromium_pss_mb():>16.1f} {rss_mb():>14.1f} {worker.context_count():>9}"
-                      f" {worker.pool.idle:>5} {worker.pool.in_use:>6} {failures:>7} {time.perf_counter() - t0:>7.1f}",
+                      f" {worker.stats().warm:>5} {worker.stats().in_use:>6} {failures:>7} {time.perf_counter() - t0:>7.1f}",
                       flush=True)
 
             report(0)
@@ -120,10 +120,10 @@ async def main(cycles: int, every: int, mode: str, seed: int) -> int:
             await asyncio.sleep(1.0)
             last_pss, last_rss = chromium_pss_mb(), rss_mb()
             leaked = worker.context_count() - baseline_contexts
-            slots = worker.pool.in_use + worker.pool.waiting
+            slots = worker.stats().in_use + worker.stats().queue_length
             growth = 100 * (last_pss - first_pss) / first_pss
             print(f"\nsummary: {cycles} cycles {kinds or ''}, {failures} unexpected failures, {leaked} leaked contexts, "
-                  f"{slots} slots held, {len(worker.sessions.live_sessions())} live sessions, "
+                  f"{slots} slots held, {len(worker.stats().active)} live sessions, "
                   f"Chromium PSS {first_pss:.1f} → {last_pss:.1f} MB ({growth:+.1f} %), "
                   f"worker RSS {first_rss:.1f} → {last_rss:.1f} MB")
             return 0 if failures == 0 and leaked == 0 and slots == 0 else 1

@@ -25,7 +25,7 @@ from hypha_rpc import connect_to_server
 from common import quiet_logs, summarize, timed, wait_registered
 
 from browser_worker import BrowserWorker, WorkerSettings, registered
-from browser_worker.hypha.local_server import LocalHyphaServer
+from browser_worker.testing.hypha_server import LocalHyphaServer
 
 APP = """<config lang="json">{"name": "Bench", "type": "window", "version": "0.1.0"}</config>
 <script lang="javascript">
@@ -42,7 +42,7 @@ CODE = {
 
 async def wait_idle(worker: BrowserWorker, kind: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
-    while worker.pool.idle_of(kind) < 1 and time.monotonic() < deadline:
+    while worker.stats().warm_by_type[kind] < 1 and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from common import quiet_logs, summarize
 
 from browser_worker import BrowserWorker, WorkerSettings
-from browser_worker.hypha.local_server import LocalHyphaServer
+from browser_worker.testing.hypha_server import LocalHyphaServer
 
 CODE = "await api.export({ setup() {}, echo(x) { return x; } });"
 GAP = 0.5  # seconds between starts, so each start finds a refilled warm pool

@@ -9,8 +9,8 @@ from browser_worker.errors import (
     UnsupportedAppTypeError,
     WorkerError,
 )
-from browser_worker.hypha.service import WorkerService, registered
-from browser_worker._engine.session import SessionStatus
+from browser_worker.hypha import WorkerService, registered
+from browser_worker._session import SessionStatus
 from browser_worker.worker import BrowserWorker
 
 __all__ = [

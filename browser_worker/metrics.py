@@ -1,4 +1,4 @@
-"""Health and Prometheus metrics, read from the worker's live state at scrape time.
+"""Health and Prometheus metrics, read from the engine's stats snapshot at scrape time.
 
 Served by an optional aiohttp endpoint (``--metrics-port``): ``/health`` (JSON, 200 when the
 browser is up, 503 otherwise) and ``/metrics`` (Prometheus text format via prometheus-client).
@@ -6,21 +6,21 @@ browser is up, 503 otherwise) and ``/metrics`` (Prometheus text format via prome
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable
 
-from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from browser_worker._engine.session import SessionStatus
-
-if TYPE_CHECKING:
-    from browser_worker.worker import BrowserWorker
+from browser_worker._session import SessionStatus, WorkerStats
 
 START_BUCKETS = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
 
+Stats = Callable[[], WorkerStats]
+
 
 class WorkerMetrics:
-    def __init__(self, worker: "BrowserWorker") -> None:
+    """The engine's start observer (it counts starts) and gauges read from its stats."""
+
+    def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.starts = Counter("browser_worker_starts", "Session starts requested", registry=r)
@@ -28,38 +28,29 @@ class WorkerMetrics:
         self.start_seconds = Histogram(
             "browser_worker_start_seconds", "Time from start call to app booted", buckets=START_BUCKETS, registry=r
         )
+        self._stats: Stats = WorkerStats
+
+    def read_from(self, stats: Stats) -> None:
+        """Register the gauges, each read from ``stats()`` when scraped."""
+        self._stats = stats
+        r = self.registry
         sessions = Gauge("browser_worker_sessions", "Live sessions by state", ["state"], registry=r)
         for state in (SessionStatus.STARTING, SessionStatus.RUNNING, SessionStatus.STOPPING, SessionStatus.FAILED):
-            sessions.labels(state.value).set_function(
-                lambda s=state: sum(1 for x in worker.sessions.live_sessions() if x.status is s)
-            )
-        Gauge("browser_worker_capacity", "Maximum concurrent sessions", registry=r).set_function(
-            lambda: worker.settings.max_sessions
-        )
-        Gauge("browser_worker_queue_length", "Starts waiting for a free slot", registry=r).set_function(
-            lambda: worker.pool.waiting if worker.is_open else 0
-        )
-        Gauge("browser_worker_warm_contexts", "Warm contexts ready in the pool", registry=r).set_function(
-            lambda: worker.pool.idle if worker.is_open else 0
-        )
-        Gauge("browser_worker_browser_restarts", "Chromium relaunches after a crash", registry=r).set_function(
-            lambda: worker.host.restarts if worker.is_open else 0
-        )
-        Gauge("browser_worker_browser_recycles", "Chromium recycles after --recycle-after sessions", registry=r).set_function(
-            lambda: worker.host.recycles if worker.is_open else 0
-        )
-        Gauge("browser_worker_screencasts", "Screencasts running for watched sessions", registry=r).set_function(
-            lambda: worker.engine.live.active_screencasts
-        )
-        Gauge("browser_worker_watchers", "Open watch streams (viewers)", registry=r).set_function(
-            lambda: worker.engine.live.watches.count
-        )
-        Gauge("browser_worker_log_streams", "Open stream_logs streams", registry=r).set_function(
-            lambda: worker.engine.live.log_streams.count
-        )
-        Gauge("browser_worker_browser_up", "1 while a browser is connected", registry=r).set_function(
-            lambda: 1 if worker.is_open and worker.host.alive else 0
-        )
+            sessions.labels(state.value).set_function(lambda s=state.value: stats().by_status.get(s, 0))
+        gauges: dict[str, tuple[str, Callable[[WorkerStats], float]]] = {
+            "browser_worker_capacity": ("Maximum concurrent sessions", lambda x: x.capacity),
+            "browser_worker_queue_length": ("Starts waiting for a free slot", lambda x: x.queue_length),
+            "browser_worker_warm_contexts": ("Warm contexts ready in the pool", lambda x: x.warm),
+            "browser_worker_browser_restarts": ("Chromium relaunches after a crash", lambda x: x.browser_restarts),
+            "browser_worker_browser_recycles": ("Chromium recycles after --recycle-after sessions",
+                                                lambda x: x.browser_recycles),
+            "browser_worker_screencasts": ("Screencasts running for watched sessions", lambda x: x.screencasts),
+            "browser_worker_watchers": ("Open watch streams (viewers)", lambda x: x.watchers),
+            "browser_worker_log_streams": ("Open stream_logs streams", lambda x: x.log_streams),
+            "browser_worker_browser_up": ("1 while a browser is connected", lambda x: 1 if x.browser_up else 0),
+        }
+        for name, (doc, read) in gauges.items():
+            Gauge(name, doc, registry=r).set_function(lambda read=read: read(stats()))
 
     # The engine's StartObserver: it counts starts without knowing these metrics exist.
     def start_requested(self) -> None:
@@ -74,28 +65,29 @@ class WorkerMetrics:
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
+    def health(self) -> dict[str, Any]:
+        """What ``/health`` answers."""
+        x = self._stats()
+        return {
+            "status": "ok" if x.browser_up else "degraded",
+            "browser_up": x.browser_up,
+            "sessions": len(x.active),
+            "capacity": x.capacity,
+            "load": x.load,
+            "screencasts": x.screencasts,
+        }
 
-def health(worker: "BrowserWorker") -> dict[str, Any]:
-    up = worker.is_open and worker.host.alive
-    return {
-        "status": "ok" if up else "degraded",
-        "browser_up": up,
-        "sessions": len(worker.sessions.live_sessions()),
-        "capacity": worker.settings.max_sessions,
-        "load": worker.get_load(),
-        "screencasts": worker.engine.live.active_screencasts,
-    }
 
-
-async def serve_metrics(worker: "BrowserWorker", host: str, port: int) -> web.AppRunner:
+async def serve_metrics(metrics: WorkerMetrics, host: str, port: int) -> Any:
     """Start the /health and /metrics endpoint; the caller cleans up the returned runner."""
+    from aiohttp import web  # only a serving process needs the web server
 
     async def get_health(_: web.Request) -> web.Response:
-        data = health(worker)
+        data = metrics.health()
         return web.json_response(data, status=200 if data["browser_up"] else 503)
 
     async def get_metrics(_: web.Request) -> web.Response:
-        return web.Response(body=worker.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app = web.Application()
     app.router.add_get("/health", get_health)

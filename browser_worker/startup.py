@@ -1,5 +1,5 @@
 """The documented entry point ``browser_worker.startup:hypha_startup`` (``--startup-functions``)."""
 
-from browser_worker.hypha.startup import hypha_startup
+from browser_worker.hypha import hypha_startup
 
 __all__ = ["hypha_startup"]

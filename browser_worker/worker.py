@@ -1,47 +1,36 @@
 """BrowserWorker: the Python API and the face a Hypha server sees.
 
 Usable on its own (``async with BrowserWorker(settings) as worker``) or registered on a Hypha
-server (``browser_worker.hypha``). Every public method does the same three things: parse its
-arguments into a typed request (``_api.calls``), authorize the caller by its ``context``
-(``_api.policy``), then hand the request to the :class:`~browser_worker._engine.engine.SessionEngine`,
-which never sees a raw RPC value. The class attributes are those of Hypha's ``BaseWorker``.
+server (``browser_worker.hypha.registered``). Every service method does the same three things:
+parse its arguments into a typed request (``_door``), authorize the caller by its ``context``
+(``_door.authorize``), then make one call on the :class:`~browser_worker._engine.SessionEngine`,
+which never sees a raw RPC value. No Playwright object and no session state is handled here.
+The class attributes are those of Hypha's ``BaseWorker``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Mapping
+from typing import Any, AsyncIterator, Mapping
 
-from browser_worker._api.apptypes import SUPPORTED_TYPES, canonical_type
-from browser_worker._api.calls import Limits, parse_session_id
-from browser_worker._api.start import StartRequest, parse_start, reroute_start
-from browser_worker._api.compile import parse_compile
-from browser_worker._api.policy import Caller, Role, authorize, caller_from, check_name
-from browser_worker._browser.chromium import ChromiumInfo
-from browser_worker._browser.host import BrowserHost
-from browser_worker._browser.pool import ContextPool
-from browser_worker._net.urls import origin_of
-from browser_worker._cache.prefill import prefill
-from browser_worker._cache.rules import check_app_id
-from browser_worker._compile import compiler
-from browser_worker._compile.budget import CompileBudget
-from browser_worker._engine.engine import SessionEngine
-from browser_worker._engine.progress import Progress
-from browser_worker._engine.session import Session, SessionRegistry, SessionStatus
-from browser_worker._net.instances import ServerInstances
-from browser_worker._net.policy import NetworkPolicy
-from browser_worker._python.snapshot import SnapshotStore
+from browser_worker._door import (
+    SUPPORTED_TYPES, Caller, Limits, Role, authorize, caller_from, check_name, parse_artifact_kind,
+    parse_compile, parse_execute, parse_logs, parse_pdf, parse_screenshot, parse_session_id, parse_start,
+    parse_stream_logs, parse_watch, reroute_start,
+)
+from browser_worker._engine import SessionEngine
+from browser_worker._route_cache import check_app_id
+from browser_worker._session import Session, WorkerStats
 from browser_worker._redact import redact_value, redacting
 from browser_worker.config import WorkerSettings
-from browser_worker.errors import SessionNotFoundError, WorkerError
+from browser_worker.errors import SessionNotFoundError
 from browser_worker.metrics import WorkerMetrics
-from browser_worker.session_views import SessionViews
 
 log = logging.getLogger(__name__)
 
 
-class BrowserWorker(SessionViews):
+class BrowserWorker:
     """Runs Hypha browser apps; one isolated context per session."""
 
     #: Method names registered as the service (everything a Hypha server or user may call).
@@ -69,20 +58,11 @@ class BrowserWorker(SessionViews):
         #: Hypha's ``BrowserWorker.in_docker``.
         self.in_docker = in_docker
         self.visibility = s.visibility
-        self.limits = Limits.from_settings(s)
-        net = NetworkPolicy(
-            allow_private=s.allow_private_network, allow_hosts=s.allowed_hosts,
-            allow_file_urls=s.allow_file_urls,
-            trusted_origins=(origin_of(s.server_url),) if s.server_url else (),
-        )
-        budget = CompileBudget(
-            max_files=s.compile_max_files, max_asset_bytes=s.compile_max_asset_bytes,
-            max_bundle_bytes=s.compile_max_bundle_bytes, timeout=s.compile_timeout,
-        )
-        self.metrics = WorkerMetrics(self)
-        self.engine = SessionEngine(s, net, budget, observer=self.metrics)
-        #: The Hypha server instances pages may connect to (several on one Redis: instances.py).
-        self.instances = ServerInstances(s.server_url)
+        self._limits = Limits.from_settings(s)
+        #: Prometheus counters and gauges (``metrics.serve_metrics`` serves them).
+        self.metrics = WorkerMetrics()
+        self._engine = SessionEngine(s, observer=self.metrics)
+        self.metrics.read_from(self._engine.stats)
         #: True: the server hands us its local URLs (same host); a URL string: that server.
         self.use_local_url: bool | str = use_local_url
         #: The workspace the worker's service is registered in (set by ``registered``).
@@ -100,66 +80,47 @@ class BrowserWorker(SessionViews):
 
     async def open(self) -> None:
         """Launch Chromium now (not lazily) and fill the warm pool."""
-        await self.engine.open()
-        chromium = self.chromium
+        await self._engine.open()
+        chromium = self._engine.chromium
         log.info("browser worker ready: %s (%s)", chromium and chromium.path, chromium and chromium.source)
 
     async def close(self) -> None:
         """Stop every session, then close the pool, the browser and Playwright."""
-        await self.engine.close()
+        await self._engine.close()
 
     async def drain(self, timeout: float | None = None) -> None:
         """Refuse new starts, let starts in flight finish within ``timeout`` seconds (default
         ``drain_timeout``), then stop every session; the worker stays open until ``close``."""
-        await self.engine.drain(self.settings.drain_timeout if timeout is None else timeout)
+        await self._engine.drain(self.settings.drain_timeout if timeout is None else timeout)
 
     async def initialize(self) -> None:
         """Hypha's name for :meth:`open` (its workers are set up with ``initialize()``)."""
         await self.open()
 
-    # ----- what the engine runs on, read-only ------------------------------------------------
+    # ----- reading the worker ---------------------------------------------------------------
 
-    @property
-    def sessions(self) -> SessionRegistry:
-        return self.engine.sessions
+    def stats(self) -> WorkerStats:
+        """A snapshot of the worker's counts: sessions, slots, warm pages, browser, viewers."""
+        return self._engine.stats()
 
     @property
     def is_open(self) -> bool:
-        return self.engine.is_open
+        return self._engine.is_open
 
     @property
-    def chromium(self) -> ChromiumInfo | None:
-        return self.engine.chromium
-
-    @property
-    def host(self) -> BrowserHost:
-        return self.engine.host
-
-    @property
-    def pool(self) -> ContextPool:
-        return self.engine.pool
-
-    @property
-    def net(self) -> NetworkPolicy:
-        return self.engine.net
-
-    @property
-    def budget(self) -> CompileBudget:
-        return self.engine.budget
-
-    @property
-    def snapshot(self) -> SnapshotStore | None:
-        return self.engine.snapshot
+    def chromium(self) -> Any:
+        """The Chromium in use (path, source, version), or None before ``open``."""
+        return self._engine.chromium
 
     @property
     def assets_config(self) -> dict[str, Any] | None:
         """What web-python pages are told about the local assets (None: no assets here)."""
-        assets = self.engine.page_assets
+        assets = self._engine.page_assets
         return assets.page_config() if assets is not None else None
 
     def context_count(self) -> int:
         """Browser contexts that exist right now (sessions plus warm ones), counted by Chromium."""
-        return self.engine.context_count()
+        return self._engine.context_count()
 
     # ----- the door: parse, authorize, hand over ---------------------------------------------
 
@@ -170,58 +131,37 @@ class BrowserWorker(SessionViews):
         """The session ``session_id`` names, if the caller may use ``method`` on it."""
         caller = self._caller(context)
         session_id = parse_session_id(session_id)
-        session = self.engine.find(session_id)
+        session = self._engine.find(session_id)
         if session is None:
             authorize(method, caller, None)
             raise SessionNotFoundError(session_id)
         authorize(method, caller, session.workspace)
         return session
 
-    def _running(self, method: str, session_id: Any, context: Mapping[str, Any] | None) -> tuple[Session, Any]:
-        """The running session ``session_id`` names (if the caller may use it) and its page."""
-        session = self._authorized_session(method, session_id, context)
-        if session.lease is None or session.status is not SessionStatus.RUNNING:
-            raise WorkerError(f"Session {session.id} is {session.status.value}, not running")
-        return session, session.lease.page
-
     async def start(self, config: Any, context: dict[str, Any] | None = None) -> str:
         """Start an app session; return its id once the page loaded and the app code ran.
-        The config is parsed and authorized before anything is allocated."""
+        The config is parsed and authorized before anything is allocated. Only a privileged
+        caller (the controller runs as root) may point a page at another Hypha instance."""
         caller = self._caller(context)
         workspace = authorize("start", caller, None)
+        free_id = caller.role is Role.LOCAL
+        net = self._engine.net
         req = parse_start(config, workspace=None if caller.privileged else workspace,
-                          limits=self.limits, net=self.net, free_id=caller.role is Role.LOCAL)
-        if caller.privileged and req.server_url:
-            req = await self._to_instance(req, config, free_id=caller.role is Role.LOCAL)
-        return await self.engine.start(req)
-
-    async def _to_instance(self, req: StartRequest, config: Mapping[str, Any], *, free_id: bool = False) -> StartRequest:
-        """The app controller names its own instance as ``server_url``; the page connects
-        there if it is an instance of this worker's deployment this worker can reach, else to
-        the worker's own server (instances.py). Only a privileged caller (the controller runs
-        as root) may point a page at another instance: tenants stay under ``--allow-hosts``."""
-        assert req.server_url
-        route = await self.instances.route(req.server_url)
-        if route.reason is None:
-            if route.server_url != self.instances.home:
-                self.net.trust_instance(route.server_url)
-            return req
-        log.warning("%s: %s", req.session_id, route.reason)
-        return reroute_start(config, req, route.server_url, route.reason, limits=self.limits, net=self.net,
-                             free_id=free_id)
+                          limits=self._limits, net=net, free_id=free_id)
+        reroute = None
+        if caller.privileged:
+            reroute = lambda url, note: reroute_start(config, req, url, note, limits=self._limits,  # noqa: E731
+                                                      net=net, free_id=free_id)
+        return await self._engine.start(req, reroute)
 
     async def stop(self, session_id: Any, context: dict[str, Any] | None = None) -> None:
         """Stop a session (a start in flight or queued is cancelled). Unknown or ended ids are
         a quiet no-op, as in the Worker API: a restarted worker must not block cleanup."""
-        caller = self._caller(context)
-        session_id = parse_session_id(session_id)
-        session = self.engine.find(session_id)
-        if session is None:
-            authorize("stop", caller, None)
+        try:
+            session = self._authorized_session("stop", session_id, context)
+        except SessionNotFoundError:
             return None
-        authorize("stop", caller, session.workspace)
-        if self.sessions.is_live(session_id):
-            await self.engine.end(session, SessionStatus.STOPPED)
+        await self._engine.stop(session)
         return None
 
     async def get_session_info(self, session_id: Any, context: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -230,9 +170,7 @@ class BrowserWorker(SessionViews):
     async def list_sessions(self, workspace: Any = None, context: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         if workspace is not None:
             check_name(workspace, "workspace")
-        workspace = authorize("list_sessions", self._caller(context), workspace)
-        return [redact_value(s.info()) for s in self.sessions.live_sessions()
-                if workspace is None or s.workspace == workspace]
+        return self._engine.session_infos(authorize("list_sessions", self._caller(context), workspace))
 
     async def prepare_workspace(self, workspace: Any, context: dict[str, Any] | None = None) -> None:
         authorize("prepare_workspace", self._caller(context), check_name(workspace, "workspace"))
@@ -241,38 +179,78 @@ class BrowserWorker(SessionViews):
     async def close_workspace(self, workspace: Any, context: dict[str, Any] | None = None) -> None:
         """Stop every session of ``workspace`` (starting ones included)."""
         authorize("close_workspace", self._caller(context), check_name(workspace, "workspace"))
-        sessions = [s for s in self.sessions.live_sessions() if s.workspace == workspace]
-        await asyncio.gather(*(self.engine.end(s, SessionStatus.STOPPED, "workspace closed") for s in sessions))
+        await self._engine.close_workspace(workspace)
+
+    async def get_logs(self, session_id: Any, type: Any = None, offset: Any = 0, limit: Any = None,
+                       context: dict[str, Any] | None = None) -> dict[str, Any]:
+        query = parse_logs(type, offset, limit)
+        return await self._engine.logs(self._authorized_session("get_logs", session_id, context), query)
+
+    async def get_artifact(self, session_id: Any, kind: Any, context: dict[str, Any] | None = None) -> dict[str, Any]:
+        """What a session kept when it ended: ``kind`` "screenshot" (PNG of the page as it
+        failed) or "trace" (a Playwright trace zip, secrets scrubbed) →
+        ``{kind, content_type, bytes, size, created_at}``; an error says why there is none."""
+        kind = parse_artifact_kind(kind)
+        return await self._engine.artifact(self._authorized_session("get_artifact", session_id, context), kind)
+
+    async def execute(self, session_id: Any, script: Any, timeout: Any = None,
+                      context: dict[str, Any] | None = None) -> Any:
+        """Evaluate JS in the session's page (an expression or a function) and return its
+        JSON-able value, within ``timeout`` seconds (the worker's default when not given)."""
+        req = parse_execute(self._limits, script, timeout)
+        return await self._engine.evaluate(self._authorized_session("execute", session_id, context), req)
+
+    async def take_screenshot(self, session_id: Any, format: Any = "png", quality: Any = None,
+                              full_page: Any = False, clip: Any = None, selector: Any = None,
+                              timeout: Any = None, wait_for: Any = None, animations: Any = None,
+                              context: dict[str, Any] | None = None) -> bytes:
+        """PNG, JPEG or WebP bytes of the page, a region (``clip``) or one element (``selector``),
+        once the page reached what ``wait_for`` names; ``animations="disabled"`` makes the image
+        repeatable. Everything within ``timeout`` seconds."""
+        req = parse_screenshot(self._limits, format=format, quality=quality, full_page=full_page,
+                               clip=clip, selector=selector, timeout=timeout, wait_for=wait_for,
+                               animations=animations)
+        return await self._engine.screenshot(self._authorized_session("take_screenshot", session_id, context), req)
+
+    async def print_pdf(self, session_id: Any, format: Any = "A4", landscape: Any = False,
+                        print_background: Any = True, timeout: Any = None,
+                        context: dict[str, Any] | None = None) -> bytes:
+        """The page printed to PDF bytes (paper ``format``), within ``timeout`` seconds."""
+        req = parse_pdf(self._limits, format=format, landscape=landscape,
+                        print_background=print_background, timeout=timeout)
+        return await self._engine.pdf(self._authorized_session("print_pdf", session_id, context), req)
+
+    async def watch(self, session_id: Any, fps: Any = None, quality: Any = None, max_width: Any = None,
+                    context: dict[str, Any] | None = None) -> AsyncIterator[dict[str, Any]]:
+        """The session's page, live: an async generator of JPEG frames (``data``, ``timestamp``,
+        ``width``, ``height``, ``url``, ``seq``), one per ``next()``, at most ``fps`` a second
+        (default 2, at most 10). Ends when the session does."""
+        req = parse_watch(fps, quality, max_width)
+        return self._engine.watch(self._authorized_session("watch", session_id, context), req)
+
+    async def stream_logs(self, session_id: Any, offset: Any = 0,
+                          context: dict[str, Any] | None = None) -> AsyncIterator[dict[str, Any]]:
+        """The session's log items as they are written (those held from position ``offset``
+        first), each with its ``position``; ends once the session has ended."""
+        position = parse_stream_logs(offset)
+        return self._engine.stream_logs(self._authorized_session("stream_logs", session_id, context), position)
 
     async def compile(self, manifest: Any, files: Any, config: Any = None,
                       context: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Build the app's ``index.html`` bundle; keep it for starts in the same workspace."""
-        req = parse_compile(manifest, files, config, net=self.net)
+        req = parse_compile(manifest, files, config, net=self._engine.net)
         workspace = authorize("compile", self._caller(context), req.workspace)
-        progress = Progress(req.progress_callback)
-        out_manifest, out_files = await asyncio.to_thread(
-            compiler.compile_app, req.manifest, req.files, req.compiler_config(), progress,
-            policy=self.net, budget=self.budget,
-        )
-        entry = next((f for f in out_files if f.get("path") == compiler.ENTRY), None)
-        html = entry.get("content") if entry is not None else None
-        if workspace and isinstance(html, str):
-            self.engine.entries.put(workspace, html)
-            rule = self.engine.route_cache.rule_for(out_manifest, canonical_type(out_manifest.get("type")))
-            content_hash = out_manifest.get("content_hash")
-            if rule is not None and isinstance(content_hash, str):
-                await prefill(self.engine.route_cache, workspace, content_hash, html, rule, progress)
-        return out_manifest, out_files
+        return await self._engine.install(req, workspace)
 
     async def clear_app_cache(self, workspace: Any, app_id: Any, context: dict[str, Any] | None = None) -> dict[str, Any]:
         """Delete one app's route cache: ``{"deleted_entries": n}``."""
         workspace, app_id = self._cache_of("clear_app_cache", workspace, app_id, context)
-        return {"deleted_entries": await self.engine.route_cache.clear(workspace, app_id)}
+        return {"deleted_entries": await self._engine.route_cache.clear(workspace, app_id)}
 
     async def get_app_cache_stats(self, workspace: Any, app_id: Any, context: dict[str, Any] | None = None) -> dict[str, Any]:
         """One app's route cache: entries, bytes, oldest/newest entry, this process's hits/misses."""
         workspace, app_id = self._cache_of("get_app_cache_stats", workspace, app_id, context)
-        return await self.engine.route_cache.stats(workspace, app_id)
+        return await self._engine.route_cache.stats(workspace, app_id)
 
     def _cache_of(self, method: str, workspace: Any, app_id: Any, context: Mapping[str, Any] | None) -> tuple[str, str]:
         """The workspace and app whose cache ``method`` may touch (the caller's own workspace)."""
@@ -281,7 +259,7 @@ class BrowserWorker(SessionViews):
 
     def get_load(self, context: dict[str, Any] | None = None) -> float:
         """Share of session capacity in use (0.0 idle … 1.0 full; above 1 with a queue)."""
-        return self.engine.load()
+        return self._engine.load()
 
     async def shutdown(self, context: dict[str, Any] | None = None) -> None:
         """Ask the serving process to stop every session and exit (owner or admin only).
@@ -290,6 +268,21 @@ class BrowserWorker(SessionViews):
         self.shutdown_requested.set()
         if context is None:
             await self.close()
+
+    # ----- for the serving process (not service methods) ------------------------------------
+
+    def sessions_to_reconnect(self) -> list[str]:
+        """Ids of running sessions whose page connects to Hypha itself (after a server restart
+        the server must know each of them again: ``hypha.SessionAudit``)."""
+        return self._engine.sessions_to_reconnect()
+
+    def is_running(self, session_id: str) -> bool:
+        return self._engine.is_running(session_id)
+
+    async def end_lost(self, session_id: str, reason: str) -> bool:
+        """End a running session whose page did not come back to the server; False if it had
+        ended meanwhile (or is not running)."""
+        return await self._engine.end_lost(session_id, reason)
 
     # ----- Hypha's BaseWorker surface --------------------------------------------------------
 
@@ -322,19 +315,6 @@ class BrowserWorker(SessionViews):
         workspace = (config or {}).get("workspace") if isinstance(config, dict) else getattr(config, "workspace", None)
         self.owner_workspace = workspace if isinstance(workspace, str) else self.owner_workspace
         if isinstance(config, dict):
-            await self._connected_instance(config)
+            await self._engine.connected(config.get("public_base_url"), config.get("local_base_url"))
         return await server.register_service(
             self.get_worker_service(service_id=service_id, use_local_url=use_local_url))
-
-    async def _connected_instance(self, info: Mapping[str, Any]) -> None:
-        """Learn the deployment from the connection: its public URL (which other instances must
-        share), and the local URL of the instance the worker reached, which its controller
-        hands pages; warm pages go there when this worker can reach it."""
-        self.instances.connected(info.get("public_base_url"))
-        local = info.get("local_base_url")
-        if not isinstance(local, str) or not local.startswith(("http://", "https://")):
-            return
-        route = await self.instances.route(local.rstrip("/"))
-        if route.reason is None and self.engine.is_open:
-            self.net.trust_instance(route.server_url)
-            self.pool.retarget(route.server_url)

@@ -18,6 +18,7 @@ import uuid
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
+from browser_worker.testing import internals
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -94,21 +95,21 @@ async def settle(w: "BrowserWorker", size: int | None = None) -> None:
     """Back to baseline: no session, no slot, and only the warm contexts Chromium counts
     (``size``; by default the pool's warm targets)."""
     if size is None:
-        size = w.pool.target("window") + w.pool.target("web-python")
+        size = w.stats().warm_target["window"] + w.stats().warm_target["web-python"]
     deadline = time.monotonic() + 20
-    while not (w.pool.idle == size and w.context_count() == size):
-        state = (f"idle={w.pool.idle} contexts={w.context_count()} in_use={w.pool.in_use} "
-                 f"waiting={w.pool.waiting} live={[(s.id, s.status.value) for s in w.sessions.live_sessions()]}")
+    while not (w.stats().warm == size and w.context_count() == size):
+        state = (f"idle={w.stats().warm} contexts={w.context_count()} in_use={w.stats().in_use} "
+                 f"waiting={w.stats().queue_length} live={[(s.id, s.status.value) for s in internals(w).sessions.active_sessions()]}")
         assert time.monotonic() < deadline, state
         await asyncio.sleep(0.1)
-    assert w.sessions.live_sessions() == []
-    assert w.pool.in_use == 0 and w.pool.waiting == 0 and w.get_load() == 0
+    assert w.stats().active == ()
+    assert w.stats().in_use == 0 and w.stats().queue_length == 0 and w.get_load() == 0
 
 
 async def wait_warm(worker: "BrowserWorker", kind: str = "web-python", timeout: float = 180) -> None:
     """Until the pool holds a warm page of ``kind``."""
     deadline = time.monotonic() + timeout
-    while worker.pool.idle_of(kind) < 1:
+    while worker.stats().warm_by_type[kind] < 1:
         assert time.monotonic() < deadline, f"no warm {kind} page after {timeout}s"
         await asyncio.sleep(0.2)
 

@@ -15,7 +15,7 @@ import pytest_asyncio
 from hypha_rpc import connect_to_server
 
 from browser_worker import BrowserWorker, WorkerSettings
-from browser_worker.hypha.local_server import LocalHyphaServer
+from browser_worker.testing.hypha_server import LocalHyphaServer
 from browser_worker.hypha.service import registered
 
 from ._support import web_app_config  # noqa: F401  (the one copy is in _support)

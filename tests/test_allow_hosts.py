@@ -36,4 +36,4 @@ async def test_pages_reach_the_hypha_server_but_no_unlisted_host(settings: Any, 
         assert await w.execute(sid, FETCH % settings.server_url) == "reached"
         assert await w.execute(sid, FETCH % f"http://localhost:{port}/") == "blocked"
         await w.stop(sid)
-        assert w.pool.in_use == 0
+        assert w.stats().in_use == 0

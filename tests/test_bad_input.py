@@ -43,7 +43,7 @@ async def test_script_throwing_at_boot_fails_start_and_keeps_logs(worker: Browse
     contents = "\n".join(i["content"] for i in logs["items"])
     assert "before the throw" in contents and "boot-failure-xyz" in contents
     await worker.stop(cfg["id"])  # the server calls stop after a failed start: must not raise
-    assert not worker.sessions.is_live(cfg["id"])
+    assert not (cfg["id"] in worker.stats().active)
 
 
 @pytest.mark.parametrize("app_type", ["web-worker", "window"])
@@ -134,8 +134,8 @@ async def test_waiting_start_succeeds_when_a_slot_frees(settings: Any) -> None:
     async with BrowserWorker(small) as w:
         first = await w.start(web_app_config("data:text/html,one"))
         waiting = asyncio.create_task(w.start(web_app_config("data:text/html,two")))
-        await wait_for(lambda: w.pool.waiting == 1)  # queued for the one slot
-        assert not waiting.done() and w.pool.in_use == 1
+        await wait_for(lambda: w.stats().queue_length == 1)  # queued for the one slot
+        assert not waiting.done() and w.stats().in_use == 1
         await w.stop(first)
         second = await asyncio.wait_for(waiting, 10)
         assert await w.execute(second, "document.body.textContent") == "two"

@@ -11,7 +11,7 @@ from browser_worker import UnsupportedAppTypeError, WorkerError
 from browser_worker._compile.budget import CompileBudget
 from browser_worker._compile.compiler import compile_app
 from browser_worker._net.policy import NetworkPolicy
-from browser_worker._pages.templates import app_data
+from browser_worker._render.templates import app_data
 from browser_worker._net.loopback import start_site
 
 from .fixtures.compile.make_png import png

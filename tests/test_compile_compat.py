@@ -7,8 +7,8 @@ import base64
 from typing import Any
 
 from browser_worker._compile.compiler import compile_app
-from browser_worker._engine.progress import Progress
-from browser_worker._pages.templates import app_data, bundle_type
+from browser_worker._logs.progress import Progress
+from browser_worker._render.templates import app_data, bundle_type
 
 from .fixtures.compile.make_png import png
 

@@ -115,8 +115,8 @@ async def test_manifest_extra_http_headers_reach_the_server(worker: BrowserWorke
     (["X-A"], "manifest 'extra_http_headers' must be an object of header name/value pairs"),
 ])
 def test_bad_extra_http_headers_are_refused_naming_the_rule(headers: object, message: str) -> None:
-    from browser_worker._api.calls import Limits
-    from browser_worker._api.start import parse_start
+    from browser_worker._door.calls import Limits
+    from browser_worker._door.start import parse_start
     from browser_worker._net.policy import NetworkPolicy
     from browser_worker.errors import WorkerError
 
@@ -240,7 +240,7 @@ async def test_an_app_s_own_context_settings_reach_its_page_only(worker: Browser
     ({"ignore_https_errors": 1}, "manifest 'ignore_https_errors' must be true or false"),
 ])
 def test_bad_context_settings_in_a_manifest_name_the_field(manifest: dict, message: str | None) -> None:
-    from browser_worker._api.manifest import context_settings
+    from browser_worker._door.manifest import context_settings
 
     if message is None:
         assert context_settings(manifest) == {"timezone_id": "Mars/Base"}

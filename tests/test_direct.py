@@ -12,6 +12,7 @@ from aiohttp import web
 
 from browser_worker import BrowserWorker, WorkerError
 from browser_worker._net.loopback import start_site
+from browser_worker.testing import internals
 
 from ._support import web_app_config
 
@@ -161,7 +162,7 @@ async def test_allow_hosts_blocks_other_hosts(settings: Any, local_site: str) ->
 async def test_window_app_cold_path_without_warm_pages(settings: Any, window_config: Any) -> None:
     async with BrowserWorker(settings.with_(pool_size=0)) as w:
         sid = await w.start(window_config("document.body.dataset.ran = 'cold'; await api.export({setup(){}});"))
-        assert w.sessions.live(sid).lease.warm_kind is None
+        assert internals(w).sessions.active(sid).lease.warm_kind is None
         assert await w.execute(sid, "document.body.dataset.ran") == "cold"
         assert await w.execute(sid, "location.pathname.endsWith('/index.html')") is True
         await w.stop(sid)

@@ -18,6 +18,7 @@ import pytest_asyncio
 
 from browser_worker import BrowserWorker, WorkerError, WorkerSettings
 from browser_worker.errors import AppStartError, PermissionDeniedError, SessionNotFoundError
+from browser_worker.testing import internals
 
 from ._support import APP_JS, dark_pixels, settle, wait_for, web_app_config
 
@@ -56,7 +57,7 @@ async def tracing_worker(settings: WorkerSettings) -> AsyncIterator[BrowserWorke
     """A worker with ``trace=on-failure`` and a token of its own."""
     w = BrowserWorker(settings.with_(trace="on-failure", token=WORKER_TOKEN, pool_size=1))
     async with w:
-        folder = w.engine.capture.folder
+        folder = internals(w).capture.folder
         assert folder is not None and folder.is_dir()
         yield w
     assert not folder.exists(), "the trace folder outlived the worker"
@@ -65,7 +66,7 @@ async def tracing_worker(settings: WorkerSettings) -> AsyncIterator[BrowserWorke
 async def _failed_start(w: BrowserWorker, config: dict[str, Any]) -> str:
     with pytest.raises(AppStartError):
         await w.start(config)
-    assert w.sessions.any(config["id"]).status.value == "failed"
+    assert internals(w).sessions.any(config["id"]).status.value == "failed"
     return config["id"]
 
 
@@ -141,14 +142,14 @@ async def test_a_session_that_succeeds_keeps_no_trace_with_on_failure(
     await settle(w)
     baseline = w.context_count()
     sid = await w.start(window_config(APP_JS))
-    assert w.sessions.live(sid).tracing  # traced while it ran
+    assert internals(w).sessions.active(sid).tracing  # traced while it ran
     await w.stop(sid)
     with pytest.raises(WorkerError, match=rf"^no trace for session {sid}: tracing was on-failure and the session did not fail \(this session has no artifacts\)$"):
         await w.get_artifact(sid, "trace")
     with pytest.raises(WorkerError, match=rf"^no screenshot for session {sid}: a screenshot is kept only when a session fails"):
         await w.get_artifact(sid, "screenshot")
     assert (await w.get_session_info(sid))["artifacts"] == []
-    assert w.sessions.retained_artifact_bytes() == sum(s.artifacts.bytes for s in w.sessions.ended_sessions())
+    assert w.stats().retained_artifact_bytes == sum(s.artifacts.bytes for s in internals(w).sessions.ended_sessions())
     await settle(w)
     assert w.context_count() == baseline
 
@@ -168,7 +169,7 @@ async def test_a_running_session_that_crashes_keeps_its_trace(tracing_worker: Br
     await settle(w)
     baseline = w.context_count()
     sid = await w.start(web_app_config("data:text/html,<h1>running</h1>"))
-    page = w.sessions.live(sid).lease.page
+    page = internals(w).sessions.active(sid).lease.page
     cdp = await page.context.new_cdp_session(page)
     try:
         with contextlib.suppress(Exception):
@@ -176,7 +177,7 @@ async def test_a_running_session_that_crashes_keeps_its_trace(tracing_worker: Br
     finally:
         with contextlib.suppress(Exception):
             await cdp.detach()
-    await wait_for(lambda: not w.sessions.is_live(sid), 20)
+    await wait_for(lambda: not (sid in w.stats().active), 20)
     info = await w.get_session_info(sid)
     assert info["status"] == "failed" and "crashed" in info["error"]
     assert info["artifacts"] == ["trace"]  # a crashed page cannot be photographed

@@ -15,6 +15,7 @@ from hypha_rpc import connect_to_server
 
 from browser_worker import BrowserWorker, WorkerError
 from browser_worker.hypha.service import registered
+from browser_worker.testing import internals
 
 from ._support import browser_pids, read_until, settle, wait_for, web_app_config
 
@@ -45,12 +46,12 @@ async def test_browser_sigkill_next_start_through_server_gets_a_live_instance(
                 ids = {(await apps.start(app["id"], wait_for_service="default", timeout=60))["id"] for _ in range(3)}
                 assert len(ids) == 1
                 dead = ids.pop()
-                assert w.sessions.is_live(dead)
+                assert (dead in w.stats().active)
 
                 (chromium,) = browser_pids() - before
                 os.kill(chromium, signal.SIGKILL)
                 killed = time.monotonic()
-                await wait_for(lambda: not w.sessions.is_live(dead), timeout=10)
+                await wait_for(lambda: not (dead in w.stats().active), timeout=10)
                 # Ended by whichever came first: the controller's stop or the lost browser.
                 assert (await w.get_session_info(dead))["status"] in ("stopped", "failed")
 
@@ -71,10 +72,10 @@ async def test_browser_sigkill_next_start_through_server_gets_a_live_instance(
                 print(f"\nChromium SIGKILL: server forgot the instance at +{forgot_at:.2f}s, "
                       f"next start answered at +{answered_at:.2f}s")
                 await apps.stop(fresh["id"])
-                await wait_for(lambda: not w.sessions.live_sessions(), timeout=10)
+                await wait_for(lambda: not w.stats().active, timeout=10)
             finally:
                 await alice.disconnect()
-        assert w.host.restarts == 1
+        assert w.stats().browser_restarts == 1
         await settle(w)
 
 
@@ -87,10 +88,10 @@ async def test_lost_browser_ends_its_sessions_at_once(settings: Any) -> None:
         sids = [await w.start(web_app_config(f"data:text/html,<p>{i}</p>")) for i in range(3)]
         (chromium,) = browser_pids() - before
         os.kill(chromium, signal.SIGKILL)
-        await wait_for(lambda: not w.host.alive, timeout=10)
+        await wait_for(lambda: not w.stats().browser_up, timeout=10)
         await asyncio.sleep(0.05)  # a quarter of the grace period the sessions used to get
         assert [(await w.get_session_info(sid))["status"] for sid in sids] == ["failed"] * 3
-        assert w.pool.in_use == 0
+        assert w.stats().in_use == 0
         await settle(w)
 
 
@@ -106,7 +107,7 @@ async def test_drain_refuses_new_starts_and_stops_sessions(settings: Any) -> Non
     async with BrowserWorker(settings.with_(pool_size=1)) as w:
         sid = await w.start(web_app_config("data:text/html,<p>before</p>"))
         await w.drain(5)
-        assert not w.sessions.is_live(sid)
+        assert not (sid in w.stats().active)
         assert (await w.get_session_info(sid))["status"] == "stopped"
         with pytest.raises(WorkerError, match=r"worker is shutting down \(draining\): no new sessions"):
             await w.start(web_app_config("data:text/html,<p>after</p>"))

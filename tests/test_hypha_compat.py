@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from browser_worker import BrowserWorker
+from browser_worker.testing import internals
 
 from ._support import our_workers
 
@@ -74,19 +75,19 @@ async def test_markup_only_window_app_installs_starts_and_is_listed(apps: Any, a
         # Installed through our compile: the manifest says so, and the bundle it made is kept
         # for starts in alice's workspace (and no other).
         assert app["compiled"]["template"] == "window.html" and app["entry_point"] == "index.html", app
-        bundle = worker.engine.entries.get(alice.config.workspace, app["content_hash"])
+        bundle = internals(worker).entries.get(alice.config.workspace, app["content_hash"])
         assert bundle is not None and "Compat Discovery App" in bundle
-        assert worker.engine.entries.get("ws-user-bob", app["content_hash"]) is None
+        assert internals(worker).entries.get("ws-user-bob", app["content_hash"]) is None
 
         session = await apps.start(app["id"], wait_for_service=False, timeout=60)
         sid = session["id"]
-        assert worker.sessions.is_live(sid)  # ours ran it: the built-in worker is off
+        assert (sid in worker.stats().active)  # ours ran it: the built-in worker is off
         title = await worker.execute(sid, "new Promise(r => { const f = () => { const h = document.getElementById('title');"
                                           " h ? r(h.textContent) : setTimeout(f, 50); }; f(); })")
         assert title == "Compat Discovery App"
         assert sid in [s["id"] for s in await worker.list_sessions("ws-user-alice")]
         await apps.stop(sid, raise_exception=False)
-        assert not worker.sessions.is_live(sid)
+        assert not (sid in worker.stats().active)
         assert sid not in [s["id"] for s in await worker.list_sessions("ws-user-alice")]
         assert (await worker.get_session_info(sid))["status"] == "stopped"
     finally:
@@ -109,12 +110,12 @@ async def test_markup_with_script_wait_for_service_and_lazy_get_service(
         tools = await alice.get_service(f"{sid}:compat-tools")
         assert await tools.double(21) == 42
         await apps.stop(sid)
-        assert not worker.sessions.is_live(sid)
+        assert not (sid in worker.stats().active)
 
         # Lazy discovery: nothing is running; asking for the service by app id starts the app
         # (on our worker: the sessions counted are ours), once.
         def ours() -> list[str]:
-            return [s.id for s in worker.sessions.live_sessions() if s.app_id == app_id]
+            return [s.id for s in internals(worker).sessions.active_sessions() if s.app_id == app_id]
 
         assert ours() == []
         lazy = await alice.get_service(f"compat-tools@{app_id}")
@@ -218,7 +219,7 @@ async def test_web_python_app_service(apps: Any, alice: Any, worker: BrowserWork
     try:
         session = await apps.start(app["id"], wait_for_service=True, timeout=120)
         sid = session["id"]
-        assert worker.sessions.live(sid).app_type == "web-python"
+        assert internals(worker).sessions.active(sid).app_type == "web-python"
         service = await alice.get_service(f"{alice.config.workspace}/{sid.split('/')[-1]}:default")
         assert await service.calculate(3, 4) == 7
         assert (await service.get_info())["platform"] == "pyodide"

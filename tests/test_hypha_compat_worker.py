@@ -12,6 +12,7 @@ import pytest
 from hypha_rpc.rpc import RemoteException
 
 from browser_worker import BrowserWorker
+from browser_worker.testing import internals
 
 from ._support import our_workers, wait_for
 
@@ -120,13 +121,13 @@ async def test_concurrent_sessions_are_independent(apps: Any, alice: Any, worker
     try:
         sessions = await asyncio.gather(*(apps.start(a["id"], wait_for_service="default", timeout=60) for a in installed))
         sids = [s["id"] for s in sessions]
-        assert len(set(sids)) == 3 and all(worker.sessions.is_live(s) for s in sids)
+        assert len(set(sids)) == 3 and all((s in worker.stats().active) for s in sids)
         ids = [await (await alice.get_app(s)).get_id() for s in sids]
         assert len(set(ids)) == 3, ids
-        pages = {id(worker.sessions.live(s).lease.context) for s in sids}
+        pages = {id(internals(worker).sessions.active(s).lease.context) for s in sids}
         assert len(pages) == 3  # one browser context each
         await asyncio.gather(*(apps.stop(s) for s in sids))
-        assert not any(worker.sessions.is_live(s) for s in sids)
+        assert not any((s in worker.stats().active) for s in sids)
     finally:
         for a in installed:
             await apps.uninstall(a["id"])
@@ -136,7 +137,7 @@ async def test_error_handling_names_the_cause(apps: Any, worker: BrowserWorker) 
     """test_worker_error_handling: unknown types, bad JS and slow apps are refused, saying why;
     a start that fails at run time (no install check: ``stage=True``) names the app's error."""
     def our_sessions() -> set[str]:
-        return {s.id for s in [*worker.sessions.live_sessions(), *worker.sessions.ended_sessions()]}
+        return {s.id for s in [*internals(worker).sessions.active_sessions(), *internals(worker).sessions.ended_sessions()]}
 
     # The server refuses a type no worker of it lists; ours does not list it, and never saw the app.
     before = our_sessions()
@@ -155,9 +156,9 @@ async def test_error_handling_names_the_cause(apps: Any, worker: BrowserWorker) 
     with pytest.raises(RemoteException, match="startup timed out") as slow:
         await apps.install(source="setTimeout(() => api.export({}), 10000);",
                            manifest={"type": "window", "name": "Compat Slow App"}, timeout=2, overwrite=True)
-    (slow_id,) = [s for s in our_sessions() - before if (worker.sessions.any(s).metadata or {}).get("name") == "Compat Slow App"]
-    await wait_for(lambda: not worker.sessions.is_live(slow_id))
-    texts = worker.sessions.any(slow_id).logs.texts()
+    (slow_id,) = [s for s in our_sessions() - before if (internals(worker).sessions.any(s).metadata or {}).get("name") == "Compat Slow App"]
+    await wait_for(lambda: not (slow_id in worker.stats().active))
+    texts = internals(worker).sessions.any(slow_id).logs.texts()
     assert texts[0] in str(slow.value) and texts[0].startswith("Starting window app "), texts
     assert texts[-2:] == ["Session stopping", "Session stopped"], texts
     assert (await worker.get_session_info(slow_id))["status"] == "stopped"
@@ -182,10 +183,10 @@ async def test_lifecycle_install_start_logs_stop_uninstall(apps: Any, alice: Any
     app = await apps.install(source=source, manifest={"type": "window", "name": "Lifecycle Test App"}, overwrite=True)
     try:
         # Installed through our compile: the bundle is kept for alice's starts.
-        assert worker.engine.entries.get("ws-user-alice", app["content_hash"]) is not None
+        assert internals(worker).entries.get("ws-user-alice", app["content_hash"]) is not None
         session = await apps.start(app["id"], wait_for_service="default", timeout=60)
         sid = session["id"]
-        assert worker.sessions.is_live(sid)
+        assert (sid in worker.stats().active)
         assert await (await alice.get_app(sid)).get_status() == "running"
 
         remote = await alice.get_service((await our_workers(apps))[0]["id"])
@@ -197,7 +198,7 @@ async def test_lifecycle_install_start_logs_stop_uninstall(apps: Any, alice: Any
         logs = await apps.get_logs(sid)
         # Exactly what our worker holds for the session: its own three start lines, then
         # (or interleaved with) the page's console lines, the app's own line last.
-        assert logs["total"] == len(logs["items"]) == len(worker.sessions.live(sid).logs)
+        assert logs["total"] == len(logs["items"]) == len(internals(worker).sessions.active(sid).logs)
         ours = [i["content"] for i in logs["items"] if i["source"] == "worker"]
         assert ours[:2] == [f"Starting window app {app['id']} ({sid})", "Browser context ready; loading the app"], ours
         assert len(ours) == 3 and ours[2].startswith("App loaded in "), ours
@@ -207,10 +208,10 @@ async def test_lifecycle_install_start_logs_stop_uninstall(apps: Any, alice: Any
         assert len(wanted) + len(ours) == logs["total"]  # no other kind of entry
         assert console["total"] == len(wanted) and console["items"] == wanted[:1]
         await apps.stop(sid)
-        assert not worker.sessions.is_live(sid)
+        assert not (sid in worker.stats().active)
         assert sid not in [s["id"] for s in await remote.list_sessions()]
         assert (await remote.get_session_info(sid))["status"] == "stopped"
-        assert worker.sessions.any(sid).logs.texts()[-2:] == ["Session stopping", "Session stopped"]
+        assert internals(worker).sessions.any(sid).logs.texts()[-2:] == ["Session stopping", "Session stopped"]
     finally:
         await apps.uninstall(app["id"])
 

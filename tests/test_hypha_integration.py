@@ -21,8 +21,9 @@ from hypha_rpc import connect_to_server
 
 from browser_worker import BrowserWorker, SessionNotFoundError, WorkerSettings
 from browser_worker.errors import WorkerError
-from browser_worker.hypha.local_server import LocalHyphaServer
+from browser_worker.testing.hypha_server import LocalHyphaServer
 from browser_worker._net.loopback import start_site
+from browser_worker.testing import internals
 
 from ._support import our_workers
 
@@ -216,7 +217,7 @@ async def test_session_ids_stay_bound_to_their_workspace(hypha_style_worker: Bro
     tenant = {"ws": "test-workspace", "user": {"id": "carol", "roles": []}}
     with pytest.raises(WorkerError, match=r"rule: <workspace>/<client_id>"):
         await hypha_style_worker.start(config, tenant)
-    assert not hypha_style_worker.sessions.is_live("test-storage-session")
+    assert not hypha_style_worker.sessions.is_active("test-storage-session")
 
 
 # ----- inject_auth_params: the connection parameters in the query, the token never in a URL ---
@@ -254,7 +255,7 @@ async def test_inject_auth_params_external_app_connects_without_a_token_in_urls(
     try:
         session = await apps.start(app["id"], wait_for_service="default", timeout=60, worker_id=pinned)
         sid = session["id"]
-        assert worker.sessions.live(sid).app_id == app["id"]  # the pinned (shared) worker runs it
+        assert internals(worker).sessions.active(sid).app_id == app["id"]  # the pinned (shared) worker runs it
         client_id = sid.split("/", 1)[1]
         svc = await alice.get_service(f"{sid}:default")
         assert await svc.whoami() == {
@@ -288,7 +289,7 @@ async def test_inject_auth_params_gives_nothing_to_other_origins_or_frames(
     sid = await hypha_style_worker.start(config)
     try:
         assert await hypha_style_worker.execute(sid, "globalThis.env.HYPHA_TOKEN") == alice_token
-        page = hypha_style_worker.sessions.live(sid).lease.page
+        page = hypha_style_worker.sessions.active(sid).lease.page
         child = next(f for f in page.frames if f.url.endswith("/framed.html"))
         assert await child.evaluate("typeof globalThis.env") == "undefined"
     finally:

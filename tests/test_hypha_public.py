@@ -21,7 +21,7 @@ import pytest_asyncio
 from hypha_rpc import connect_to_server
 from hypha_rpc.rpc import RemoteException
 
-from browser_worker.hypha.local_server import LocalHyphaServer
+from browser_worker.testing.hypha_server import LocalHyphaServer
 
 from ._support import read_until
 

@@ -91,7 +91,7 @@ async def test_execute_reads_and_changes_the_page(worker: BrowserWorker) -> None
         assert await worker.execute(sid, read) == {"title": "Modified", "value": 100}
     finally:
         await worker.stop(sid)
-    assert not worker.sessions.is_live(sid)
+    assert not (sid in worker.stats().active)
 
 
 async def test_errors_are_hyphas_classes_with_its_messages(worker: BrowserWorker) -> None:
@@ -190,7 +190,7 @@ async def test_a_tenant_keeps_workspace_bound_ids(worker: BrowserWorker) -> None
                                   ("test-workspace/x", "test-workspace")):  # another workspace
         with pytest.raises(WorkerError, match="workspace|id"):
             await worker.start(cfg.model_copy(update={"id": session_id, "workspace": workspace}), ALICE)
-    assert not worker.sessions.is_live("test-tenant-session")
+    assert not ("test-tenant-session" in worker.stats().active)
 
 
 async def test_a_tenant_cannot_reach_a_free_form_session(worker: BrowserWorker) -> None:
@@ -204,7 +204,7 @@ async def test_a_tenant_cannot_reach_a_free_form_session(worker: BrowserWorker) 
             with pytest.raises(PermissionDeniedError, match="in workspace test-workspace$"):
                 await call()
         assert sid not in [s["id"] for s in await worker.list_sessions(context=ALICE)]
-        assert worker.sessions.is_live(sid)
+        assert (sid in worker.stats().active)
     finally:
         await worker.stop(sid)
 
@@ -214,4 +214,4 @@ async def test_a_local_id_with_a_workspace_part_must_name_its_own(worker: Browse
     that names another workspace, so a tenant's next start can never collide with it."""
     with pytest.raises(WorkerError, match="names workspace 'ws-user-alice'"):
         await worker.start(_config("ws-user-alice/squatted", _data_url("<p>x</p>")))
-    assert not worker.sessions.is_live("ws-user-alice/squatted")
+    assert not ("ws-user-alice/squatted" in worker.stats().active)

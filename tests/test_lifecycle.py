@@ -94,11 +94,11 @@ async def test_stop_of_a_queued_start(settings: Any, window_config: Any) -> None
         first = await w.start(window_config(APP_JS))
         queued_cfg = window_config(APP_JS)
         queued = asyncio.create_task(w.start(queued_cfg))
-        await wait_for(lambda: w.pool.waiting == 1)
+        await wait_for(lambda: w.stats().queue_length == 1)
         await w.stop(queued_cfg["id"])
         with pytest.raises(AppStartError, match="stopped while starting"):
             await asyncio.wait_for(queued, 5)
-        assert w.pool.waiting == 0 and w.pool.in_use == 1
+        assert w.stats().queue_length == 0 and w.stats().in_use == 1
         await w.stop(first)
         await settle(w, 1)
 

@@ -56,9 +56,9 @@ async def counter(worker: BrowserWorker) -> AsyncIterator[str]:
     baseline = worker.context_count()
     sid = await worker.start(web_app_config(COUNTER))
     yield sid
-    if worker.sessions.is_live(sid):
+    if (sid in worker.stats().active):
         await worker.stop(sid)
-    await wait_for(lambda: worker.engine.live.active_screencasts == 0, 10)
+    await wait_for(lambda: worker.stats().screencasts == 0, 10)
     await settle(worker)
     assert worker.context_count() == baseline  # watching holds no context of its own
 
@@ -75,14 +75,14 @@ async def test_watch_streams_distinct_frames_and_stops_the_screencast_after_the_
     assert all(data[:2] == b"\xff\xd8" for _, _, data in got)  # JPEG
     assert len({data for _, _, data in got}) == 6 and [s for _, s, _ in got] == sorted({s for _, s, _ in got})
     assert frame["width"] == 1280 and frame["url"].startswith("data:text/html")
-    assert worker.engine.live.active_screencasts == 1
+    assert worker.stats().screencasts == 1
     # A second watcher joins the same screencast and gets the last frame at once.
     late = await worker.watch(counter)
     first = await asyncio.wait_for(late.__anext__(), 5)
-    assert first["seq"] >= got[-1][1] and worker.engine.live.active_screencasts == 1
+    assert first["seq"] >= got[-1][1] and worker.stats().screencasts == 1
     await late.aclose()
     await frames.aclose()
-    await wait_for(lambda: worker.engine.live.active_screencasts == 0, 5)
+    await wait_for(lambda: worker.stats().screencasts == 0, 5)
     print(f"\nframes at (s): {[round(t, 2) for t, _, _ in got]}")
 
 
@@ -90,9 +90,9 @@ async def test_an_abandoned_watch_is_ended_and_caps_and_arguments_are_enforced(
         worker: BrowserWorker, counter: str) -> None:
     frames = await worker.watch(counter, fps=2)
     await frames.__anext__()  # …and never asks again, like a closed tab
-    assert worker.engine.live.watches.count == 1
-    await wait_for(lambda: worker.engine.live.active_screencasts == 0, 10)
-    assert worker.engine.live.watches.count == 0
+    assert worker.stats().watchers == 1
+    await wait_for(lambda: worker.stats().screencasts == 0, 10)
+    assert worker.stats().watchers == 0
     for kwargs, field in (({"fps": 11}, "fps"), ({"fps": "2"}, "fps"), ({"quality": 100}, "quality"),
                           ({"max_width": 10_000}, "max_width")):
         with pytest.raises(WorkerError, match=f"invalid watch arguments: {field}"):
@@ -122,7 +122,7 @@ async def test_stream_logs_follows_the_log_and_ends_with_the_session(worker: Bro
     await worker.stop(sid)
     await asyncio.wait_for(reader, 10)  # the stream ends once the session has
     assert seen[-1]["content"] == "Session stopped"
-    assert worker.engine.live.log_streams.count == 0
+    assert worker.stats().log_streams == 0
     later = await worker.stream_logs(sid, offset=len(seen) - 1)  # an ended session: what is kept
     assert [i["content"] async for i in later] == ["Session stopped"]
     with pytest.raises(WorkerError, match="invalid stream_logs arguments: offset"):
@@ -142,8 +142,8 @@ async def test_other_tenants_and_anonymous_callers_cannot_watch_or_follow(
             for method in ("watch", "stream_logs"):
                 with pytest.raises(RemoteException, match=DENIED + who):
                     await getattr(remote, method)(counter)
-        assert worker.engine.live.watches.count == worker.engine.live.log_streams.count == 0
-        assert worker.engine.live.active_screencasts == 0
+        assert worker.stats().watchers == worker.stats().log_streams == 0
+        assert worker.stats().screencasts == 0
     finally:
         await bob.disconnect()
         await anonymous.disconnect()
@@ -183,10 +183,10 @@ async def test_the_viewer_shows_the_session_live_with_its_logs_and_opens_no_port
                 "() => document.getElementById('logs').textContent.includes('shown-in-the-viewer')", timeout=10000)
             log_lag = time.monotonic() - t1
             await page.screenshot(path=os.environ.get("VIEWER_PICTURE", "/tmp/viewer.png"))
-            assert worker.engine.live.active_screencasts == 1
+            assert worker.stats().screencasts == 1
             await page.close()
             t2 = time.monotonic()
-            await wait_for(lambda: worker.engine.live.active_screencasts == 0, 15)
+            await wait_for(lambda: worker.stats().screencasts == 0, 15)
             closed = time.monotonic() - t2
         finally:
             await browser.close()
@@ -236,4 +236,4 @@ async def test_the_viewer_shows_a_failed_session_s_logs_and_failure_screenshot_t
         finally:
             await browser.close()
     # A closed tab leaves its streams parked; the watchdog ends them (log streams after 10 s idle).
-    await wait_for(lambda: worker.engine.live.watches.count == worker.engine.live.log_streams.count == 0, 30)
+    await wait_for(lambda: worker.stats().watchers == worker.stats().log_streams == 0, 30)

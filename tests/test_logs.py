@@ -11,7 +11,7 @@ import pytest
 from browser_worker import SessionNotFoundError, WorkerSettings
 from browser_worker._logs.buffer import ENTRY_OVERHEAD, NETWORK, REDACTED, LogBuffer, truncate
 from browser_worker._logs.console import decode
-from browser_worker._engine.session import Session, SessionRegistry, SessionStatus
+from browser_worker._session.session import Session, SessionRegistry, SessionStatus
 
 
 def test_console_lines_use_hyphas_vocabulary() -> None:

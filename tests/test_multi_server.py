@@ -23,7 +23,7 @@ import pytest
 import pytest_asyncio
 from hypha_rpc import connect_to_server
 
-from browser_worker.hypha.local_cluster import LocalHyphaCluster
+from browser_worker.testing.cluster import LocalHyphaCluster
 
 from ._support import kill_group, serve_process
 

@@ -29,7 +29,7 @@ async def test_a_spinning_page_answers_by_the_deadline_is_reported_stuck_and_sto
     errors = [i["content"] for i in (await worker.get_logs(sid, type="error"))["items"]]
     assert any("no longer answers" in e for e in errors), errors
     await asyncio.wait_for(worker.stop(sid), 20)
-    assert not worker.sessions.is_live(sid)
+    assert not (sid in worker.stats().active)
     await settle(worker)
     assert worker.context_count() == baseline
 

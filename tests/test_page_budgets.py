@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from browser_worker import BrowserWorker, SessionNotFoundError, WorkerSettings
+from browser_worker.testing import internals
 
 from ._support import wait_for
 
@@ -71,8 +72,8 @@ def web_app(html: str) -> dict[str, Any]:
 
 
 async def back_to_baseline(w: BrowserWorker, baseline: int) -> None:
-    await wait_for(lambda: w.pool.in_use == 0 and w.context_count() == baseline, 30)
-    assert w.pool.in_use == 0 and w.context_count() == baseline
+    await wait_for(lambda: w.stats().in_use == 0 and w.context_count() == baseline, 30)
+    assert w.stats().in_use == 0 and w.context_count() == baseline
 
 
 @pytest.fixture
@@ -86,7 +87,7 @@ def budget_settings() -> WorkerSettings:
 async def test_console_flood_cannot_delay_another_session(budget_settings: WorkerSettings) -> None:
     me = psutil.Process()
     async with BrowserWorker(budget_settings) as w:
-        await wait_for(lambda: w.pool.idle == 1)
+        await wait_for(lambda: w.stats().warm == 1)
         baseline = w.context_count()
         attacker = await w.start(web_app("<p>attacker</p>"))
         bystander = await w.start(web_app("<p>bystander</p>"))
@@ -114,36 +115,36 @@ async def test_console_flood_cannot_delay_another_session(budget_settings: Worke
         assert state["hooks_replaced"] == 0  # the read hook cannot be swapped out
         assert state["refused"] >= state["calls"]  # no binding to call: every call failed in the page
 
-        logs = w.sessions.live(attacker).logs
+        logs = internals(w).sessions.active(attacker).logs
         assert logs.bytes <= MAX_LOG_BYTES and logs.dropped > 0
         assert all(len(i["content"].encode()) <= ENTRY_BYTES for i in logs_read["items"])
         texts = logs.texts()
         assert any(t.startswith("[log] yyyy") and t.endswith("bytes]") for t in texts)  # 1 MB lines, cut
-        pump = w.sessions.live(attacker).lease.console_pump
+        pump = internals(w).sessions.active(attacker).lease.console_pump
         assert pump.rejected > 0 and pump.lines > 0  # polluted answers dropped, good ones kept
         assert sum("console output from the page dropped: " in t for t in texts) <= 1  # said once
 
         await w.stop(attacker)
-        closing = w.sessions.any(attacker).logs.texts()
+        closing = internals(w).sessions.any(attacker).logs.texts()
         assert sum(f"console output from the page dropped {pump.rejected} times" in t for t in closing) == 1
         await w.stop(bystander)
-        assert w.sessions.retained_bytes() <= RETAINED
+        assert w.stats().retained_log_bytes <= RETAINED
         await back_to_baseline(w, baseline)
 
 
 async def test_retained_logs_stay_within_their_byte_budget(budget_settings: WorkerSettings) -> None:
     async with BrowserWorker(budget_settings) as w:
-        await wait_for(lambda: w.pool.idle == 1)
+        await wait_for(lambda: w.stats().warm == 1)
         baseline = w.context_count()
         ended = []
         for _ in range(5):  # 300 lines of 1 MB each, per session (issue 10)
             sid = await w.start(web_app("<p>chatty</p>"))
             await w.execute(sid, "() => { const l = 'q'.repeat(1 << 20); for (let i = 0; i < 300; i++) console.log(l); }")
             await w.get_logs(sid)
-            assert w.sessions.live(sid).logs.bytes <= MAX_LOG_BYTES
+            assert internals(w).sessions.active(sid).logs.bytes <= MAX_LOG_BYTES
             await w.stop(sid)
             ended.append(sid)
-            assert w.sessions.retained_bytes() <= RETAINED
+            assert w.stats().retained_log_bytes <= RETAINED
         with pytest.raises(SessionNotFoundError):
             await w.get_logs(ended[0])  # the oldest ended session made room
         newest = await w.get_logs(ended[-1], type="console")
@@ -153,12 +154,12 @@ async def test_retained_logs_stay_within_their_byte_budget(budget_settings: Work
 
 async def test_popups_are_blocked(budget_settings: WorkerSettings) -> None:
     async with BrowserWorker(budget_settings) as w:
-        await wait_for(lambda: w.pool.idle == 1)
+        await wait_for(lambda: w.stats().warm == 1)
         baseline = w.context_count()
         sid = await w.start(web_app(
             "<p>popups</p><script>window.opened = [];"
             "for (let i = 0; i < 50; i++) window.opened.push(window.open('about:blank#' + i));</script>"))
-        lease = w.sessions.live(sid).lease
+        lease = internals(w).sessions.active(sid).lease
         assert await w.execute(sid, "window.opened.filter((x) => x !== null).length") == 0
         # Ways around window.open: links with target=_blank, a fresh frame's own window.open.
         await w.execute(sid, """() => {
@@ -186,7 +187,7 @@ async def test_popups_are_blocked(budget_settings: WorkerSettings) -> None:
 
 async def test_hung_page_keeps_one_pending_read_and_stops(budget_settings: WorkerSettings) -> None:
     async with BrowserWorker(budget_settings) as w:
-        await wait_for(lambda: w.pool.idle == 1)
+        await wait_for(lambda: w.stats().warm == 1)
         baseline = w.context_count()
         sid = await w.start(web_app("<p>hang</p>"))
         other = await w.start(web_app("<p>other</p>"))
@@ -197,7 +198,7 @@ async def test_hung_page_keeps_one_pending_read_and_stops(budget_settings: Worke
         t = time.perf_counter()
         await w.get_logs(sid)
         assert time.perf_counter() - t < 2.0
-        pump = w.sessions.live(sid).lease.console_pump
+        pump = internals(w).sessions.active(sid).lease.console_pump
         assert pump.timeouts >= 1 and len(pump._inflight) <= 1  # no pile of pending reads
         assert await w.execute(other, "1+1") == 2
         t = time.perf_counter()

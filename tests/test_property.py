@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from browser_worker import AppStartError, BrowserWorker, CapacityError, WorkerError
+from browser_worker.testing import internals
 
 from ._support import APP_JS, bad_configs, registered_clients, settle
 
@@ -235,7 +236,7 @@ async def test_random_operations_end_at_baseline(
 
         await w.close_workspace("ws-user-alice")
         await settle(w, 1)
-        assert w.sessions.live_sessions() == [] and w.get_load() == 0
+        assert w.stats().active == () and w.get_load() == 0
 
         async def none_registered() -> bool:
             return not (started & await registered_clients(alice))

@@ -16,11 +16,12 @@ import aiohttp
 import pytest
 
 from browser_worker import BrowserWorker
-from browser_worker._python.asset_server import AssetServer
-from browser_worker._python.assets import AssetPaths, default_paths, write_index
+from browser_worker._pyodide.asset_server import AssetServer
+from browser_worker._pyodide.assets import AssetPaths, default_paths, write_index
 from browser_worker._browser.boot_gate import COLD_START, REFILL, WARM_START, BootGate
 from browser_worker._browser.demand import BurstDemand
-from browser_worker._python.snapshot import SECRET_HEADER, SnapshotStore
+from browser_worker._pyodide.snapshot import SECRET_HEADER, SnapshotStore
+from browser_worker.testing import internals
 
 from ._support import make_wheel
 
@@ -178,8 +179,8 @@ async def test_cold_web_python_starts_from_the_snapshot(settings: Any, hypha_ser
     client = await connect_to_server({"server_url": hypha_server.url, "token": token})
     cold = settings.with_(python_pool_size=0, pool_size=0, allow_hosts="127.0.0.1", python_boot_concurrency=1)
     async with BrowserWorker(cold) as worker:
-        assert worker.snapshot is not None and not worker.snapshot.ready  # made on first demand
-        gate = worker.pool.python_boots
+        assert internals(worker).snapshot is not None and not internals(worker).snapshot.ready  # made on first demand
+        gate = internals(worker).pool.python_boots
         seen: list[tuple[int, int]] = []
 
         async def watch() -> None:
@@ -190,7 +191,7 @@ async def test_cold_web_python_starts_from_the_snapshot(settings: Any, hypha_ser
         watcher = asyncio.create_task(watch())
         sids = await asyncio.gather(*(worker.start(config(hypha_server, token, RANDOM_APP)) for _ in range(2)))
         watcher.cancel()
-        assert worker.snapshot.ready and worker.snapshot.size > 10_000_000
+        assert internals(worker).snapshot.ready and internals(worker).snapshot.size > 10_000_000
         assert max(active for active, _ in seen) == 1  # python_boot_concurrency=1: one page at a time
         assert max(waiting for _, waiting in seen) == 1  # the other start waited its turn
         values = []
@@ -225,7 +226,7 @@ async def test_without_the_snapshot_pages_boot_the_full_way(settings: Any, hypha
     token = await hypha_server.user_token("dora")
     plain = settings.with_(python_pool_size=0, pool_size=0, allow_hosts="127.0.0.1", pyodide_snapshot=False)
     async with BrowserWorker(plain) as worker:
-        assert worker.snapshot is None and "snapshot" not in (worker.assets_config or {})
+        assert internals(worker).snapshot is None and "snapshot" not in (worker.assets_config or {})
         sid = await worker.start(config(hypha_server, token, RANDOM_APP))
         texts = [i["content"] for i in (await worker.get_logs(sid))["items"]]
         assert "[info] snapshot app hypha_rpc" in texts, texts

@@ -14,7 +14,8 @@ from playwright.async_api import Error as PlaywrightError
 
 from browser_worker import AppStartError, BrowserWorker, CapacityError, WorkerError
 from browser_worker.metrics import serve_metrics
-from browser_worker.hypha.local_server import free_port
+from browser_worker.testing.hypha_server import free_port
+from browser_worker.testing import internals
 
 from ._support import browser_pids, wait_for, web_app_config
 
@@ -30,7 +31,7 @@ async def test_browser_killed_sessions_fail_and_worker_recovers(settings: Any) -
         os.kill(mine.pop(), signal.SIGKILL)
         killed_at = time.monotonic()
         for sid in sids:
-            await wait_for(lambda sid=sid: not w.sessions.is_live(sid))
+            await wait_for(lambda sid=sid: not (sid in w.stats().active))
             info = await w.get_session_info(sid)
             assert info["status"] == "failed"
             logs = await w.get_logs(sid)
@@ -40,7 +41,7 @@ async def test_browser_killed_sessions_fail_and_worker_recovers(settings: Any) -
         print(f"\nstart after Chromium SIGKILL succeeded {recovered_in:.2f}s after the kill")
         assert await w.execute(new, "document.getElementById('p').textContent") == "after crash"
         assert w.get_load() == pytest.approx(1 / settings.max_sessions)
-        assert w.host.restarts == 1
+        assert w.stats().browser_restarts == 1
         await w.stop(new)
         assert w.get_load() == 0
 
@@ -49,17 +50,17 @@ async def test_page_crash_fails_only_that_session(settings: Any) -> None:
     async with BrowserWorker(settings.with_(pool_size=1)) as w:
         a = await w.start(web_app_config("data:text/html,<p>a</p>"))
         b = await w.start(web_app_config("data:text/html,<p>b</p>"))
-        page = w.sessions.live(a).lease.page
+        page = internals(w).sessions.active(a).lease.page
         cdp = await page.context.new_cdp_session(page)
         with pytest.raises(PlaywrightError, match="Target page, context or browser has been closed"):
             await cdp.send("Page.crash")  # the page dies under the call
-        await wait_for(lambda: not w.sessions.is_live(a))
+        await wait_for(lambda: not (a in w.stats().active))
         assert (await w.get_session_info(a))["status"] == "failed"
         assert any("crashed" in i["content"] for i in (await w.get_logs(a))["items"])
         assert await w.execute(b, "document.body.textContent") == "b"
         c = await w.start(web_app_config("data:text/html,<p>c</p>"))
         assert await w.execute(c, "document.body.textContent") == "c"
-        assert w.host.restarts == 0
+        assert w.stats().browser_restarts == 0
 
 
 async def test_overload_queues_then_fails_and_nothing_leaks(settings: Any) -> None:
@@ -75,8 +76,8 @@ async def test_overload_queues_then_fails_and_nothing_leaks(settings: Any) -> No
 
         # Waiters succeed as others stop.
         waiting = [asyncio.create_task(w.start(web_app_config("data:text/html,<p>late</p>"))) for _ in range(3)]
-        await wait_for(lambda: w.pool.waiting == 3)  # all three queued before a slot frees
-        assert w.pool.in_use == 3 and not any(t.done() for t in waiting)
+        await wait_for(lambda: w.stats().queue_length == 3)  # all three queued before a slot frees
+        assert w.stats().in_use == 3 and not any(t.done() for t in waiting)
         for sid in ok:
             await w.stop(sid)
         late = await asyncio.gather(*waiting)
@@ -84,17 +85,17 @@ async def test_overload_queues_then_fails_and_nothing_leaks(settings: Any) -> No
         for sid in late:
             await w.stop(sid)
         await wait_for(lambda: w.context_count() == baseline)
-        assert w.pool.in_use == 0
+        assert w.stats().in_use == 0
 
 
 async def test_fifty_start_stop_cycles_leak_no_context(settings: Any, window_config: Any) -> None:
     async with BrowserWorker(settings.with_(pool_size=2)) as w:
-        await wait_for(lambda: w.pool.idle == 2)
+        await wait_for(lambda: w.stats().warm == 2)
         baseline = w.context_count()
         for _ in range(50):
             sid = await w.start(window_config("await api.export({setup(){}});"))
             await w.stop(sid)
-        await wait_for(lambda: w.pool.idle == 2)
+        await wait_for(lambda: w.stats().warm == 2)
         assert w.context_count() == baseline == 2
         assert w.metrics.failures._value.get() == 0
 
@@ -103,20 +104,20 @@ async def test_recycle_after_n_sessions_drains_old_browser(settings: Any) -> Non
     before = browser_pids()
     async with BrowserWorker(settings.with_(pool_size=1, recycle_after=3)) as w:
         keep = await w.start(web_app_config("data:text/html,<p>old</p>"))
-        old_browser = w.sessions.live(keep).lease.browser
+        old_browser = internals(w).sessions.active(keep).lease.browser
         for _ in range(4):
             sid = await w.start(web_app_config("data:text/html,<p>x</p>"))
             await w.stop(sid)
-        assert w.host.recycles >= 1
-        assert not w.host.is_current(old_browser)  # new sessions go to a fresh browser
+        assert w.stats().browser_recycles >= 1
+        assert not internals(w).host.is_current(old_browser)  # new sessions go to a fresh browser
         assert await w.execute(keep, "document.body.textContent") == "old"  # the old one drains
-        assert old_browser in w.host.browsers()
+        assert old_browser in internals(w).host.browsers()
         assert len(browser_pids() - before) >= 2  # the old one and a fresh one
         await w.stop(keep)
         await wait_for(lambda: not old_browser.is_connected())  # drained: closed
-        assert old_browser not in w.host.browsers()
+        assert old_browser not in internals(w).host.browsers()
         # ...and its process is gone: one Chromium per browser the host still has.
-        await wait_for(lambda: len(browser_pids() - before) == len(w.host.browsers()))
+        await wait_for(lambda: len(browser_pids() - before) == len(internals(w).host.browsers()))
 
 
 async def test_infinite_loop_times_out_and_is_cleaned_up(settings: Any, window_config: Any) -> None:
@@ -125,7 +126,7 @@ async def test_infinite_loop_times_out_and_is_cleaned_up(settings: Any, window_c
         cfg["timeout"] = 3
         with pytest.raises(AppStartError, match="did not finish loading within 3s"):
             await w.start(cfg)
-        assert not w.sessions.is_live(cfg["id"])
+        assert not (cfg["id"] in w.stats().active)
         assert (await w.get_session_info(cfg["id"]))["status"] == "failed"
         other = await w.start(web_app_config("data:text/html,<p>fine</p>"))
         assert await w.execute(other, "document.body.textContent") == "fine"
@@ -137,7 +138,7 @@ async def test_console_flood_stays_bounded(settings: Any) -> None:
         calm = await w.start(web_app_config("data:text/html,<p>calm</p>"))
         await w.execute(flood, "() => { for (let i = 0; i < 100000; i++) console.log('line ' + i); }")
         assert await w.execute(calm, "document.body.textContent") == "calm"
-        await wait_for(lambda: any("line 99999" in t for t in w.sessions.live(flood).logs.texts()), 60)
+        await wait_for(lambda: any("line 99999" in t for t in internals(w).sessions.active(flood).logs.texts()), 60)
         logs = await w.get_logs(flood)
         assert logs["total"] <= 1000
 
@@ -181,9 +182,9 @@ async def test_file_urls_need_opt_in(settings: Any, tmp_path: Any) -> None:
 async def test_session_ttl_stops_old_sessions(settings: Any) -> None:
     async with BrowserWorker(settings.with_(pool_size=0, session_ttl=0.5)) as w:
         sid = await w.start(web_app_config("data:text/html,<p>short</p>"))
-        await wait_for(lambda: not w.sessions.is_live(sid), 10)
+        await wait_for(lambda: not (sid in w.stats().active), 10)
         assert (await w.get_session_info(sid))["status"] == "stopped"
-        assert any("session-ttl" in t for t in w.sessions.any(sid).logs.texts())
+        assert any("session-ttl" in t for t in internals(w).sessions.any(sid).logs.texts())
 
 
 def samples(text: str) -> dict[str, float]:

@@ -25,6 +25,7 @@ from aiohttp import web
 
 from browser_worker import BrowserWorker, WorkerSettings
 from browser_worker.errors import PermissionDeniedError, WorkerError
+from browser_worker.testing import internals
 
 BIG = 5 * 1024 * 1024
 DELAY = 0.3
@@ -214,11 +215,11 @@ async def test_enable_cache_false_and_bad_rules(origin: Origin, tmp_path: Path) 
             await worker.stop(sid)
         assert origin.seen["/big.js"] == 2
         assert (await worker.get_app_cache_stats(ALICE, "cached-app"))["entry_count"] == 0
-        before = len(worker.sessions.live_sessions())
+        before = len(worker.stats().active)
         for bad in ({"cache_routes": "http://x/*"}, {"enable_cache": "yes"}, {"cache_routes": [{"url": 1}]}):
             with pytest.raises(WorkerError, match="manifest"):
                 await worker.start(origin.config(**bad))
-        assert len(worker.sessions.live_sessions()) == before
+        assert len(worker.stats().active) == before
 
 
 async def test_a_tenant_reads_and_clears_only_its_own_workspace(tmp_path: Path) -> None:
@@ -226,7 +227,7 @@ async def test_a_tenant_reads_and_clears_only_its_own_workspace(tmp_path: Path) 
     assert "clear_app_cache" in worker.SERVICE_METHODS and "get_app_cache_stats" in worker.SERVICE_METHODS
     service = worker.get_worker_service()
     assert callable(service["clear_app_cache"]) and callable(service["get_app_cache_stats"])
-    store = worker.engine.route_cache.store
+    store = internals(worker).route_cache.store
     store.put(ALICE, "app", "http://x/a.js", 200, {}, b"alice's")
     for call in (worker.get_app_cache_stats, worker.clear_app_cache):
         with pytest.raises(PermissionDeniedError, match=f"cannot {call.__name__} in workspace {ALICE}"):
@@ -242,7 +243,7 @@ async def test_a_tenant_reads_and_clears_only_its_own_workspace(tmp_path: Path) 
     assert await worker.clear_app_cache(BOB, "app", context=BOB_CTX) == {"deleted_entries": 0}
     admin = {"ws": "public", "user": {"id": "root"}}
     assert await worker.clear_app_cache(ALICE, "app", context=admin) == {"deleted_entries": 1}
-    await worker.engine.route_cache.close()
+    await internals(worker).route_cache.close()
     assert json.loads((tmp_path / "index.json").read_text())["entries"] == []
 
 
@@ -256,11 +257,11 @@ async def test_window_app_on_warm_pages(origin: Origin, tmp_path: Path, hypha_se
     async with BrowserWorker(settings) as worker:
         for _ in range(2):
             for _ in range(200):
-                if worker.pool.idle_of("window"):
+                if worker.stats().warm_by_type["window"]:
                     break
                 await asyncio.sleep(0.05)
             sid = await worker.start(window_config(script, requirements=[big], cache_routes=[big]))
-            session = worker.engine.find(sid)
+            session = internals(worker).find(sid)
             assert session is not None and session.lease is not None and session.lease.warm_kind == "window"
             assert session.lease.warm_origin is not None
             assert await worker.execute(sid, "() => window.__big.length") == BIG - 32
@@ -323,7 +324,7 @@ async def test_a_bad_cache_rule_fails_the_install_naming_the_field(tmp_path: Pat
     with pytest.raises(WorkerError, match="manifest.cache_routes must be a list of URL patterns"):
         await worker.compile({"type": "iframe", "entry_point": "index.html", "cache_routes": "http://x/*"}, files,
                              {"workspace": ALICE}, context=ALICE_CTX)
-    await worker.engine.route_cache.close()
+    await internals(worker).route_cache.close()
 
 
 @pytest.mark.e2e

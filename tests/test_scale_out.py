@@ -16,7 +16,8 @@ from hypha_rpc import connect_to_server
 
 from browser_worker import BrowserWorker
 from browser_worker._browser.chromium import find_chromium
-from browser_worker.hypha.local_server import free_port
+from browser_worker.testing.hypha_server import free_port
+from browser_worker.testing import internals
 
 from ._support import serve_process, web_app_config
 
@@ -105,14 +106,14 @@ async def test_remote_browser_endpoint_and_reconnect(settings: Any, run_server: 
         kill_group(run_server["proc"])
         await run_server["proc"].wait()
         deadline = time.monotonic() + 15
-        while w.sessions.is_live(live):
+        while (live in w.stats().active):
             assert time.monotonic() < deadline, "session on the lost remote browser did not fail"
             await asyncio.sleep(0.05)
         assert (await w.get_session_info(live))["status"] == "failed"
-        assert any("Chromium exited unexpectedly" in t for t in w.sessions.any(live).logs.texts())
+        assert any("Chromium exited unexpectedly" in t for t in internals(w).sessions.any(live).logs.texts())
 
         run_server["proc"] = await start_run_server(run_server["port"])
         back = await w.start(web_app_config("data:text/html,<p id=p>back</p>"))
         assert await w.execute(back, "document.getElementById('p').textContent") == "back"
-        assert w.host.restarts >= 1
+        assert w.stats().browser_restarts >= 1
         await w.stop(back)

@@ -15,6 +15,7 @@ import pytest_asyncio
 
 from browser_worker import BrowserWorker, WorkerError
 from browser_worker.errors import PermissionDeniedError
+from browser_worker.testing import internals
 
 from ._support import png_size, serving, settle, web_app_config, webp_size
 
@@ -37,14 +38,14 @@ def pdf_pages(pdf: bytes) -> int:
 async def test_a_manifest_scale_factor_gives_a_context_of_its_own_released_like_any(worker: BrowserWorker) -> None:
     await settle(worker)
     baseline = worker.context_count()
-    warm = list(worker.pool._ready)
+    warm = list(internals(worker).pool._ready)
     sid = await worker.start(web_app_config("data:text/html,<p>hidpi</p>", viewport={"width": 1280, "height": 720},
                                             device_scale_factor=2))
     try:
         assert png_size(await worker.take_screenshot(sid)) == (2560, 1440)
         assert await worker.execute(sid, "[devicePixelRatio, innerWidth, innerHeight]") == [2, 1280, 720]
-        assert all(lease in worker.pool._ready for lease in warm)  # no warm context was spent on it
-        assert worker.pool.in_use == 1
+        assert all(lease in internals(worker).pool._ready for lease in warm)  # no warm context was spent on it
+        assert worker.stats().in_use == 1
     finally:
         await worker.stop(sid)
     await settle(worker)

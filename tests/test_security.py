@@ -18,6 +18,7 @@ from hypha_rpc.rpc import RemoteException
 
 from browser_worker import BrowserWorker
 from browser_worker.metrics import serve_metrics
+from browser_worker.testing import internals
 
 from ._support import settle, web_app_config
 
@@ -114,7 +115,7 @@ async def test_file_pages_are_refused(hypha_server: Any, alice: Any, bob: Any, s
     with pytest.raises(RemoteException, match=rf"{REFUSED}{field}: scheme file: is not allowed \(rule: pages load only from"):
         await as_bob.start(cfg)
     assert worker.get_load() == before
-    assert not worker.sessions.is_live(f"ws-user-bob/{client_id}")
+    assert not (f"ws-user-bob/{client_id}" in worker.stats().active)
 
 
 async def test_shutdown_is_refused_to_other_tenants_and_anonymous(
@@ -178,7 +179,7 @@ async def test_session_ids_are_bound_to_their_workspace(
     with pytest.raises(RemoteException, match=BOB_CANNOT + "stop in workspace ws-user-alice"):
         await as_bob.stop(taken)
     assert (await as_alice.get_logs(sid))["total"] == kept  # nothing of alice's was replaced
-    assert all(s.workspace for s in worker.sessions.live_sessions())
+    assert all(s.workspace for s in internals(worker).sessions.active_sessions())
 
 
 async def test_token_planted_in_a_boot_error_never_leaves_the_worker(
@@ -232,6 +233,6 @@ async def test_server_side_fetches_never_reach_internal_addresses(
                 "app_files_base_url": metrics_url.rsplit("/", 1)[0], "entry_point": "metrics",
                 "manifest": {"type": "window", "entry_point": "metrics"},
             })
-        assert not worker.sessions.is_live(f"ws-user-bob/{client_id}")
+        assert not (f"ws-user-bob/{client_id}" in worker.stats().active)
     finally:
         await runner.cleanup()

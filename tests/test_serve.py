@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from browser_worker import WorkerSettings
-from browser_worker.hypha.local_server import LocalHyphaServer
+from browser_worker.testing.hypha_server import LocalHyphaServer
 
 from ._support import read_until
 

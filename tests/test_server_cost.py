@@ -16,6 +16,7 @@ import pytest
 import pytest_asyncio
 
 from browser_worker import BrowserWorker
+from browser_worker.testing import internals
 
 from ._support import settle
 
@@ -35,7 +36,7 @@ SLOW_APP = "await new Promise(r => setTimeout(r, 1600)); await api.export({ setu
 async def test_a_fast_start_reports_progress_in_one_call(worker: BrowserWorker, window_config: Any,
                                                          monkeypatch: Any) -> None:
     # A window longer than any start here, so the figure does not depend on the machine's speed.
-    monkeypatch.setattr(worker.engine, "settings", worker.settings.with_(progress_coalesce=10.0))
+    monkeypatch.setattr(internals(worker), "settings", worker.settings.with_(progress_coalesce=10.0))
     calls: list[tuple[float, dict[str, str]]] = []
     cfg = window_config(FAST_APP)
     cfg["progress_callback"] = lambda msg: calls.append((time.monotonic(), msg))
@@ -71,7 +72,7 @@ async def test_a_slow_start_still_reports_progress_while_it_runs(worker: Browser
 
 
 async def test_warm_pages_share_one_download_of_the_rpc_module(worker: BrowserWorker, window_config: Any) -> None:
-    modules = worker.pool.modules
+    modules = internals(worker).pool.modules
     hits, fetches = modules.hits, modules.fetches
     for _ in range(3):
         sid = await worker.start(window_config(FAST_APP))
@@ -87,7 +88,7 @@ async def test_warm_pages_share_one_download_of_the_rpc_module(worker: BrowserWo
 async def test_quiet_pages_are_polled_rarely(worker: BrowserWorker, window_config: Any) -> None:
     sid = await worker.start(window_config(FAST_APP))
     try:
-        pump = worker.sessions.live(sid).lease.console_pump
+        pump = internals(worker).sessions.active(sid).lease.console_pump
         await asyncio.sleep(3)  # past the start's fast polling
         before = pump.pulls
         await asyncio.sleep(10)

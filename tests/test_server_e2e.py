@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from browser_worker import BrowserWorker, SessionNotFoundError
+from browser_worker.testing import internals
 
 from ._support import ECHO_APP, our_workers
 
@@ -27,8 +28,8 @@ async def test_install_start_call_screenshot_stop(
     app = await apps.install(source=ECHO_APP, overwrite=True, timeout=60)
     session = await apps.start(app["id"], wait_for_service="default", timeout=60)
     sid = session["id"]
-    assert worker.sessions.is_live(sid)
-    page = worker.sessions.live(sid).lease.page
+    assert (sid in worker.stats().active)
+    page = internals(worker).sessions.active(sid).lease.page
     seen_urls: list[str] = []
     page.on("request", lambda r: seen_urls.append(r.url))
 
@@ -50,7 +51,7 @@ async def test_install_start_call_screenshot_stop(
     assert len(lines) == 3 and re.fullmatch(r"App loaded in \d+ ms", lines[2]), lines
     # ``total`` counts every entry (of the type asked for), not the page of them returned: the
     # three lines above plus the page's console lines, exactly what the session's buffer holds.
-    assert logs["total"] == len(logs["items"]) == 3 + console["total"] == len(worker.sessions.live(sid).logs)
+    assert logs["total"] == len(logs["items"]) == 3 + console["total"] == len(internals(worker).sessions.active(sid).logs)
     assert console["total"] == len(console["items"]) == len([i for i in logs["items"] if i["type"] == "console"])
     assert console["items"][-1]["content"] == "[log] echo app says hello"
     paged = await apps.get_logs(sid, offset=1, limit=1)

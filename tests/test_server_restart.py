@@ -13,8 +13,8 @@ import pytest
 import pytest_asyncio
 from hypha_rpc import connect_to_server
 
-from browser_worker.hypha.local_cluster import LocalRedisServer
-from browser_worker.hypha.local_server import LocalHyphaServer
+from browser_worker.testing.cluster import LocalRedisServer
+from browser_worker.testing.hypha_server import LocalHyphaServer
 
 from ._support import serve_process
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from hypha_rpc import connect_to_server
 
-from browser_worker.hypha.local_server import LocalHyphaServer
+from browser_worker.testing.hypha_server import LocalHyphaServer
 
 from ._support import ECHO_APP
 

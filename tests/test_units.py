@@ -11,8 +11,8 @@ import pytest
 from browser_worker import SessionNotFoundError, UnsupportedAppTypeError, WorkerError, WorkerSettings
 from browser_worker._compile.compiler import compile_app
 from browser_worker._logs.buffer import REDACTED, LogBuffer
-from browser_worker._engine.session import Session, SessionRegistry, SessionStatus
-from browser_worker._pages.templates import bundle_type, render_window
+from browser_worker._session.session import Session, SessionRegistry, SessionStatus
+from browser_worker._render.templates import bundle_type, render_window
 
 
 def test_ring_buffer_is_bounded_and_pages() -> None:
@@ -119,8 +119,8 @@ def test_compile_errors_name_the_problem() -> None:
 
 def test_web_app_opens_the_manifest_entry_point_as_hypha_does() -> None:
     from browser_worker._net.policy import NetworkPolicy
-    from browser_worker._api.calls import Limits
-    from browser_worker._api.start import parse_start
+    from browser_worker._door.calls import Limits
+    from browser_worker._door.start import parse_start
 
     cfg = {"id": "ws-a/c1", "entry_point": "https://config.example/",
            "manifest": {"type": "web-app", "entry_point": "https://manifest.example/"}}

@@ -20,10 +20,10 @@ from aiohttp import web
 from hypha_rpc import connect_to_server
 
 from browser_worker import AppStartError, BrowserWorker, WorkerSettings
-from browser_worker._python.asset_server import AssetServer
-from browser_worker._python.assets import AssetPaths, default_paths
+from browser_worker._pyodide.asset_server import AssetServer
+from browser_worker._pyodide.assets import AssetPaths, default_paths
 from browser_worker.errors import ConfigError
-from browser_worker._python.packages import OFFICIAL_BASE, PackageBase
+from browser_worker._pyodide.packages import OFFICIAL_BASE, PackageBase
 from browser_worker._net.loopback import start_site
 
 from ._support import make_wheel, wait_warm

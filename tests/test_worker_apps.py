@@ -10,7 +10,7 @@ import pytest_asyncio
 from hypha_rpc import connect_to_server
 
 from browser_worker import AppStartError, BrowserWorker, registered
-from browser_worker._python.assets import default_paths, write_index
+from browser_worker._pyodide.assets import default_paths, write_index
 
 from ._support import make_wheel, wait_warm
 

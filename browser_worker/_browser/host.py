@@ -14,7 +14,7 @@ from typing import Any, Awaitable, Callable
 
 from playwright.async_api import Browser, Playwright
 
-from browser_worker._browser.background import TaskSet
+from browser_worker._aio import TaskSet
 from browser_worker._browser.chromium import ChromiumInfo, connect_remote, launch_chromium
 from browser_worker.errors import ConfigError, WorkerError
 

@@ -13,9 +13,9 @@ from typing import Any, Callable
 
 from playwright.async_api import Browser, BrowserContext, Page
 
-from browser_worker._browser.background import TaskSet
+from browser_worker._aio import TaskSet
 from browser_worker._browser.boot_gate import BootGate
-from browser_worker._net.urls import origin_of
+from browser_worker._net import origin_of
 from browser_worker.resources import templates_dir
 
 log = logging.getLogger(__name__)

@@ -15,15 +15,15 @@ from typing import Any, Callable
 
 from playwright.async_api import Browser
 
-from browser_worker._net.urls import origin_of
-from browser_worker._browser.background import TaskSet
+from browser_worker._net import origin_of
+from browser_worker._aio import TaskSet
 from browser_worker._browser.boot_gate import REFILL, BootGate, default_limit
 from browser_worker._browser.host import BrowserHost
 from browser_worker._browser.lease import DISCARD_CONSOLE, WARM_KIND, Lease, popup_guard_script
 from browser_worker._browser.demand import BurstDemand
 from browser_worker.errors import CapacityError
 from browser_worker._browser.module_cache import ModuleCache
-from browser_worker._pages.templates import console_capture_script, hypha_rpc_url, render_shell, render_worker_page
+from browser_worker._render import console_capture_script, hypha_rpc_url, render_shell, render_worker_page
 
 log = logging.getLogger(__name__)
 

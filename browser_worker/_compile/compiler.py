@@ -17,15 +17,15 @@ from typing import Any, Protocol
 import lxml.html
 
 from browser_worker._compile.appfiles import AppFile, parse_files
-from browser_worker._api.apptypes import canonical_type
+from browser_worker._door import canonical_type
 from browser_worker._compile.budget import CompileBudget, Meter
 from browser_worker.errors import WorkerError
 from browser_worker._compile.imjoy import AppSource, parse_source, source_kind
 from browser_worker._compile.inline import Inliner
-from browser_worker._api.manifest import clean, requirements, web_app_url
-from browser_worker._net.policy import NetworkPolicy
+from browser_worker._door import clean, requirements, web_app_url
+from browser_worker._net import NetworkPolicy
 from browser_worker._compile.remote import RemoteAssets
-from browser_worker._pages.templates import WORKER_KINDS, bundle_type, render_window, render_worker_page, worker_app
+from browser_worker._render import WORKER_KINDS, bundle_type, render_window, render_worker_page, worker_app
 
 ENTRY = "index.html"
 

@@ -18,7 +18,7 @@ import yaml
 
 from browser_worker._compile.budget import CompileBudget
 from browser_worker.errors import WorkerError
-from browser_worker._api.manifest import is_html
+from browser_worker._door import is_html
 
 #: Elements that describe the app rather than being part of its page.
 SOURCE_TAGS = frozenset({"config", "window", "style", "docs", "file", "attachment", "manifest"})

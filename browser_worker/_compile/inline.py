@@ -26,7 +26,7 @@ import lxml.html
 from browser_worker._compile.budget import Meter
 from browser_worker._compile.css import rewrite_declarations, rewrite_sheet, root_rule
 from browser_worker.errors import WorkerError
-from browser_worker._net.urls import display_url
+from browser_worker._net import display_url
 
 #: (tag, attribute) pairs whose value names an asset to inline.
 ASSET_ATTRIBUTES = (

@@ -15,8 +15,8 @@ from typing import Awaitable, Iterable
 
 from browser_worker._compile.budget import Meter
 from browser_worker._compile.inline import Fetched
-from browser_worker._net.policy import FetchDeadlineError, FetchTooLargeError, NetworkPolicy
-from browser_worker._net.urls import display_url
+from browser_worker._net import FetchDeadlineError, FetchTooLargeError, NetworkPolicy
+from browser_worker._net import display_url
 
 FIELD = "inline_remote"
 

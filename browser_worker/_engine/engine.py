@@ -11,40 +11,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Coroutine
+from typing import Any, AsyncIterator, Callable, Coroutine
 
 from playwright.async_api import Playwright, async_playwright
 
-from browser_worker._api.start import StartRequest
-from browser_worker._browser.background import TaskSet
-from browser_worker._browser.chromium import ChromiumInfo
-from browser_worker._browser.host import BrowserHost
-from browser_worker._browser.lease import Lease
-from browser_worker._browser.pool import ContextPool
-from browser_worker._cache.router import RouteCache
-from browser_worker._cache.rules import CacheRule
-from browser_worker._cache.store import RouteStore, default_cache_dir
-from browser_worker._compile.budget import CompileBudget
-from browser_worker._engine import runtime, watch
-from browser_worker._engine.artifacts import SessionArtifacts
-from browser_worker._engine.capture import Capture
-from browser_worker._engine.document import build_document
-from browser_worker._engine.entry_cache import EntryCache
-from browser_worker._engine.live import LiveView
-from browser_worker._engine.loader import load
-from browser_worker._engine.observer import StartObserver, Unobserved
-from browser_worker._engine.progress import Progress
-from browser_worker._engine.startup_script import run_startup_script
-from browser_worker._engine.session import Session, SessionRegistry, SessionStatus
-from browser_worker._logs.buffer import LogBuffer
-from browser_worker._net.policy import NetworkPolicy
-from browser_worker._net.urls import origin_of
-from browser_worker._python.asset_server import AssetServer
-from browser_worker._python.page_assets import PageAssets
-from browser_worker._python.snapshot import SnapshotStore
-from browser_worker._redact import add_secret, redact
+from browser_worker._aio import TaskSet
+from browser_worker._browser import BrowserHost, ChromiumInfo, ContextPool, Lease
+from browser_worker._compile import ENTRY, CompileBudget, compile_app
+from browser_worker._door import (
+    CompileRequest, ExecuteRequest, LogsQuery, PdfRequest, ScreenshotRequest, StartRequest, WatchRequest,
+    CONNECTS_TO_HYPHA, canonical_type,
+)
+from browser_worker._engine import assembly
+from browser_worker._live import LiveView
+from browser_worker._logs import LogBuffer, Progress
+from browser_worker._net import NetworkPolicy, ServerInstances, origin_of
+from browser_worker._page import evaluate, follow_page, pdf, read_console, screenshot
+from browser_worker._postmortem import Capture
+from browser_worker._pyodide import AssetServer, PageAssets, SnapshotStore
+from browser_worker._redact import add_secret, redact, redact_value
+from browser_worker._route_cache import CacheRule, RouteCache, RouteStore, default_cache_dir, prefill
+from browser_worker._session import (
+    Session, SessionArtifacts, SessionRegistry, SessionStatus, StartObserver, Unobserved, WorkerStats,
+)
+from browser_worker._start import EntryCache, build_document, load, run_startup_script
 from browser_worker.config import WorkerSettings
-from browser_worker.errors import AppStartError, SessionNotFoundError, WorkerError
+from browser_worker.errors import AppStartError, PageStuckError, SessionNotFoundError, WorkerError
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +49,21 @@ BROWSER_LOST = "Chromium exited unexpectedly; session failed (the worker relaunc
 class SessionEngine:
     """Runs sessions on a warm pool of Chromium contexts; one owner per resource."""
 
-    def __init__(self, settings: WorkerSettings, net: NetworkPolicy, budget: CompileBudget,
-                 observer: StartObserver | None = None) -> None:
-        self.settings = settings
-        self.net = net
-        self.budget = budget
+    def __init__(self, settings: WorkerSettings, observer: StartObserver | None = None) -> None:
+        s = settings
+        self.settings = s
+        #: What pages and server-side fetches may reach.
+        self.net = NetworkPolicy(
+            allow_private=s.allow_private_network, allow_hosts=s.allowed_hosts,
+            allow_file_urls=s.allow_file_urls,
+            trusted_origins=(origin_of(s.server_url),) if s.server_url else (),
+        )
+        self.budget = CompileBudget(
+            max_files=s.compile_max_files, max_asset_bytes=s.compile_max_asset_bytes,
+            max_bundle_bytes=s.compile_max_bundle_bytes, timeout=s.compile_timeout,
+        )
+        #: The Hypha server instances pages may connect to (several on one Redis: ``_net.instances``).
+        self.instances = ServerInstances(s.server_url)
         self.observer = observer or Unobserved()
         self.sessions = SessionRegistry(settings.log_retention, settings.log_retention_sessions,
                                         settings.retained_log_bytes, settings.retained_artifact_bytes)
@@ -72,7 +74,7 @@ class SessionEngine:
         self.entries = EntryCache()
         #: Responses of the URLs apps list in ``cache_routes``, per (workspace, app id), on disk.
         self.route_cache = RouteCache(RouteStore(settings.cache_dir or default_cache_dir(), settings.cache_max_bytes,
-                                                 settings.cache_max_entry_bytes), net)
+                                                 settings.cache_max_entry_bytes), self.net)
         self._playwright: Playwright | None = None
         self._host: BrowserHost | None = None
         self._pool: ContextPool | None = None
@@ -97,13 +99,13 @@ class SessionEngine:
         self.capture.open()
         self._playwright = await async_playwright().start()
         try:
-            self._host = runtime.browser_host(self._playwright, s)
+            self._host = assembly.browser_host(self._playwright, s)
             await self._host.start()
             self._host.subscribe(on_lost=self._browser_lost)
-            local = await runtime.start_local_assets(s, self._host)
+            local = await assembly.start_local_assets(s, self._host)
             if local is not None:
                 self._assets, self.page_assets, self.snapshot = local.server, local.config, local.snapshot
-            self._pool = runtime.warm_pool(s, self._host, local, self.net)
+            self._pool = assembly.warm_pool(s, self._host, local, self.net)
             await self._pool.start()
             if s.session_ttl > 0:
                 self._reaper = asyncio.create_task(self._reap_expired(s.session_ttl))
@@ -118,7 +120,7 @@ class SessionEngine:
             await asyncio.gather(self._reaper, return_exceptions=True)
         self.capture.closing = True
         results = await asyncio.gather(
-            *(self.end(s, SessionStatus.STOPPED, "the worker is shutting down") for s in self.sessions.live_sessions()),
+            *(self.end(s, SessionStatus.STOPPED, "the worker is shutting down") for s in self.sessions.active_sessions()),
             return_exceptions=True,
         )
         for result in results:
@@ -178,7 +180,7 @@ class SessionEngine:
         starting then fail, saying why), then stop every session. What SIGTERM does."""
         self.draining = True
         deadline = time.monotonic() + timeout
-        starting = [s.start_task for s in self.sessions.live_sessions()
+        starting = [s.start_task for s in self.sessions.active_sessions()
                     if s.start_task is not None and not s.start_task.done()]
         if starting:
             log.info("draining: waiting up to %gs for %d start(s) in flight", timeout, len(starting))
@@ -187,7 +189,7 @@ class SessionEngine:
             # the app's service (it waits for that event): give it a moment before stopping.
             await asyncio.sleep(max(0.0, min(DRAIN_SETTLE, deadline - time.monotonic())))
         await asyncio.gather(
-            *(self.end(s, SessionStatus.STOPPED, "the worker is shutting down") for s in self.sessions.live_sessions()),
+            *(self.end(s, SessionStatus.STOPPED, "the worker is shutting down") for s in self.sessions.active_sessions()),
             return_exceptions=True,
         )
 
@@ -200,11 +202,16 @@ class SessionEngine:
 
     # ----- starting -------------------------------------------------------------------------
 
-    async def start(self, req: StartRequest) -> str:
+    async def start(self, req: StartRequest,
+                    reroute: Callable[[str, str], StartRequest] | None = None) -> str:
         """Start a session; return its id once the page loaded and the app code ran.
 
-        From here on the session owns whatever the start acquires and ``end`` is its only
-        release path."""
+        ``reroute(server_url, note)`` (given for the app controller, which names its own
+        instance as ``server_url``) parses the request again for another instance when the page
+        cannot reach the one named. From here on the session owns whatever the start acquires
+        and ``end`` is its only release path."""
+        if reroute is not None and req.server_url:
+            req = await self._to_instance(req, reroute)
         if self.draining:
             raise WorkerError("worker is shutting down (draining): no new sessions; "
                               "start the app again to get another worker")
@@ -251,7 +258,7 @@ class SessionEngine:
         # Build the document while waiting for a context; the lease belongs to the session as
         # soon as the pool hands it out, so every exit below releases it through end().
         doc_task = asyncio.ensure_future(build_document(req, self.net, self.entries, self.page_assets, self.budget))
-        fresh = runtime.fresh_context_options(self.settings, req.viewport, req.device_scale_factor,
+        fresh = assembly.fresh_context_options(self.settings, req.viewport, req.device_scale_factor,
                                               req.context_settings)
         lease_task = asyncio.ensure_future(self.pool.acquire(self.settings.queue_timeout, req.page_type, fresh))
 
@@ -269,7 +276,7 @@ class SessionEngine:
                 for task in (doc_task, lease_task):
                     task.cancel()
                 await asyncio.gather(doc_task, lease_task, return_exceptions=True)
-            watch.watch_page(session, lease, lambda reason, browser: self._fail_soon(session, reason, browser))
+            follow_page(session, lease, lambda reason, browser: self._fail_soon(session, reason, browser))
             await self.capture.begin(session, lease)
             progress.info("Browser context ready; loading the app")
             if cache_rule and req.content_hash:
@@ -339,7 +346,7 @@ class SessionEngine:
         lease, session.lease = session.lease, None
         try:
             if lease is not None and lease.browser.is_connected():
-                await watch.drain(lease)  # the page's last console lines, before its context closes
+                await read_console(lease, last=True)  # the page's last console lines, before its context closes
                 await self.capture.finish(session, lease)  # screenshot, trace: short deadlines
             elif lease is not None:
                 if lease.console_pump is not None:
@@ -374,7 +381,7 @@ class SessionEngine:
         Hypha's controller calls ``stop`` as soon as an app's client disconnects, and until that
         returns it hands the dead instance to every new start of the app (issue 20); so the
         sessions must already be ended, and their release must not wait on the dead browser."""
-        for session in self.sessions.live_sessions():
+        for session in self.sessions.active_sessions():
             if session.lease is not None and session.lease.browser is browser:
                 self._spawn(self.end(session, SessionStatus.FAILED, BROWSER_LOST))
 
@@ -387,10 +394,161 @@ class SessionEngine:
         while True:
             await asyncio.sleep(min(5.0, max(0.2, ttl / 4)))
             now = time.monotonic()
-            for session in self.sessions.live_sessions():
+            for session in self.sessions.active_sessions():
                 if session.status is SessionStatus.RUNNING and now - session.started > ttl:
                     session.logs.worker(f"Session lived longer than --session-ttl={ttl:g}s; stopping", "warning")
                     try:
                         await self.end(session, SessionStatus.STOPPED, "session TTL reached")
                     except Exception as exc:
                         log.warning("stopping expired session %s failed: %s", session.id, exc)
+
+    # ----- routing to the Hypha instance a page can reach ---------------------------------------
+
+    async def _to_instance(self, req: StartRequest, reroute: Callable[[str, str], StartRequest]) -> StartRequest:
+        """The app controller names its own instance as ``server_url``; the page connects there
+        if it is an instance of this worker's deployment this worker can reach, else to the
+        worker's own server (``_net.instances``)."""
+        assert req.server_url
+        route = await self.instances.route(req.server_url)
+        if route.reason is None:
+            if route.server_url != self.instances.home:
+                self.net.trust_instance(route.server_url)
+            return req
+        log.warning("%s: %s", req.session_id, route.reason)
+        return reroute(route.server_url, route.reason)
+
+    async def connected(self, public_base_url: Any, local_base_url: Any) -> None:
+        """Learn the deployment from the worker's connection: its public URL (which other
+        instances must share), and the local URL of the instance it reached, which its
+        controller hands pages; warm pages go there when this worker can reach it."""
+        self.instances.connected(public_base_url)
+        if not isinstance(local_base_url, str) or not local_base_url.startswith(("http://", "https://")):
+            return
+        route = await self.instances.route(local_base_url.rstrip("/"))
+        if route.reason is None and self.is_open:
+            self.net.trust_instance(route.server_url)
+            self.pool.retarget(route.server_url)
+
+    # ----- what a caller does with a session (the facade has authorized it) -------------------
+
+    def _lease_of_running(self, session: Session) -> Lease:
+        if session.lease is None or session.status is not SessionStatus.RUNNING:
+            raise WorkerError(f"Session {session.id} is {session.status.value}, not running")
+        return session.lease
+
+    async def stop(self, session: Session) -> None:
+        """Stop ``session`` if it has not ended (a start in flight or queued is cancelled)."""
+        if self.sessions.is_active(session.id):
+            await self.end(session, SessionStatus.STOPPED)
+
+    async def close_workspace(self, workspace: str) -> None:
+        """Stop every session of ``workspace`` (starting ones included)."""
+        sessions = [s for s in self.sessions.active_sessions() if s.workspace == workspace]
+        await asyncio.gather(*(self.end(s, SessionStatus.STOPPED, "workspace closed") for s in sessions))
+
+    def session_infos(self, workspace: str | None) -> list[dict[str, Any]]:
+        """What ``list_sessions`` shows: the active sessions of ``workspace`` (None: all)."""
+        return [redact_value(s.info()) for s in self.sessions.active_sessions()
+                if workspace is None or s.workspace == workspace]
+
+    async def logs(self, session: Session, query: LogsQuery) -> dict[str, Any]:
+        """A page of the session's logs, with the lines its page holds but we have not read."""
+        if session.lease is not None and session.status in (SessionStatus.STARTING, SessionStatus.RUNNING):
+            await read_console(session.lease)
+        return session.logs.query(query.type, query.offset, query.limit)
+
+    async def artifact(self, session: Session, kind: str) -> dict[str, Any]:
+        """What the session kept when it ended (failure screenshot or trace)."""
+        return await asyncio.to_thread(session.artifacts.reply, kind, session.id, session.status.value)
+
+    async def evaluate(self, session: Session, req: ExecuteRequest) -> Any:
+        """Run a trusted caller's script in the page; a page that does not answer marks the
+        session stuck (once in its logs) until it answers again."""
+        page = self._lease_of_running(session).page
+        try:
+            result = await evaluate(page, req.script, req.timeout)
+        except PageStuckError as exc:
+            if not session.stuck:
+                session.stuck = True
+                session.logs.worker(str(exc), "error")
+            raise
+        session.stuck = False
+        return result
+
+    async def screenshot(self, session: Session, req: ScreenshotRequest) -> bytes:
+        return await screenshot(self._lease_of_running(session).page, req)
+
+    async def pdf(self, session: Session, req: PdfRequest) -> bytes:
+        return await pdf(self._lease_of_running(session).page, req)
+
+    def watch(self, session: Session, req: WatchRequest) -> AsyncIterator[dict[str, Any]]:
+        return self.live.watch(session, self._lease_of_running(session).page, req)
+
+    def stream_logs(self, session: Session, position: int) -> AsyncIterator[dict[str, Any]]:
+        return self.live.stream_logs(session, position)
+
+    # ----- install ------------------------------------------------------------------------
+
+    async def install(self, req: CompileRequest, workspace: str | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Compile the app's bundle; keep it for starts in ``workspace`` and fill the route cache
+        with what the bundle loads from the routes its manifest names."""
+        progress = Progress(req.progress_callback)
+        out_manifest, out_files = await asyncio.to_thread(
+            compile_app, req.manifest, req.files, req.compiler_config(), progress,
+            policy=self.net, budget=self.budget,
+        )
+        entry = next((f for f in out_files if f.get("path") == ENTRY), None)
+        html = entry.get("content") if entry is not None else None
+        if workspace and isinstance(html, str):
+            self.entries.put(workspace, html)
+            rule = self.route_cache.rule_for(out_manifest, canonical_type(out_manifest.get("type")))
+            content_hash = out_manifest.get("content_hash")
+            if rule is not None and isinstance(content_hash, str):
+                await prefill(self.route_cache.store, self.net, workspace, content_hash, html, rule, progress)
+        return out_manifest, out_files
+
+    # ----- reading the engine -------------------------------------------------------------
+
+    def stats(self) -> WorkerStats:
+        """A snapshot of counts, for metrics, health and tests."""
+        active = self.sessions.active_sessions()
+        by_status: dict[str, int] = {}
+        for s in active:
+            by_status[s.status.value] = by_status.get(s.status.value, 0) + 1
+        pool, host = self._pool, self._host
+        kinds = ("window", "web-python")
+        return WorkerStats(
+            is_open=self.is_open, browser_up=bool(self.is_open and host is not None and host.alive),
+            active=tuple(s.id for s in active), by_status=by_status,
+            ended=len(self.sessions.ended_sessions()),
+            retained_log_bytes=self.sessions.retained_bytes(),
+            retained_artifact_bytes=self.sessions.retained_artifact_bytes(),
+            capacity=self.settings.max_sessions,
+            in_use=pool.in_use if pool else 0, queue_length=pool.waiting if pool else 0,
+            warm=pool.idle if pool else 0,
+            warm_by_type={k: pool.idle_of(k) for k in kinds} if pool else {},
+            warm_target={k: pool.target(k) for k in kinds} if pool else {},
+            contexts=self.context_count(),
+            browser_restarts=host.restarts if host else 0, browser_recycles=host.recycles if host else 0,
+            screencasts=self.live.active_screencasts, watchers=self.live.watches.count,
+            log_streams=self.live.log_streams.count,
+        )
+
+    # ----- after a Hypha server restart ---------------------------------------------------
+
+    def sessions_to_reconnect(self) -> list[str]:
+        """Running sessions whose page connects to Hypha itself (window, web-worker, web-python)."""
+        return [s.id for s in self.sessions.active_sessions()
+                if s.status is SessionStatus.RUNNING and (s.page_type or s.app_type) in CONNECTS_TO_HYPHA]
+
+    def is_running(self, session_id: str) -> bool:
+        session = self.find(session_id)
+        return session is not None and session.status is SessionStatus.RUNNING
+
+    async def end_lost(self, session_id: str, reason: str) -> bool:
+        """Fail a running session whose page did not come back; False if it is not running."""
+        session = self.find(session_id)
+        if session is None or session.status is not SessionStatus.RUNNING:
+            return False
+        await self.end(session, SessionStatus.FAILED, reason)
+        return True

@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             return asyncio.run(_run(args, settings))
         if args.command == "demo":
-            from browser_worker.hypha.embedded import run_demo
+            from browser_worker.testing import run_demo
 
             return asyncio.run(run_demo(settings, Path(args.out), sys.stdout))
         if args.command == "serve":
@@ -229,17 +229,17 @@ def one_line(exc: BaseException, limit: int = 400) -> str:
 
 
 def _assets(args: argparse.Namespace) -> int:
-    from browser_worker._python import assets
+    from browser_worker._pyodide import PYODIDE_VERSION, add_wheels, default_paths, fetch_assets
 
     say = lambda msg: print(msg, flush=True)  # noqa: E731
     if args.assets_command == "fetch":
-        assets.fetch(say=say, force=args.force)
+        fetch_assets(say=say, force=args.force)
     elif args.assets_command == "add":
-        assets.add(args.packages, say=say)
+        add_wheels(args.packages, say=say)
     else:
-        paths = assets.default_paths()
+        paths = default_paths()
         print(f"folder     {paths.root} ({paths.size_bytes() / 1e6:.1f} MB)")
-        print(f"pyodide    {assets.PYODIDE_VERSION if paths.pyodide_ready() else 'missing'}")
+        print(f"pyodide    {PYODIDE_VERSION if paths.pyodide_ready() else 'missing'}")
         for project, files in sorted(paths.wheel_index().items()):
             print(f"wheel      {', '.join(files)}")
     return 0
@@ -257,9 +257,9 @@ async def _run(args: argparse.Namespace, settings: WorkerSettings) -> int:
 
 
 def _compile(args: argparse.Namespace) -> int:
-    from browser_worker._compile.compiler import ENTRY, compile_app
-    from browser_worker._net.policy import NetworkPolicy
-    from browser_worker._engine.progress import Progress
+    from browser_worker._compile import ENTRY, compile_app
+    from browser_worker._net import NetworkPolicy
+    from browser_worker._logs import Progress
 
     path = Path(args.source)
     if not path.is_file():

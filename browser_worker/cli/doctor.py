@@ -7,9 +7,9 @@ import platform
 import sys
 from typing import TextIO
 
-from browser_worker._browser.chromium import INSTALL_HINT, find_chromium
+from browser_worker._browser import INSTALL_HINT, find_chromium
 from browser_worker.config import WorkerSettings
-from browser_worker._python.assets import PYODIDE_VERSION, default_paths
+from browser_worker._pyodide import PYODIDE_VERSION, default_paths
 from browser_worker.resources import templates_dir
 
 

@@ -16,9 +16,9 @@ from typing import Any, TextIO
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import async_playwright
 
-from browser_worker._browser.chromium import launch_chromium
+from browser_worker._browser import launch_chromium
 from browser_worker.config import WorkerSettings
-from browser_worker._logs.buffer import CONSOLE_LEVELS
+from browser_worker._logs import CONSOLE_LEVELS
 
 
 @dataclass

@@ -32,27 +32,27 @@ def public_problem(settings: WorkerSettings, root_token: str | None) -> str | No
 
 
 async def serve(settings: WorkerSettings, public: bool = False, root_token: str | None = None) -> int:
-    from browser_worker.hypha.public import PUBLIC, registered_public
-    from browser_worker.hypha.service import registered
+    from browser_worker.hypha import PUBLIC, registered_public
+    from browser_worker.hypha import registered
     from browser_worker.worker import BrowserWorker
 
     signals = Signals()
 
     async def wait(service: Any, conn: Any = None) -> int:
         """Serve until a signal, a shutdown through the service, or the server lost for good."""
-        from browser_worker.hypha.connection import ConnectionWatch, lost_message
-        from browser_worker.hypha.session_audit import SessionAudit
+        from browser_worker.hypha import ConnectionWatch, lost_message
+        from browser_worker.hypha import SessionAudit
 
         watch = ConnectionWatch(conn, server_url=settings.server_url) if conn is not None else None
         audit = None
         if watch is not None:  # back on a restarted server: end the sessions whose page is not
-            audit = SessionAudit(service.worker.engine, conn, grace=settings.session_reconnect_grace)
+            audit = SessionAudit(service.worker, conn, grace=settings.session_reconnect_grace)
             watch.on_reconnected.append(audit.reconnected)
         metrics = None
         if settings.metrics_port:
             from browser_worker.metrics import serve_metrics
 
-            metrics = await serve_metrics(service.worker, settings.metrics_host, settings.metrics_port)
+            metrics = await serve_metrics(service.worker.metrics, settings.metrics_host, settings.metrics_port)
             print(f"Metrics: http://{settings.metrics_host}:{settings.metrics_port}/metrics (health: /health)", flush=True)
         try:
             await signals.first_of(service.shutdown_requested, *([watch.lost] if watch else []))
@@ -73,7 +73,7 @@ async def serve(settings: WorkerSettings, public: bool = False, root_token: str 
                 await metrics.cleanup()
 
     if not settings.server_url:
-        from browser_worker.hypha.embedded import embedded
+        from browser_worker.testing import embedded
 
         async with embedded(settings) as env:
             print(f"Local Hypha server: {env.server_url}", flush=True)

@@ -21,8 +21,6 @@ import logging
 import time
 from typing import Any, Protocol
 
-from browser_worker._api.apptypes import CONNECTS_TO_HYPHA
-from browser_worker._engine.session import Session, SessionStatus
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +33,12 @@ ASK_TIMEOUT = 5.0
 ASK_CONCURRENCY = 8
 
 
-class Engine(Protocol):
-    """What the audit needs of the worker's engine."""
+class Sessions(Protocol):
+    """What the audit needs of the worker (``BrowserWorker`` is one)."""
 
-    sessions: Any
-
-    async def end(self, session: Session, status: SessionStatus, reason: str | None = None) -> None: ...
+    def sessions_to_reconnect(self) -> list[str]: ...
+    def is_running(self, session_id: str) -> bool: ...
+    async def end_lost(self, session_id: str, reason: str) -> bool: ...
 
 
 def lost_reason(grace: float) -> str:
@@ -51,8 +49,8 @@ def lost_reason(grace: float) -> str:
 class SessionAudit:
     """Call ``reconnected()`` each time the worker's connection is back; ``close()`` at the end."""
 
-    def __init__(self, engine: Engine, server: Any, *, grace: float = DEFAULT_GRACE, poll: float = 2.0) -> None:
-        self._engine = engine
+    def __init__(self, sessions: Sessions, server: Any, *, grace: float = DEFAULT_GRACE, poll: float = 2.0) -> None:
+        self._sessions = sessions
         self._server = server
         self.grace = grace
         self._poll = poll
@@ -74,16 +72,16 @@ class SessionAudit:
 
     async def audit(self) -> list[str]:
         """Wait for every running session's client to be registered again; end the others."""
-        pending = {s.id: s for s in self._engine.sessions.live_sessions()
-                   if s.status is SessionStatus.RUNNING and (s.page_type or s.app_type) in CONNECTS_TO_HYPHA}
+        pending = set(self._sessions.sessions_to_reconnect())
         deadline = time.monotonic() + self.grace
         limit = asyncio.Semaphore(ASK_CONCURRENCY)
         missing: set[str] = set()  # the server's last answer was "no such client"
         while pending:
-            answers = await asyncio.gather(*(self._registered(sid, limit) for sid in pending))
-            for sid, present in zip(list(pending), answers):
-                if present or pending[sid].status is not SessionStatus.RUNNING:
-                    del pending[sid]  # back, or ended some other way meanwhile
+            asked = sorted(pending)
+            answers = await asyncio.gather(*(self._registered(sid, limit) for sid in asked))
+            for sid, present in zip(asked, answers):
+                if present or not self._sessions.is_running(sid):
+                    pending.discard(sid)  # back, or ended some other way meanwhile
                     missing.discard(sid)
                 elif present is False:
                     missing.add(sid)
@@ -93,12 +91,10 @@ class SessionAudit:
                 break
             await asyncio.sleep(min(self._poll, max(0.0, deadline - time.monotonic())))
         ended = []
-        for sid, session in pending.items():
-            if sid not in missing or session.status is not SessionStatus.RUNNING:
-                continue
+        for sid in sorted(pending & missing):
             log.warning("session %s: %s; ending it", sid, lost_reason(self.grace))
-            await self._engine.end(session, SessionStatus.FAILED, lost_reason(self.grace))
-            ended.append(sid)
+            if await self._sessions.end_lost(sid, lost_reason(self.grace)):
+                ended.append(sid)
         self.ended.extend(ended)
         return ended
 

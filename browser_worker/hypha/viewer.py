@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from browser_worker._pages.templates import environment
+from browser_worker._render import environment
 
 #: Headers of the page. It may be framed (embedding a viewer is a use case); its scripts are
 #: its own inline module (by nonce) and the server's hypha-rpc module, which builds functions

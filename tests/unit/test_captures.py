@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from browser_worker._api.calls import Limits
-from browser_worker._api.captures import (MAX_PREDICATE_BYTES, PDF_FORMATS, WaitCondition, parse_pdf,
+from browser_worker._door.calls import Limits
+from browser_worker._door.pictures import (MAX_PREDICATE_BYTES, PDF_FORMATS, WaitCondition, parse_pdf,
                                           parse_screenshot, parse_wait_for)
-from browser_worker._api.manifest import device_scale_factor, viewport
-from browser_worker._engine.runtime import fresh_context_options
+from browser_worker._door.manifest import device_scale_factor, viewport
+from browser_worker._engine.assembly import fresh_context_options
 from browser_worker.config import WorkerSettings
 from browser_worker.errors import WorkerError
 
@@ -150,7 +150,7 @@ class _PrintingPage:
 async def test_a_pdf_above_the_bound_is_refused_naming_it() -> None:
     from dataclasses import replace
 
-    from browser_worker._engine.pictures import pdf
+    from browser_worker._page.pictures import pdf
 
     req = replace(parse_pdf(Limits(), format="Legal", landscape=True), max_bytes=1000)
     page = _PrintingPage(1000)

@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from browser_worker._engine.entry_cache import EntryCache, content_hash
+from browser_worker._start.entry_cache import EntryCache, content_hash
 
 PAGE = "<!doctype html><p>alice's app</p>"
 OTHER = "<!doctype html><p>bob's app</p>"

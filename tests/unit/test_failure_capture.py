@@ -12,12 +12,12 @@ from urllib.parse import quote
 
 import pytest
 
-from browser_worker._api.calls import Limits
-from browser_worker._api.start import parse_start
-from browser_worker._api.manifest import trace_level
-from browser_worker._engine.artifacts import SCREENSHOT, TRACE, Artifact, SessionArtifacts
-from browser_worker._engine.session import Session, SessionRegistry, SessionStatus
-from browser_worker._engine.tracezip import scrub_zip
+from browser_worker._door.calls import Limits
+from browser_worker._door.start import parse_start
+from browser_worker._door.manifest import trace_level
+from browser_worker._session.artifacts import SCREENSHOT, TRACE, Artifact, SessionArtifacts
+from browser_worker._session.session import Session, SessionRegistry, SessionStatus
+from browser_worker._postmortem.tracezip import scrub_zip
 from browser_worker._logs.buffer import LogBuffer
 from browser_worker._net.policy import NetworkPolicy
 from browser_worker.config import WorkerSettings

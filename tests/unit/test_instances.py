@@ -9,6 +9,7 @@ import pytest
 
 from browser_worker._net.instances import BAD_FOR, ServerInstances
 from browser_worker.errors import WorkerError
+from browser_worker.testing import internals
 
 if TYPE_CHECKING:
     from browser_worker import BrowserWorker
@@ -140,8 +141,8 @@ def worker_knowing_peer() -> tuple["BrowserWorker", FakeServers]:
 
     worker = BrowserWorker(WorkerSettings(server_url=HOME, allow_hosts="cdn.example.org"))
     fake = FakeServers({PEER: {"public_base_url": DEPLOYMENT}})
-    worker.instances = ServerInstances(HOME, fetch=fake)
-    worker.instances.connected(DEPLOYMENT)
+    internals(worker).instances = ServerInstances(HOME, fetch=fake)
+    internals(worker).instances.connected(DEPLOYMENT)
     return worker, fake
 
 
@@ -152,19 +153,19 @@ async def test_a_tenant_cannot_make_the_worker_trust_or_probe_a_server(context: 
     worker, fake = worker_knowing_peer()
     with pytest.raises(WorkerError, match="not running"):  # the worker is not open
         await worker.start(start_config(PEER), context=context)
-    assert fake.asked == [] and worker.net.server_origins == (HOME,)
+    assert fake.asked == [] and internals(worker).net.server_origins == (HOME,)
 
 
 async def test_the_controller_s_instance_is_probed_and_trusted() -> None:
     worker, fake = worker_knowing_peer()
     with pytest.raises(WorkerError, match="not running"):  # the worker is not open
         await worker.start(start_config(PEER), context=ADMIN)
-    assert fake.asked == [PEER] and worker.net.server_origins == (HOME, PEER)
+    assert fake.asked == [PEER] and internals(worker).net.server_origins == (HOME, PEER)
 
 
 async def test_an_unusable_instance_is_replaced_in_the_start_with_a_note() -> None:
-    from browser_worker._api.calls import Limits
-    from browser_worker._api.start import parse_start, reroute_start
+    from browser_worker._door.calls import Limits
+    from browser_worker._door.start import parse_start, reroute_start
     from browser_worker._net.policy import NetworkPolicy
 
     net, limits = NetworkPolicy(), Limits()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from browser_worker import WorkerError
-from browser_worker._api.manifest import app_file_path
+from browser_worker._door.manifest import app_file_path
 
 
 @pytest.mark.parametrize("value, message", [
@@ -23,7 +23,7 @@ def test_bad_startup_script_paths_are_refused(value: object, message: str) -> No
 
 
 def test_required_artifact_files_stay_inside_the_apps_own_files() -> None:
-    from browser_worker._api.manifest import required_artifact_files
+    from browser_worker._door.manifest import required_artifact_files
 
     assert required_artifact_files(["utils.py", "lib/", "lib/", "a/b.py"], "web-python") == ("utils.py", "lib/", "a/b.py")
     assert required_artifact_files(None, "window") == ()

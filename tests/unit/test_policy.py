@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from browser_worker._api.policy import (
+from browser_worker._door.authz import (
     OPEN_METHODS,
     OWNER_METHODS,
     WORKSPACE_METHODS,

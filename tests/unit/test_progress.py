@@ -7,7 +7,7 @@ import asyncio
 import threading
 from typing import Any, Callable
 
-from browser_worker._engine.progress import Progress
+from browser_worker._logs.progress import Progress
 from browser_worker._logs.buffer import LogBuffer
 
 

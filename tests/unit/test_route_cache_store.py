@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from browser_worker._cache.rules import (Glob, check_app_id, kept_headers, parse_rule, request_cacheable,
+from browser_worker._route_cache.rules import (Glob, check_app_id, kept_headers, parse_rule, request_cacheable,
                                          response_storable)
-from browser_worker._cache.store import BODIES, INDEX, RouteStore, entry_key
+from browser_worker._route_cache.store import BODIES, INDEX, RouteStore, entry_key
 from browser_worker.errors import WorkerError
 
 WS, APP = "ws-user-alice", "my-app"
@@ -199,7 +199,7 @@ def test_app_ids() -> None:
 
 
 def test_install_time_entries_move_to_the_app_in_their_workspace_only(tmp_path: Path) -> None:
-    from browser_worker._cache.prefill import install_key
+    from browser_worker._route_cache.rules import install_key
 
     s = store(tmp_path)
     pending = install_key("sha256:" + "ab" * 32)
@@ -222,8 +222,8 @@ def test_install_time_entries_move_to_the_app_in_their_workspace_only(tmp_path: 
 
 
 def test_bundle_urls_are_the_absolute_ones_it_loads_as_it_opens() -> None:
-    from browser_worker._cache.prefill import bundle_urls
-    from browser_worker._pages.templates import render_window
+    from browser_worker._route_cache.install import bundle_urls
+    from browser_worker._render.templates import render_window
 
     page = ('<!doctype html><html><head><script src="https://cdn.example.org/a.js"></script>'
             '<link rel="stylesheet" href="https://cdn.example.org/a.css"><link rel="canonical" href="https://x.org/">'

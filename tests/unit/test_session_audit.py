@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from browser_worker._engine.session import Session, SessionStatus
+from browser_worker._session.session import Session, SessionStatus
 from browser_worker._logs.buffer import LogBuffer
+from browser_worker._door import CONNECTS_TO_HYPHA
 from browser_worker.hypha.session_audit import SessionAudit
 
 
@@ -17,22 +18,28 @@ def session(sid: str, app_type: str = "window", status: SessionStatus = SessionS
                    entry_point=None, logs=LogBuffer(), status=status)
 
 
-class FakeSessions:
+class FakeEngine:
+    """What the audit asks of the worker (``hypha.session_audit.Sessions``), over plain sessions,
+    with the engine's rule: running sessions of the types whose page connects to Hypha."""
+
     def __init__(self, sessions: list[Session]) -> None:
         self.all = sessions
-
-    def live_sessions(self) -> list[Session]:
-        return [s for s in self.all if s.status in (SessionStatus.STARTING, SessionStatus.RUNNING)]
-
-
-class FakeEngine:
-    def __init__(self, sessions: list[Session]) -> None:
-        self.sessions = FakeSessions(sessions)
         self.ended: list[tuple[str, SessionStatus, str | None]] = []
 
-    async def end(self, session: Session, status: SessionStatus, reason: str | None = None) -> None:
-        self.ended.append((session.id, status, reason))
-        session.status = status
+    def sessions_to_reconnect(self) -> list[str]:
+        return [s.id for s in self.all if s.status is SessionStatus.RUNNING
+                and (s.page_type or s.app_type) in CONNECTS_TO_HYPHA]
+
+    def is_running(self, session_id: str) -> bool:
+        return any(s.id == session_id and s.status is SessionStatus.RUNNING for s in self.all)
+
+    async def end_lost(self, session_id: str, reason: str) -> bool:
+        (session,) = [s for s in self.all if s.id == session_id]
+        if session.status is not SessionStatus.RUNNING:
+            return False
+        self.ended.append((session.id, SessionStatus.FAILED, reason))
+        session.status = SessionStatus.FAILED
+        return True
 
 
 class FakeServer:
@@ -109,7 +116,7 @@ async def test_a_second_reconnection_starts_the_grace_over_and_zero_turns_it_off
 
 
 async def test_an_imjoy_iframe_plugin_runs_in_a_window_page_and_is_asked_about() -> None:
-    from browser_worker._api.start import StartRequest
+    from browser_worker._door.start import StartRequest
 
     def request(app_type: str, template: str | None) -> StartRequest:
         manifest = {"compiled": {"template": template}} if template else {}

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from browser_worker._api.calls import Limits
-from browser_worker._api.start import parse_start
-from browser_worker._engine.session import Session, SessionRegistry
+from browser_worker._door.calls import Limits
+from browser_worker._door.start import parse_start
+from browser_worker._session.session import Session, SessionRegistry
 from browser_worker._logs.buffer import LogBuffer
 from browser_worker._net.policy import NetworkPolicy
 from browser_worker.errors import SessionNotFoundError, WorkerError
