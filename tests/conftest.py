@@ -6,6 +6,7 @@ needs neither Chromium nor a Hypha server, and collection fails if a test breaks
 
 from __future__ import annotations
 
+import gc
 import logging
 import uuid
 from typing import Any, AsyncIterator
@@ -19,6 +20,34 @@ from browser_worker.testing.hypha_server import LocalHyphaServer
 from browser_worker.hypha.service import registered
 
 from ._support import web_app_config  # noqa: F401  (the one copy is in _support)
+
+
+class _OrphanedTaskErrors(logging.Handler):
+    """Collects asyncio's "Task exception was never retrieved" reports (logged when such a task
+    is garbage-collected): a task whose failure nobody awaited is a lost error and a leak."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.reports: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "exception was never retrieved" in message:
+            self.reports.append(message)
+
+
+@pytest.fixture(autouse=True)
+def no_orphaned_task_errors() -> Any:
+    """Fail any test that leaves an asyncio task whose exception was never retrieved."""
+    catcher = _OrphanedTaskErrors()
+    asyncio_log = logging.getLogger("asyncio")
+    asyncio_log.addHandler(catcher)
+    try:
+        yield
+        gc.collect()  # such tasks report when they are collected
+    finally:
+        asyncio_log.removeHandler(catcher)
+    assert not catcher.reports, "asyncio task exception never retrieved:\n" + "\n".join(catcher.reports)
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -215,6 +215,7 @@ class SessionEngine:
         if self.draining:
             raise WorkerError("worker is shutting down (draining): no new sessions; "
                               "start the app again to get another worker")
+        self.pool  # noqa: B018 (a worker that is not open says so before a session exists)
         cache_rule = self.route_cache.rule_for(req.manifest, req.app_type)  # a bad rule fails here
         add_secret(req.token)
         s = self.settings
@@ -257,10 +258,12 @@ class SessionEngine:
             progress.warning(note)
         # Build the document while waiting for a context; the lease belongs to the session as
         # soon as the pool hands it out, so every exit below releases it through end().
-        doc_task = asyncio.ensure_future(build_document(req, self.net, self.entries, self.page_assets, self.budget))
+        # Everything that can fail at once fails before either task exists: no task is orphaned.
+        pool = self.pool
         fresh = assembly.fresh_context_options(self.settings, req.viewport, req.device_scale_factor,
                                               req.context_settings)
-        lease_task = asyncio.ensure_future(self.pool.acquire(self.settings.queue_timeout, req.page_type, fresh))
+        doc_task = asyncio.ensure_future(build_document(req, self.net, self.entries, self.page_assets, self.budget))
+        lease_task = asyncio.ensure_future(pool.acquire(self.settings.queue_timeout, req.page_type, fresh))
 
         def own(task: asyncio.Future[Lease]) -> None:
             if not task.cancelled() and task.exception() is None:
