@@ -13,6 +13,8 @@ log = logging.getLogger(__name__)
 
 
 class TaskSet:
+    """The tasks one owner started in the background; ``wait`` or ``cancel`` them at close."""
+
     def __init__(self, owner: str) -> None:
         self._owner = owner
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -30,6 +32,11 @@ class TaskSet:
 
     def __len__(self) -> int:
         return len(self._tasks)
+
+    def cancel(self) -> None:
+        """Cancel every task still running (each still ends through ``_done``)."""
+        for task in list(self._tasks):
+            task.cancel()
 
     async def wait(self) -> None:
         """Until every task started so far (and any they start) has ended."""

@@ -84,3 +84,11 @@ class PageStuckError(WorkerError):
 
 class PermissionDeniedError(WorkerError):
     """A caller asked for a session outside its own workspace."""
+
+
+def first_line(exc: BaseException, limit: int = 400) -> str:
+    """An error as its first line (its ``message`` when it has one, as Playwright's errors do),
+    cut at ``limit`` characters; the exception's type name when it says nothing."""
+    text = str(getattr(exc, "message", None) or exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -16,7 +16,7 @@ from playwright.async_api import Browser, Playwright
 
 from browser_worker._aio import TaskSet
 from browser_worker._browser.chromium import ChromiumInfo, connect_remote, launch_chromium
-from browser_worker.errors import ConfigError, WorkerError
+from browser_worker.errors import ConfigError, WorkerError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -217,8 +217,7 @@ class BrowserHost:
             try:
                 browser = await self._launch()
             except Exception as exc:
-                first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                self._failure = f"attempt {attempt} failed: {first_line}"
+                self._failure = f"attempt {attempt} failed: {first_line(exc)}"
                 log.warning("relaunching Chromium, %s", self._failure)
                 continue
             if count_restart:

@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from browser_worker._aio import TaskSet
+
 log = logging.getLogger(__name__)
 
 #: Bytes of one frame beyond which it is dropped (a 1920-wide JPEG at quality 90 is < 1 MiB).
@@ -48,7 +50,7 @@ class Screencast:
         self._news = asyncio.Event()
         self.closed = False
         self.frames = 0  # frames received (for tests and metrics)
-        self._acks: set[asyncio.Task[None]] = set()
+        self._acks = TaskSet("screencast frame acks")
 
     async def start(self) -> None:
         self._cdp = await self._page.context.new_cdp_session(self._page)
@@ -132,9 +134,7 @@ class Screencast:
         if not force and any(seq < latest for seq in self._taken.values()):
             return  # the slowest watcher has not taken it yet
         frame_id, self._unacked = self._unacked, None
-        task = asyncio.ensure_future(self._ack(frame_id))
-        self._acks.add(task)
-        task.add_done_callback(self._acks.discard)
+        self._acks.spawn(self._ack(frame_id))
 
     async def _ack(self, frame_id: int) -> None:
         try:

@@ -82,7 +82,7 @@ class StreamSlots:
         self._open.add(ticket)
         self._by_session[session_id] += 1
         if self._watchdog is None or self._watchdog.done():
-            self._watchdog = asyncio.ensure_future(self._watch())
+            self._watchdog = asyncio.ensure_future(self._end_idle_tickets())
         return ticket
 
     def end_session(self, session_id: str) -> None:
@@ -102,7 +102,7 @@ class StreamSlots:
             if self._by_session[ticket.session_id] <= 0:
                 del self._by_session[ticket.session_id]
 
-    async def _watch(self) -> None:
+    async def _end_idle_tickets(self) -> None:
         while self._open:
             await asyncio.sleep(min(0.5, self.idle / 4))
             now = time.monotonic()

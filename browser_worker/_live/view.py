@@ -15,6 +15,7 @@ import logging
 import time
 from typing import Any, AsyncIterator
 
+from browser_worker._aio import TaskSet
 from browser_worker._door import WatchRequest
 from browser_worker._live.screencast import Screencast
 from browser_worker._session import Session, SessionStatus
@@ -44,7 +45,7 @@ class LiveView:
                                        per_worker=log_streams, idle=LOGS_IDLE)
         self._casts: dict[str, Screencast] = {}
         self._stopping: dict[str, asyncio.Task[None]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet("live view")
 
     @property
     def active_screencasts(self) -> int:
@@ -171,13 +172,11 @@ class LiveView:
     async def close(self) -> None:
         self.watches.close()
         self.log_streams.close()
-        for task in list(self._stopping.values()) + list(self._tasks):
+        for task in list(self._stopping.values()):
             task.cancel()
+        self._tasks.cancel()
         casts, self._casts = list(self._casts.values()), {}
         await asyncio.gather(*(c.stop() for c in casts), return_exceptions=True)
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        return self._tasks.spawn(coro)

@@ -18,12 +18,13 @@ import inspect
 import logging
 from typing import Any, Callable
 
+from browser_worker._aio import TaskSet
 from browser_worker._logs.buffer import LogBuffer
 from browser_worker._redact import redact
 
 log = logging.getLogger(__name__)
 
-_pending: set[asyncio.Future[Any]] = set()
+_callbacks = TaskSet("progress callbacks")
 
 
 #: Most to least severe: a coalesced batch is reported with the most severe type in it.
@@ -106,9 +107,7 @@ class Progress:
             log.debug("progress callback failed: %r", exc)
             return
         if inspect.isawaitable(result):
-            future = asyncio.ensure_future(result)
-            _pending.add(future)
-            future.add_done_callback(_settle)
+            _callbacks.spawn(result)
 
 
 def _in_loop(loop: asyncio.AbstractEventLoop) -> bool:
@@ -117,8 +116,3 @@ def _in_loop(loop: asyncio.AbstractEventLoop) -> bool:
     except RuntimeError:
         return False
 
-
-def _settle(future: asyncio.Future[Any]) -> None:
-    _pending.discard(future)
-    if not future.cancelled() and future.exception() is not None:
-        log.debug("progress callback failed: %s", future.exception())

@@ -66,8 +66,8 @@ class Capture:
             await lease.context.tracing.start(screenshots=True, snapshots=True, title=session.id)
             session.tracing = True
         except Exception as exc:
-            session.artifacts.lack(TRACE, f"tracing could not start: {redact(_first_line(exc))}")
-            session.logs.worker(f"Tracing could not start: {redact(_first_line(exc))}", "warning")
+            session.artifacts.lack(TRACE, f"tracing could not start: {redact(first_line(exc, 300))}")
+            session.logs.worker(f"Tracing could not start: {redact(first_line(exc, 300))}", "warning")
 
     async def finish(self, session: Session, lease: "Lease") -> None:
         """In the release path, the browser still connected: keep a screenshot if the session
@@ -98,7 +98,7 @@ class Capture:
                 lease.page.screenshot(type="png", caret="initial", timeout=SCREENSHOT_SECONDS * 1000 - 100),
                 SCREENSHOT_SECONDS)
         except Exception as exc:
-            why = "timed out" if isinstance(exc, asyncio.TimeoutError) else redact(_first_line(exc))
+            why = "timed out" if isinstance(exc, asyncio.TimeoutError) else redact(first_line(exc, 300))
             session.artifacts.lack(SCREENSHOT, f"taking it failed: {why}")
             session.logs.worker(f"Failure screenshot not taken: {why}", "warning")
             return
@@ -126,7 +126,7 @@ class Capture:
             await asyncio.to_thread(scrub_zip, raw, final, secrets)
             size = final.stat().st_size
         except Exception as exc:
-            why = "timed out" if isinstance(exc, asyncio.TimeoutError) else redact(_first_line(exc))
+            why = "timed out" if isinstance(exc, asyncio.TimeoutError) else redact(first_line(exc, 300))
             final.unlink(missing_ok=True)
             session.artifacts.lack(TRACE, f"stopping the trace failed: {why}")
             session.logs.worker(f"Trace not kept: {why}", "warning")
@@ -136,7 +136,3 @@ class Capture:
         session.artifacts.keep(Artifact(TRACE, size, path=final))
         session.logs.worker(f"Trace kept ({size} bytes, secrets scrubbed; get_artifact(session_id, 'trace'))")
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "message", None) or exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]

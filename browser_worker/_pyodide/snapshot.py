@@ -169,7 +169,7 @@ async def make_snapshot(host: BrowserHost, store: SnapshotStore, assets: PageAss
         store.fail("the worker closed before the snapshot was made")
         raise
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         log.warning("could not make a Pyodide snapshot (web-python pages boot the full way): %s", reason)
         store.fail(reason)
     finally:

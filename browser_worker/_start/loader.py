@@ -223,8 +223,7 @@ async def _route_app_files(page: Page, doc: AppDocument) -> None:
 
 
 def _playwright_reason(exc: PlaywrightError, url: str) -> str:
-    message = str(exc.message if hasattr(exc, "message") else exc).strip()
-    first = message.splitlines()[0] if message else "unknown error"
+    first = first_line(exc, limit=2000)
     if first.startswith("net::") or "net::ERR" in first:
         target = url if len(url) < 200 else url[:200] + "…"
         return f"could not load {target}: {first.split(' at ')[0]}"

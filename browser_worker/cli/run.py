@@ -96,7 +96,7 @@ async def run_page(
                     result.screenshot = str(Path(screenshot).resolve())
             except PlaywrightError as exc:
                 result.ok = False
-                message = str(exc.message).splitlines()[0]
+                message = first_line(exc)
                 result.errors.append(message)
                 record("error", message)
         finally:

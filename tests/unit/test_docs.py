@@ -88,7 +88,7 @@ def test_dotted_names() -> None:
         "from browser_worker.no_such_module import Thing",             # 3
         "```",
         "`browser_worker.startup:hypha_startup` `browser_worker.startup:nope`",  # 5
-        "`_engine.session` and `_engine.no_such_module`",              # 6
+        "`_session.session` and `_engine.no_such_module`",             # 6
         "| package | modules | what |",
         "|---|---|---|",
         "| `_engine` | `engine`, `gone_module` | x |",               # 9
