@@ -123,8 +123,25 @@ def value_types(cls: type) -> dict[str, tuple[type, bool]]:
         kinds = [m for m in members if m is not type(None)]
         if len(kinds) != 1 or kinds[0] not in (bool, int, float, str):
             raise TypeError(f"settings field {f.name}: type {hint} is not bool, int, float or str (or None)")
+        _check_declaration(f.name, kinds[0], spec_of(f))
         found[f.name] = (kinds[0], len(kinds) < len(members))
     return found
+
+
+def _check_declaration(name: str, kind: type, spec: Setting) -> None:
+    """A declaration whose rules cannot apply to its type is a mistake in the code: say so once,
+    when the class is first used, instead of silently skipping the rule."""
+    numeric = kind in (int, float)
+    wrong = [rule for rule, broken in (
+        ("flag_sets", spec.flag_sets is not None and kind is not bool),
+        ("choices", bool(spec.choices) and kind is not str),
+        ("pattern", spec.pattern is not None and (kind is not str or not spec.shape)),
+        ("min/max/positive/finite", not numeric and (spec.min, spec.max, spec.positive, spec.finite)
+         != (None, None, False, False)),
+        ("unit", spec.unit is not None and not numeric),
+    ) if broken]
+    if wrong:
+        raise TypeError(f"settings field {name} ({kind.__name__}): {', '.join(wrong)} cannot apply")
 
 
 def number_text(value: float) -> str:

@@ -150,3 +150,11 @@ def test_other_environment_variables_are_declared() -> None:
     for path in (ROOT / "browser_worker").rglob("*.py"):
         read |= set(re.findall(r"environ\.get\(\s*\"([A-Z_]+)\"", path.read_text(encoding="utf-8")))
     assert read - settings_env == set(OTHER_ENV)
+
+
+def test_a_rule_that_cannot_apply_to_its_type_is_refused() -> None:
+    wrong = make_dataclass("Wrong", [
+        ("frob_mode", str, setting("a", env="BW_TEST_FROB_MODE", min=1, help="Frob mode here."))],
+        bases=(WorkerSettings,), frozen=True)
+    with pytest.raises(TypeError, match=r"frob_mode \(str\): min/max/positive/finite cannot apply"):
+        wrong.from_env({})
