@@ -1,94 +1,74 @@
-"""Write docs/configuration.md from WorkerSettings (browser_worker/config.py) and the CLI parser:
-one row per setting with its flag, environment variable, default and meaning, so the table
+"""Write docs/configuration.md from the settings' declarations (browser_worker/config.py): one
+row per setting with its flag, environment variables, default and meaning, so the table
 cannot drift from the code. `--check` exits 1 if the file on disk is out of date (CI runs it)."""
 
 from __future__ import annotations
 
 import argparse
-import ast
 import sys
-from dataclasses import MISSING, fields
+from dataclasses import fields
 from pathlib import Path
+from typing import Mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from browser_worker import config as config_module  # noqa: E402
-from browser_worker.cli import build_parser  # noqa: E402
-from browser_worker.config import WorkerSettings  # noqa: E402
+from browser_worker.config import OTHER_ENV, WorkerSettings  # noqa: E402
+from browser_worker.settings_spec import flag_of, spec_of, value_text, value_types  # noqa: E402
 
 OUT = ROOT / "docs" / "configuration.md"
 
 
-def meanings() -> dict[str, str]:
-    """The ``#:`` comment above each field of WorkerSettings, joined into one line."""
-    source = Path(config_module.__file__).read_text(encoding="utf-8")
-    lines = source.splitlines()
-    cls = next(n for n in ast.parse(source).body if isinstance(n, ast.ClassDef) and n.name == "WorkerSettings")
-    found: dict[str, str] = {}
-    for node in cls.body:
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            comment: list[str] = []
-            i = node.lineno - 2
-            while i >= 0 and lines[i].strip().startswith("#:"):
-                comment.insert(0, lines[i].strip()[2:].strip())
-                i -= 1
-            found[node.target.id] = " ".join(comment)
-    return found
+def _cell(text: str) -> str:
+    """Text that cannot break a Markdown table row."""
+    return " ".join(text.split()).replace("|", "\\|")
 
 
-def flags() -> dict[str, str]:
-    """Setting name → the flag(s) that set it, over every subcommand."""
-    found: dict[str, set[str]] = {}
-
-    def walk(parser: argparse.ArgumentParser) -> None:
-        for action in parser._actions:  # argparse has no public way to list them
-            if isinstance(action, argparse._SubParsersAction):
-                for sub in action.choices.values():
-                    walk(sub)
-            elif action.option_strings:
-                found.setdefault(action.dest, set()).add(max(action.option_strings, key=len))
-
-    walk(build_parser())
-    return {dest: ", ".join(f"`{f}`" for f in sorted(names)) for dest, names in found.items()}
+def _code(text: str) -> str:
+    return f"`{text}`"
 
 
-def shown(value: object) -> str:
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, int) and value >= 1 << 20 and value % (1 << 20) == 0:
-        return f"{value >> 20} MiB"
-    if isinstance(value, int) and value >= 1 << 10 and value % (1 << 10) == 0:
-        return f"{value >> 10} KiB"
-    if isinstance(value, float):
-        return f"{value:g} s" if value else "0 (off)"
-    return f"`{value}`" if isinstance(value, str) else str(value)
+def row(name: str, cls: type[WorkerSettings] = WorkerSettings) -> str:
+    """The table row of one setting of ``cls``."""
+    f = next(f for f in fields(cls) if f.name == name)
+    spec, flag = spec_of(f), flag_of(f)
+    if flag and spec.flag_sets is not None:
+        flag_text = f"{_code(flag)} (turns it {value_text(spec.flag_sets)})"
+    elif flag and value_types(cls)[name][0] is bool:  # argparse.BooleanOptionalAction
+        flag_text = f"{_code(flag)} {_code('--no-' + flag[2:])}"
+    elif flag:
+        flag_text = _code(flag)
+    else:
+        flag_text = "—"
+    meaning = spec.help
+    if spec.choices:
+        meaning += f" One of {', '.join(map(_code, spec.choices))}."
+    default = value_text(f.default, spec.unit)
+    cells = [_code(name), flag_text, " ".join(map(_code, spec.env_names)),
+             _code(default) if isinstance(f.default, str) and default else default or "—", meaning]
+    return "| " + " | ".join(_cell(c) for c in cells) + " |"
 
 
-def render() -> str:
-    about, by_flag = meanings(), flags()
-    rows = []
-    for f in fields(WorkerSettings):
-        default = f.default if f.default is not MISSING else None
-        rows.append(f"| `{f.name}` | {by_flag.get(f.name, '—')} | {' '.join('`' + n + '`' for n in (f.metadata['env'], *f.metadata.get('aliases', ())))} | {shown(default)} "
-                    f"| {about.get(f.name) or ''} |")
+def render(cls: type[WorkerSettings] = WorkerSettings, other_env: Mapping[str, str] = OTHER_ENV) -> str:
+    """docs/configuration.md for the settings of ``cls`` and the other variables read."""
     return "\n".join([
         "# Configuration",
         "",
         "<!-- Generated by `python scripts/gen_config_docs.py` from browser_worker/config.py; do not edit. -->",
         "",
-        "Every setting is a field of `WorkerSettings`. Flags override environment variables, which",
-        "override the defaults below; `WorkerSettings.from_env(**overrides)` does the same from Python.",
-        "A bad value stops the worker with one line naming the setting and the rule.",
+        "Every setting is a field of `WorkerSettings`. Flags override environment variables (where",
+        "several are listed, the first one set counts), which override the defaults below;",
+        "`WorkerSettings.from_env(**overrides)` does the same from Python. A bad value stops the worker",
+        "with one line naming the setting and the rule. `browser-worker COMMAND --help` lists the flags",
+        "each command takes.",
         "",
         "| setting | flag | environment | default | meaning |",
         "|---|---|---|---|---|",
-        *rows,
+        *(row(f.name, cls) for f in fields(cls)),
         "",
-        "Also read: `HYPHA_ROOT_TOKEN` (`serve --public`), `BROWSER_WORKER_STATIC` (folder of the",
-        "offline web-python assets, default `static/`).",
+        "Other environment variables read:",
+        "",
+        *(f"- {_code(name)}: {' '.join(meaning.split())}" for name, meaning in other_env.items()),
         "",
     ])
 

@@ -191,8 +191,11 @@ def code_facts() -> Facts:
     from browser_worker import WorkerSettings
 
     env_to_field = {}
+    from browser_worker.settings_spec import spec_of
+
     for f in fields(WorkerSettings):
-        for name in (f.metadata["env"], *f.metadata.get("aliases", ())):
+        spec = spec_of(f)
+        for name in (spec.env, *spec.aliases):
             env_to_field[name] = f.name
     parser = build_parser()
     flag_dests: dict[str, str] = {}

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from browser_worker import WorkerSettings
+from browser_worker.settings_spec import spec_of
 from browser_worker.cli import build_parser
 from browser_worker.cli import main as cli_main
 
@@ -105,7 +106,7 @@ def _squeezed(text: str) -> str:
     return "".join(text.split())
 
 
-ENV_OF = {f.name: f.metadata["env"] for f in fields(WorkerSettings)}
+ENV_OF = {f.name: spec_of(f).env for f in fields(WorkerSettings)}
 COMMANDS = ["serve", "run", "compile", "assets", "demo", "doctor"]
 
 
@@ -113,8 +114,8 @@ def test_every_command_has_help() -> None:
     assert sorted(_subcommands(build_parser())) == sorted(COMMANDS)
 
 
-#: Commands whose flags override settings (each such flag's help names its environment variable).
-SETTINGS_COMMANDS = {"serve", "run", "demo"}
+#: Setting → the commands whose flags set it (each such flag's help names its environment variable).
+COMMANDS_OF = {f.name: spec_of(f).commands for f in fields(WorkerSettings)}
 
 
 #: What each command's help must explain (the flags README.md and docs/ use, and the settings
@@ -124,7 +125,9 @@ DOCUMENTED = {
               "--pool-size", "--max-sessions", "--queue-timeout", "--start-timeout", "--allow-hosts",
               "--allow-private-network", "--allow-file-urls", "--headed"},
     "run": {"target", "--screenshot", "--full-page", "--wait-for", "--timeout", "--json", "--pool-size"},
-    "compile": {"source", "--files", "--inline-remote", "--check", "-o", "--type", "--name", "--server-url"},
+    "compile": {"source", "--files", "--inline-remote", "--check", "-o", "--type", "--name", "--server-url",
+                "--allow-hosts", "--allow-private-network", "--compile-timeout", "--compile-max-bundle-bytes",
+                "--compile-max-asset-bytes", "--compile-max-files"},
     "assets": {"fetch", "add", "list"},
     "assets fetch": {"--force"},
     "assets add": {"packages"},
@@ -161,7 +164,7 @@ def _check_help(argv: list[str], parser: argparse.ArgumentParser, capsys: pytest
         assert all(o in text for o in action.option_strings), name
         assert action.help and len(action.help) > 10, f"{' '.join(argv)} {name} has no explanation"
         assert _squeezed(action.help) in flat, f"{' '.join(argv)} {name}: help text not shown"
-        if argv[0] in SETTINGS_COMMANDS and action.dest in ENV_OF:
+        if argv[0] in COMMANDS_OF.get(action.dest, ()):
             assert f"[{ENV_OF[action.dest]}]" in action.help, f"{argv[0]} {name} does not name {ENV_OF[action.dest]}"
         checked.add(name)
     return checked
@@ -183,12 +186,13 @@ def test_help_explains_each_command(command: str, capsys: pytest.CaptureFixture[
 
 
 def test_setting_flags_show_their_defaults(capsys: pytest.CaptureFixture[str]) -> None:
-    defaults = WorkerSettings()
+    """In their unit: seconds and bytes say so, other numbers are plain (a scale factor is no time)."""
     text = _squeezed(_help_of(["serve"], capsys))
-    for flag, dest in (("--pool-size", "pool_size"), ("--max-sessions", "max_sessions"),
-                       ("--queue-timeout", "queue_timeout"), ("--start-timeout", "start_timeout")):
-        value = getattr(defaults, dest)
-        shown = f"{value:g}" if isinstance(value, float) else str(value)
+    for flag, dest, shown in (("--pool-size", "pool_size", "2"), ("--max-sessions", "max_sessions", "32"),
+                              ("--queue-timeout", "queue_timeout", "30 s"), ("--start-timeout", "start_timeout", "60 s"),
+                              ("--device-scale-factor", "device_scale_factor", "1"),
+                              ("--compile-max-asset-bytes", "compile_max_asset_bytes", "20 MiB"),
+                              ("--headed", "headless", "on")):
         assert _squeezed(f"(default {shown}) [{ENV_OF[dest]}]") in text, flag
 
 

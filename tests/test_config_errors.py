@@ -29,3 +29,12 @@ def test_a_missing_package_base_is_one_line_not_a_traceback(tmp_path: object) ->
     assert "Traceback" not in proc.stderr
     (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("browser-worker:")]
     assert line.startswith("browser-worker: pyodide_packages_url: '/nope' must be an http(s) URL or a directory"), line
+
+
+def test_compile_reads_settings_strictly_like_serve(tmp_path: object) -> None:
+    """Issue 25: `compile` parses BROWSER_WORKER_ALLOW_PRIVATE_NETWORK as every command does (it
+    used to take any value but 1/true/yes/on as off, silently)."""
+    proc = run("compile", "no-such-app.js", BROWSER_WORKER_ALLOW_PRIVATE_NETWORK="maybe")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("browser-worker: allow_private_network: expected a boolean (1/true/yes/on or "
+                                   "0/false/no/off), got 'maybe' in BROWSER_WORKER_ALLOW_PRIVATE_NETWORK")

@@ -110,12 +110,6 @@ class NetworkPolicy:
         """The Hypha server origins pages and fetches may always reach."""
         return self.trusted_origins + tuple(sorted(self._instances))
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> "NetworkPolicy":
-        """``allow_private`` from ``BROWSER_WORKER_ALLOW_PRIVATE_NETWORK`` unless overridden."""
-        flag = environ.get(PRIVATE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
-        return cls(**{"allow_private": flag, **overrides})
-
     # ----- page URLs ----------------------------------------------------------------------
 
     def check_page_url(self, url: object, field: str, *, schemes: tuple[str, ...] = ("http", "https")) -> str:

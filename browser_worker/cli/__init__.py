@@ -13,77 +13,87 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from browser_worker.config import TRACE_MODES, WorkerSettings
+from browser_worker.config import WorkerSettings
 from browser_worker.errors import ConfigError, WorkerError
+from browser_worker.settings_spec import SERVE, Setting, flag_of, spec_of, value_text, value_types
 
 log = logging.getLogger("browser_worker")
 
 
-_DEFAULTS = WorkerSettings()
+#: ``run --timeout`` and ``demo --out`` when not given.
+RUN_TIMEOUT = 30.0
+DEMO_OUT = "out"
 
 
-def _default_text(value: Any) -> str:
-    if value is None or value == "" or isinstance(value, bool):
-        return ""
-    if value == 0:
-        return " (default 0 = off)"
-    if isinstance(value, int) and value >= 1 << 20 and value % (1 << 20) == 0:
-        return f" (default {value >> 20} MiB)"
-    return f" (default {value:g})" if isinstance(value, float) else f" (default {value})"
+_GROUP_NOTE = "A flag overrides the environment variable in [brackets], which overrides the default."
 
 
-def _flag(group: Any, *names: str, **kwargs: Any) -> None:
-    """A flag for a setting: its help ends with the setting's default and environment variable,
-    both read from ``WorkerSettings`` (so the text cannot drift from the code)."""
-    dest = kwargs.get("dest") or names[0].lstrip("-").replace("-", "_")
-    spec = next((f for f in fields(WorkerSettings) if f.name == dest), None)
-    if spec is not None and "help" in kwargs:
-        kwargs["help"] += f"{_default_text(getattr(_DEFAULTS, dest))} [{spec.metadata['env']}]"
-    group.add_argument(*names, **kwargs)
+def option_help(text: str, default: str = "", env: str = "") -> str:
+    """Help of an option: its meaning, then "(default …)" and "[VARIABLE]" where it has them
+    (``%`` escaped: argparse formats help strings)."""
+    text = text.rstrip(".")
+    if default:
+        text += f" (default {default})"
+    if env:
+        text += f" [{env}]"
+    return text.replace("%", "%%")
 
 
-def _worker_flags(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("browser and pool (flags override BROWSER_WORKER_* env)")
-    _flag(g, "--chromium-path", help="Chromium binary; default: Playwright's build, then system chromium")
-    _flag(g, "--chromium-args", metavar="'--flag --flag'", help="extra Chromium flags, space-separated")
-    _flag(g, "--gpu", action="store_true", default=None, help="launch Chromium with WebGPU and experimental web-platform features (the built-in worker's flags)")
-    _flag(g, "--browser-endpoint", metavar="WS_URL", help="use a remote Playwright browser server (playwright run-server, browserless, Moon)")
-    _flag(g, "--cdp-endpoint", metavar="URL", help="use a running Chromium through its DevTools endpoint")
-    _flag(g, "--python-pool-size", type=int, help="warm web-python pages (Pyodide booted, ~130 MB each) kept ready")
-    _flag(g, "--pool-size", type=int, help="warm contexts kept ready")
-    _flag(g, "--max-sessions", type=int, help="concurrent sessions before starts queue")
-    _flag(g, "--queue-timeout", type=float, help="seconds a start waits for a free slot")
-    _flag(g, "--start-timeout", type=float, help="default seconds for an app to load")
-    _flag(g, "--max-log-entries", type=int, help="log ring buffer size per session")
-    _flag(g, "--log-retention", type=float, help="seconds logs of ended sessions stay readable")
-    _flag(g, "--recycle-after", type=int, help="relaunch Chromium after this many sessions, draining the old one; 0 = never")
-    _flag(g, "--session-ttl", type=float, help="stop sessions older than this many seconds")
-    _flag(g, "--trace", choices=TRACE_MODES, help="Playwright tracing of sessions (read with get_artifact(id, 'trace')): on-failure keeps a failed session's trace, on keeps every one; the ceiling for what apps' manifests ask")
-    _flag(g, "--allow-file-urls", action="store_true", default=None, help="let web-app entry points use file: URLs (off: a file: page can read the disk)")
-    _flag(g, "--allow-private-network", action="store_true", default=None, help="let server-side fetches (entry files, inline_remote) reach loopback/private addresses besides the Hypha server")
-    _flag(g, "--execute-timeout", type=float, help="seconds an execute may run when the call gives none")
-    _flag(g, "--max-start-timeout", type=float, help="largest start timeout a caller may ask for")
-    _flag(g, "--compile-timeout", type=float, help="seconds for one compile, inline_remote included")
-    _flag(g, "--compile-max-bundle-bytes", type=int, help="largest compiled bundle")
-    _flag(g, "--pyodide-packages", dest="pyodide_packages_url", metavar="URL_OR_DIR", help="where web-python apps get Pyodide-built packages (numpy, pydantic, …): a URL or a local directory holding pyodide-lock.json and its files; empty: the official CDN of the pinned Pyodide, reached only when an app needs a package")
-    _flag(g, "--allow-hosts", metavar="HOST,HOST", help="only these hosts may be reached from app pages")
-    _flag(g, "--cache-dir", metavar="DIR", help="folder of the per-app route cache (manifest cache_routes), kept across restarts; empty: ~/.cache/browser-worker/routes")
-    _flag(g, "--cache-max-bytes", type=int, help="bytes the route cache keeps for all apps (least recently used go first); 0 = no cache")
-    _flag(g, "--user-agent", help="navigator.userAgent of every page")
-    _flag(g, "--locale", help="locale of every page, e.g. de-DE")
-    _flag(g, "--timezone", dest="timezone_id", metavar="IANA_NAME", help="time zone of every page, e.g. Europe/Berlin")
-    _flag(g, "--color-scheme", choices=("light", "dark", "no-preference"), help="prefers-color-scheme of every page")
-    _flag(g, "--device-scale-factor", type=float, help="device pixel ratio of every page (2: screenshots at twice the pixels)")
-    _flag(g, "--headed", action="store_true", help="show the browser window (debugging)")
+def setting_help(name: str, spec: Setting, default: Any) -> str:
+    """A setting flag's help: the field's help, default and variable (a flag that stores a
+    fixed bool says which, e.g. ``--headed`` turns headless off)."""
+    text = spec.help
+    if spec.flag_sets is not None:
+        text = f"turn {name} {value_text(spec.flag_sets)}: {text[0].lower()}{text[1:]}"
+    return option_help(text, value_text(default, spec.unit), spec.env)
 
 
-def _settings(args: argparse.Namespace) -> WorkerSettings:
-    """Flags override env, which overrides defaults: every flag named like a setting is one."""
-    overrides: dict[str, Any] = {f.name: getattr(args, f.name) for f in fields(WorkerSettings)
-                                 if getattr(args, f.name, None) is not None}
-    if getattr(args, "headed", False):
-        overrides["headless"] = False
-    return WorkerSettings.from_env(**overrides)
+def _group_of(spec: Setting) -> str:
+    """The help section a setting's flag is listed in."""
+    if "compile" in spec.commands:
+        return "network rules and compile budgets"
+    return "Hypha service" if spec.commands <= SERVE else "browser, pools and pages"
+
+
+def add_setting_flags(parser: argparse.ArgumentParser, command: str,
+                      cls: type[WorkerSettings] = WorkerSettings) -> None:
+    """Add to ``parser`` a flag for each setting of ``cls`` that ``command`` takes; each stores
+    into the field's name, None when not given (then the environment or default holds)."""
+    defaults, kinds = cls(), value_types(cls)
+    groups: dict[str, Any] = {}
+    for f in fields(cls):
+        spec, flag = spec_of(f), flag_of(f)
+        if flag is None or command not in spec.commands:
+            continue
+        title = _group_of(spec)
+        if title not in groups:
+            groups[title] = parser.add_argument_group(title, _GROUP_NOTE)
+        kind = kinds[f.name][0]
+        options: dict[str, Any] = {"dest": f.name, "default": None,
+                                   "help": setting_help(f.name, spec, getattr(defaults, f.name))}
+        if kind is bool and spec.flag_sets is not None:
+            options.update(action="store_const", const=spec.flag_sets)
+        elif kind is bool:
+            options.update(action=argparse.BooleanOptionalAction)
+        else:
+            options.update(type=kind, metavar=spec.metavar or _metavar(f.name, kind, spec))
+            if spec.choices:
+                options.update(choices=spec.choices, metavar=None)
+        groups[title].add_argument(flag, **options)
+
+
+def _metavar(name: str, kind: type, spec: Setting) -> str:
+    if spec.unit:
+        return {"s": "SECONDS", "bytes": "BYTES"}[spec.unit]
+    return {int: "N", float: "NUMBER"}.get(kind, name.upper())
+
+
+def settings_from_args(args: argparse.Namespace, command: str,
+                       cls: type[WorkerSettings] = WorkerSettings) -> WorkerSettings:
+    """Defaults, overridden by the environment, overridden by the flags ``command`` took."""
+    overrides = {f.name: getattr(args, f.name, None) for f in fields(cls)
+                 if flag_of(f) is not None and command in spec_of(f).commands}
+    return cls.from_env(**overrides)
 
 
 SERVE_PUBLIC_HELP = """\
@@ -103,7 +113,20 @@ serving every workspace (--public):
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _inline_remote_help(cls: type[WorkerSettings]) -> str:
+    """``--inline-remote``'s help, its limits read from the compile settings' defaults."""
+    defaults, by_name = cls(), {f.name: f for f in fields(cls)}
+
+    def limit(name: str) -> str:
+        return f"{value_text(getattr(defaults, name), spec_of(by_name[name]).unit)} ({flag_of(by_name[name])})"
+
+    return (f"also fetch and inline remote http(s) assets, within the compile budgets: each asset at most "
+            f"{limit('compile_max_asset_bytes')}, the bundle at most {limit('compile_max_bundle_bytes')}, "
+            f"the whole compile at most {limit('compile_timeout')}")
+
+
+def build_parser(cls: type[WorkerSettings] = WorkerSettings) -> argparse.ArgumentParser:
+    """The command line; each command's setting flags come from ``cls``'s field declarations."""
     parser = argparse.ArgumentParser(
         prog="browser-worker",
         description="Run Hypha web apps in a warm pool of headless Chromium contexts.",
@@ -119,20 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(and no HYPHA_SERVER_URL), start a local Hypha server and register there.",
         epilog=SERVE_PUBLIC_HELP,
     )
-    _flag(serve, "--server-url", help="Hypha server URL")
-    _flag(serve, "--workspace", help="workspace to register in")
-    _flag(serve, "--token", help="access token; prefer the env variable")
     serve.add_argument("--public", action="store_true",
                        help="register in workspace 'public' so the apps of every workspace run here "
                        "(replaces Hypha's built-in browser worker); needs HYPHA_ROOT_TOKEN, or a "
                        "token for 'public' in HYPHA_TOKEN (see below)")
-    serve.add_argument("--root-token", help="the server's root token, used once to mint a 'public' "
-                       "token [HYPHA_ROOT_TOKEN]; prefer the env variable")
-    _flag(serve, "--service-id", help="service id")
-    _flag(serve, "--session-reconnect-grace", type=float, help="after a server restart: seconds an app page may take to reconnect before its session is ended (0: never)")
-    _flag(serve, "--drain-timeout", type=float, help="on SIGTERM: seconds starts in flight may take before every session is stopped and the service unregistered")
-    _flag(serve, "--metrics-port", type=int, help="serve /health and /metrics on 127.0.0.1:PORT (BROWSER_WORKER_METRICS_HOST to change the host)")
-    _worker_flags(serve)
+    serve.add_argument("--root-token", help=option_help(
+        "the server's root token, used once to mint a 'public' token; prefer the env variable",
+        env="HYPHA_ROOT_TOKEN"))
+    add_setting_flags(serve, "serve", cls)
 
     run = sub.add_parser("run", help="render a page or URL headlessly, print its console, screenshot it",
                          description="Open a local HTML file or a URL with no Hypha server. Exits 1 on a page error.")
@@ -140,19 +157,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--screenshot", metavar="OUT.png", help="write a screenshot here")
     run.add_argument("--full-page", action="store_true", help="screenshot the whole scrollable page")
     run.add_argument("--wait-for", metavar="SELECTOR", help="wait for this CSS selector before the screenshot")
-    run.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for load/selector (default 30)")
+    run.add_argument("--timeout", type=float, default=RUN_TIMEOUT, metavar="SECONDS",
+                     help=option_help("seconds to wait for load/selector", value_text(RUN_TIMEOUT, "s")))
     run.add_argument("--json", action="store_true", help="print the result as JSON")
-    _worker_flags(run)
+    add_setting_flags(run, "run", cls)
 
     comp = sub.add_parser("compile", help="build an app's index.html bundle (no server or browser needed)")
     comp.add_argument("source", metavar="SOURCE", help="app source: a .js/.py script, an .html page or an ImJoy/Hypha XML source")
     comp.add_argument("--files", metavar="DIR", help="folder of the app's other files (assets are resolved and inlined from here; default: SOURCE's folder)")
-    comp.add_argument("--inline-remote", action="store_true", help="also fetch and inline remote http(s) assets (5 MB each, 50 MB in all, 15 s timeout)")
+    comp.add_argument("--inline-remote", action="store_true", help=option_help(_inline_remote_help(cls)))
     comp.add_argument("--check", action="store_true", help="open the result in headless Chromium with all network blocked; exit 1 on console errors")
     comp.add_argument("-o", "--output", metavar="OUT.html", help="write here (default: stdout)")
     comp.add_argument("--type", default=None, help="app type (default: from <config>, else window for .js, web-python for .py, iframe for .html)")
     comp.add_argument("--name", default=None, help="app name (default: the file name)")
     comp.add_argument("--server-url", help="default Hypha server URL baked into the bundle")
+    add_setting_flags(comp, "compile", cls)
 
     assets = sub.add_parser("assets", help="fetch or extend the offline web-python assets (Pyodide, wheels)",
                             description="Offline assets for web-python apps live in static/ (or $BROWSER_WORKER_STATIC).")
@@ -164,11 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     assets_sub.add_parser("list", help="show what the asset folder holds")
 
     demo = sub.add_parser("demo", help="local Hypha server + sample app: install, start, call, screenshot, logs")
-    demo.add_argument("--out", default="out", help="folder for the screenshot and server logs (default ./out)")
-    _worker_flags(demo)
+    demo.add_argument("--out", default=DEMO_OUT, metavar="DIR",
+                      help=option_help("folder for the screenshot and server logs", f"./{DEMO_OUT}"))
+    add_setting_flags(demo, "demo", cls)
 
     doctor = sub.add_parser("doctor", help="report Chromium, packages and assets found on this machine")
-    doctor.add_argument("--chromium-path", help="check this Chromium binary")
+    add_setting_flags(doctor, "doctor", cls)
     return parser
 
 
@@ -182,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         for noisy in ("websocket-client", "RPC", "hypha_rpc", "aiobotocore"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        settings = _settings(args)
+        settings = settings_from_args(args, args.command)
     except ValueError as exc:
         print(f"browser-worker: {exc}", file=sys.stderr)
         return 2
@@ -194,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "assets":
             return _assets(args)
         if args.command == "compile":
-            return _compile(args)
+            return _compile(args, settings)
         if args.command == "run":
             return asyncio.run(_run(args, settings))
         if args.command == "demo":
@@ -256,8 +276,8 @@ async def _run(args: argparse.Namespace, settings: WorkerSettings) -> int:
     return 0 if result.ok else 1
 
 
-def _compile(args: argparse.Namespace) -> int:
-    from browser_worker._compile import ENTRY, compile_app
+def _compile(args: argparse.Namespace, settings: WorkerSettings) -> int:
+    from browser_worker._compile import ENTRY, CompileBudget, compile_app
     from browser_worker._net import NetworkPolicy
     from browser_worker._logs import Progress
 
@@ -277,8 +297,12 @@ def _compile(args: argparse.Namespace) -> int:
     manifest = {"type": args.type or default_type, "name": args.name or path.stem, "entry_point": entry}
     try:
         options = {"server_url": args.server_url, "inline_remote": args.inline_remote}
+        policy = NetworkPolicy(allow_private=settings.allow_private_network, allow_hosts=settings.allowed_hosts,
+                               allow_file_urls=settings.allow_file_urls)
+        budget = CompileBudget(max_files=settings.compile_max_files, max_asset_bytes=settings.compile_max_asset_bytes,
+                               max_bundle_bytes=settings.compile_max_bundle_bytes, timeout=settings.compile_timeout)
         out_manifest, out_files = compile_app(manifest, files, {k: v for k, v in options.items() if v},
-                                              Progress(_print_warning), policy=NetworkPolicy.from_env(os.environ))
+                                              Progress(_print_warning), policy=policy, budget=budget)
     except WorkerError as exc:
         print(f"browser-worker: {exc}", file=sys.stderr)
         return 1

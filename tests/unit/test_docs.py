@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 
+from browser_worker.settings_spec import spec_of
 from browser_worker import WorkerSettings
 from tests import docs_check
 from tests.docs_check import Finding, check_text
@@ -15,7 +16,7 @@ DEFAULTS = WorkerSettings()
 
 
 def env_of(name: str) -> str:
-    return next(f.metadata["env"] for f in fields(WorkerSettings) if f.name == name)
+    return next(spec_of(f).env for f in fields(WorkerSettings) if f.name == name)
 
 
 def table(*rows: str) -> str:
