@@ -1,6 +1,6 @@
 """The artifacts a session may keep besides its logs, as ``get_artifact`` names them.
 
-What each holds and when it is made is ``_engine/artifacts.py`` and ``_engine/capture.py``; this
+What each holds and when it is made is ``_session/artifacts.py`` and ``_postmortem/failure.py``; this
 is the vocabulary the door checks ``kind`` against.
 """
 

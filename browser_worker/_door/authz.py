@@ -2,7 +2,7 @@
 
 Every service call carries the caller's hypha-rpc ``context`` (``ws``, ``user``). From it the
 worker derives a :class:`Caller` and asks :func:`authorize` whether the method may act on the
-workspace in question. The rules, as a table (README, "Safety"):
+workspace in question. The rules, as a table (docs/security.md, "Who may call what"):
 
 ================================ ===== ========== ========== ============ ==========
 method                           local root/admin owner ws   other tenant anonymous

@@ -1,5 +1,5 @@
 """What a worker runs on, built from its settings: Chromium (through Playwright), the local
-asset server with the Pyodide snapshot, and the warm pool. ``BrowserWorker.open`` builds them
+asset server with the Pyodide snapshot, and the warm pool. ``SessionEngine.open`` builds them
 in this order and ``close`` takes them down in reverse; sessions come and go on top.
 """
 

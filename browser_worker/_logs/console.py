@@ -17,7 +17,7 @@ primitive string of at most ``PULL_CHARS`` characters (``typeof`` and a primitiv
 the page does. The answer is then parsed and validated here; anything malformed is dropped and
 counted, with one warning per session.
 
-Page errors, failed requests, crashes and popups are wired to the logs in ``_engine/watch.py``.
+Page errors, failed requests, crashes and popups are wired to the logs in ``_page/events.py``.
 """
 
 from __future__ import annotations

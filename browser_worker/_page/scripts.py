@@ -1,4 +1,4 @@
-"""What a caller can do to a live session's page: run JS in it (images and PDFs: capture.py).
+"""What a caller can do to a live session's page: run JS in it (images and PDFs: ``pictures.py``).
 
 It has a deadline. A script's value is turned into JSON inside the page and comes back as one
 bounded string, so what travels back over RPC is always something hypha-rpc can encode, and a

@@ -1,6 +1,6 @@
 """What a session leaves behind besides its logs: a failure screenshot and a Playwright trace.
 
-A session's :class:`SessionArtifacts` is filled once, in the release path (``capture.py``), and
+A session's :class:`SessionArtifacts` is filled once, in the release path (``_postmortem/failure.py``), and
 then kept with the session's logs by the registry (same age and count limits, plus a byte budget
 of its own, ``retained_artifact_bytes``). A trace lives on disk in the worker's trace folder; it
 is deleted by :meth:`SessionArtifacts.drop`, which the registry calls when it forgets the

@@ -1,4 +1,4 @@
-"""Session state and the registry that keeps live sessions and the logs (and artifacts) of
+"""Session state and the registry that keeps active sessions and the logs (and artifacts) of
 ended ones."""
 
 from __future__ import annotations
@@ -57,11 +57,11 @@ class Session:
     started: float = field(default_factory=time.monotonic)
     ended_at: float | None = None
     #: The session owns its lease from the moment the pool hands it out; only
-    #: ``BrowserWorker._end`` releases it.
+    #: ``SessionEngine.end`` releases it.
     lease: "Lease | None" = None
     #: The task running the start, so a stop can cancel it (queue wait included).
     start_task: "asyncio.Task[Any] | None" = None
-    #: Set once ``_end`` has begun: later stops/failures wait for it instead of ending twice.
+    #: Set once ``SessionEngine.end`` has begun: later stops/failures wait for it instead of ending twice.
     ending: "asyncio.Future[None] | None" = None
     progress: Any = None  # the start's Progress while the session is starting
     #: Set when the page's main thread stopped answering (``execute`` found it spinning);
@@ -72,7 +72,7 @@ class Session:
     followers: int = 0
     #: The failure screenshot and trace, filled in the release path, kept with the logs.
     artifacts: SessionArtifacts = field(default_factory=SessionArtifacts)
-    #: Whether the context is being traced now (``capture.py`` starts and stops it).
+    #: Whether the context is being traced now (``_postmortem/failure.py`` starts and stops it).
     tracing: bool = False
     #: The session's token, scrubbed from its trace (never shown: not in ``info``, not in repr).
     token: str | None = field(default=None, repr=False)
@@ -119,7 +119,7 @@ DEFAULT_ARTIFACT_BYTES = 256 * 1024 * 1024
 
 
 class SessionRegistry:
-    """Live sessions by id, plus ended ones kept for their logs, bounded by age, count and the
+    """Active sessions by id, plus ended ones kept for their logs, bounded by age, count and the
     bytes their logs hold together (oldest ended sessions go first). Their artifacts go with
     them, and have a byte budget of their own: over it, the oldest sessions lose their
     artifacts first and keep their logs."""
@@ -131,7 +131,7 @@ class SessionRegistry:
         retained_bytes: int = DEFAULT_RETAINED_BYTES,
         retained_artifact_bytes: int = DEFAULT_ARTIFACT_BYTES,
     ) -> None:
-        self._live: dict[str, Session] = {}
+        self._active: dict[str, Session] = {}
         self._ended: OrderedDict[str, Session] = OrderedDict()
         self._retention_seconds = retention_seconds
         self._retention_count = retention_count
@@ -139,10 +139,10 @@ class SessionRegistry:
         self._artifact_budget = max(0, retained_artifact_bytes)
 
     def add(self, session: Session) -> None:
-        """Register a starting session; its id must not be live. Ended logs under the same id
+        """Register a starting session; its id must not be active. Ended logs under the same id
         give way to the new session if they are its workspace's, else the id stays taken
-        (ids are bound to a workspace: ``_api.calls.parse_start``; this is the backstop)."""
-        if session.id in self._live:
+        (ids are bound to a workspace: ``_door.start.parse_start``; this is the backstop)."""
+        if session.id in self._active:
             raise WorkerError(f"Session {session.id} already exists")
         ended = self._ended.get(session.id)
         if ended is not None and ended.workspace != session.workspace:
@@ -150,28 +150,28 @@ class SessionRegistry:
         replaced = self._ended.pop(session.id, None)
         if replaced is not None:
             replaced.artifacts.drop("a new session took this id")
-        self._live[session.id] = session
+        self._active[session.id] = session
 
     def active(self, session_id: str) -> Session:
         try:
-            return self._live[session_id]
+            return self._active[session_id]
         except KeyError:
             raise SessionNotFoundError(session_id) from None
 
     def any(self, session_id: str) -> Session:
-        """A live session, or an ended one whose logs are still retained."""
+        """An active session, or an ended one whose logs are still retained."""
         self._prune()
-        session = self._live.get(session_id) or self._ended.get(session_id)
+        session = self._active.get(session_id) or self._ended.get(session_id)
         if session is None:
             raise SessionNotFoundError(session_id)
         return session
 
     def is_active(self, session_id: str) -> bool:
-        return session_id in self._live
+        return session_id in self._active
 
     def retire(self, session: Session) -> None:
         """Move a session that ended out of the live set, keeping its logs for a while."""
-        self._live.pop(session.id, None)
+        self._active.pop(session.id, None)
         if session.ended_at is None:
             session.ended_at = time.monotonic()
         self._ended[session.id] = session
@@ -179,7 +179,7 @@ class SessionRegistry:
         self._prune()
 
     def active_sessions(self) -> list[Session]:
-        return list(self._live.values())
+        return list(self._active.values())
 
     def ended_sessions(self) -> list[Session]:
         self._prune()

@@ -1,7 +1,7 @@
 """The hypha-rpc service a Hypha server's app controller talks to, and its registration.
 
 Every method takes the caller's ``context`` (``require_context``); who may call what is decided
-in ``policy.py``.
+in ``_door/authz.py``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 class WorkerService:
     """A BrowserWorker as registered on one server. Authorization happens in the worker's
-    methods (policy.py), from the ``context`` hypha-rpc passes with every call."""
+    methods (``_door/authz.py``), from the ``context`` hypha-rpc passes with every call."""
 
     def __init__(self, worker: BrowserWorker, *, service_id: str = "browser-worker",
                  use_local_url: bool | str = True) -> None:

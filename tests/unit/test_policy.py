@@ -1,4 +1,4 @@
-"""The authorization table of ``_api/policy.py``, without a server: who a hypha-rpc ``context``
+"""The authorization table of ``_door/authz.py``, without a server: who a hypha-rpc ``context``
 says the caller is (``caller_from``), and what each kind of caller may do (``authorize``)."""
 
 from __future__ import annotations
