@@ -311,6 +311,10 @@ class WorkerSettings:
 
 #: Environment variables read besides the settings' own, and what each does
 #: (docs/configuration.md lists them after the settings).
+#: Every setting at its default: what a component uses when it is built without settings (one
+#: instance, so no module writes a default of its own).
+DEFAULTS = WorkerSettings()
+
 OTHER_ENV = {
     "HYPHA_ROOT_TOKEN": "The Hypha server's root token, for `serve --public` (as `--root-token`): used once, "
                         "to mint a token for workspace `public`.",

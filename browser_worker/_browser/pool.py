@@ -24,6 +24,7 @@ from browser_worker._browser.demand import BurstDemand
 from browser_worker.errors import CapacityError
 from browser_worker._browser.module_cache import ModuleCache
 from browser_worker._render import console_capture_script, hypha_rpc_url, render_shell, render_worker_page
+from browser_worker.config import DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,9 @@ class ContextPool:
         self,
         host: BrowserHost,
         *,
-        size: int = 2,
+        size: int = DEFAULTS.pool_size,
         python_size: int = 0,
-        max_sessions: int = 32,
+        max_sessions: int = DEFAULTS.max_sessions,
         warm_server_url: str | None = None,
         context_options: dict[str, Any] | None = None,
         allow_request: Callable[[str], bool] | None = None,

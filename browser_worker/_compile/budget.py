@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 
 from browser_worker.config import WorkerSettings
 from browser_worker.errors import WorkerError
+from browser_worker.config import DEFAULTS
 
 MiB = 1024 * 1024
 
@@ -22,7 +23,7 @@ class BudgetError(WorkerError):
     """A compile went over one of its budgets."""
 
 
-_DEFAULTS = WorkerSettings()  # the operator's settings, with nothing set: their defaults
+_DEFAULTS = DEFAULTS
 
 
 @dataclass(frozen=True)

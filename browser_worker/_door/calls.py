@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from browser_worker.config import WorkerSettings
 from browser_worker.errors import WorkerError
+from browser_worker.config import DEFAULTS
 
 Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
 MAX_MANIFEST_BYTES = 1024 * 1024
@@ -22,7 +23,7 @@ MAX_MANIFEST_BYTES = 1024 * 1024
 MAX_SCRIPT_CHARS = 16 * 1024 * 1024
 
 
-_SETTINGS = WorkerSettings()  # the defaults, from the one place they are written
+_SETTINGS = DEFAULTS
 
 
 @dataclass(frozen=True)

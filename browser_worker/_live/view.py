@@ -21,6 +21,7 @@ from browser_worker._live.screencast import Screencast
 from browser_worker._session import Session, SessionStatus
 from browser_worker._live.slots import StreamClosed, StreamSlots
 from browser_worker._redact import redact
+from browser_worker.config import DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,8 @@ ENDED = (SessionStatus.STOPPED, SessionStatus.FAILED, SessionStatus.STOPPING)
 class LiveView:
     """The worker's open watches and log streams."""
 
-    def __init__(self, *, watchers_per_session: int = 4, watchers: int = 16,
+    def __init__(self, *, watchers_per_session: int = DEFAULTS.max_watchers_per_session,
+                 watchers: int = DEFAULTS.max_watchers,
                  log_streams_per_session: int = 8, log_streams: int = 128) -> None:
         self.watches = StreamSlots("watch", per_session=watchers_per_session, per_worker=watchers, idle=WATCH_IDLE)
         self.log_streams = StreamSlots("stream_logs", per_session=log_streams_per_session,

@@ -27,7 +27,7 @@ from typing import Any, Iterable
 
 from browser_worker._redact import REDACTED as REDACTED  # re-exported: what a redacted secret reads as
 from browser_worker._redact import redact
-from browser_worker.config import WorkerSettings
+from browser_worker.config import DEFAULTS
 from browser_worker.errors import WorkerError
 
 
@@ -46,8 +46,8 @@ CONSOLE_LEVELS = {
 
 #: Bytes an entry costs besides its content (the dict, time stamp and type strings).
 ENTRY_OVERHEAD = 256
-DEFAULT_MAX_BYTES = WorkerSettings().max_log_bytes  # defaults come from the settings only
-DEFAULT_MAX_ENTRY_BYTES = WorkerSettings().max_log_entry_bytes
+DEFAULT_MAX_BYTES = DEFAULTS.max_log_bytes  # defaults come from the settings only
+DEFAULT_MAX_ENTRY_BYTES = DEFAULTS.max_log_entry_bytes
 
 
 def truncate(content: str, max_bytes: int) -> tuple[str, int, bool]:
@@ -68,7 +68,7 @@ class LogBuffer:
 
     def __init__(
         self,
-        max_entries: int = WorkerSettings().max_log_entries,
+        max_entries: int = DEFAULTS.max_log_entries,
         secrets: Iterable[str] = (),
         *,
         max_bytes: int = DEFAULT_MAX_BYTES,

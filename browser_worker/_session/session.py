@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from browser_worker.errors import SessionNotFoundError, WorkerError
 from browser_worker._session.artifacts import SessionArtifacts
 from browser_worker._logs import LogBuffer
+from browser_worker.config import DEFAULTS
 
 if TYPE_CHECKING:
     from browser_worker._browser import Lease
@@ -112,10 +113,6 @@ class Session:
         return data
 
 
-#: Default byte budget for the logs of all ended sessions together.
-DEFAULT_RETAINED_BYTES = 64 * 1024 * 1024
-#: Default byte budget for the artifacts (screenshots, traces) of all ended sessions together.
-DEFAULT_ARTIFACT_BYTES = 256 * 1024 * 1024
 
 
 class SessionRegistry:
@@ -126,10 +123,10 @@ class SessionRegistry:
 
     def __init__(
         self,
-        retention_seconds: float = 3600.0,
-        retention_count: int = 200,
-        retained_bytes: int = DEFAULT_RETAINED_BYTES,
-        retained_artifact_bytes: int = DEFAULT_ARTIFACT_BYTES,
+        retention_seconds: float = DEFAULTS.log_retention,
+        retention_count: int = DEFAULTS.log_retention_sessions,
+        retained_bytes: int = DEFAULTS.retained_log_bytes,
+        retained_artifact_bytes: int = DEFAULTS.retained_artifact_bytes,
     ) -> None:
         self._active: dict[str, Session] = {}
         self._ended: OrderedDict[str, Session] = OrderedDict()

@@ -16,6 +16,7 @@ from browser_worker.errors import ConfigError
 from browser_worker._redact import add_secret
 from browser_worker.hypha.service import WorkerService, new_client_id, registered
 from browser_worker.worker import BrowserWorker
+from browser_worker.config import DEFAULTS
 
 PUBLIC = "public"
 #: Lifetime of the minted token; the connection renews its own credentials while it lasts,
@@ -48,7 +49,7 @@ async def mint_public_token(server_url: str, root_token: str, client_id: str,
 
 @asynccontextmanager
 async def registered_public(worker: BrowserWorker, server_url: str, root_token: str,
-                            service_id: str = "browser-worker") -> AsyncIterator[tuple[WorkerService, Any]]:
+                            service_id: str = DEFAULTS.service_id) -> AsyncIterator[tuple[WorkerService, Any]]:
     """Register ``worker`` in workspace ``public`` for the block's duration."""
     client_id = new_client_id()
     token = await mint_public_token(server_url, root_token, client_id)

@@ -14,6 +14,7 @@ from typing import Any, AsyncIterator
 
 from browser_worker._redact import add_secret
 from browser_worker.worker import BrowserWorker
+from browser_worker.config import DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ class WorkerService:
     """A BrowserWorker as registered on one server. Authorization happens in the worker's
     methods (``_door/authz.py``), from the ``context`` hypha-rpc passes with every call."""
 
-    def __init__(self, worker: BrowserWorker, *, service_id: str = "browser-worker",
+    def __init__(self, worker: BrowserWorker, *, service_id: str = DEFAULTS.service_id,
                  use_local_url: bool | str = True) -> None:
         self.worker = worker
         self.service_id = service_id
@@ -83,7 +84,7 @@ async def registered(
     server_url: str,
     token: str | None = None,
     workspace: str | None = None,
-    service_id: str = "browser-worker",
+    service_id: str = DEFAULTS.service_id,
     client_id: str | None = None,
 ) -> AsyncIterator[tuple[WorkerService, Any]]:
     """Connect to a Hypha server and register the worker service for the block's duration."""

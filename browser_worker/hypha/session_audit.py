@@ -21,12 +21,11 @@ import logging
 import time
 from typing import Any, Protocol
 
+from browser_worker.config import DEFAULTS
+
 
 log = logging.getLogger(__name__)
 
-#: Default seconds a page may take to reconnect after the worker did (hypha-rpc's back-off is
-#: capped at 60 s, plus 10 % jitter and its settle time).
-DEFAULT_GRACE = 90.0
 #: Seconds one "is this client registered" question may take.
 ASK_TIMEOUT = 5.0
 #: Questions in flight at once.
@@ -49,7 +48,7 @@ def lost_reason(grace: float) -> str:
 class SessionAudit:
     """Call ``reconnected()`` each time the worker's connection is back; ``close()`` at the end."""
 
-    def __init__(self, sessions: Sessions, server: Any, *, grace: float = DEFAULT_GRACE, poll: float = 2.0) -> None:
+    def __init__(self, sessions: Sessions, server: Any, *, grace: float = DEFAULTS.session_reconnect_grace, poll: float = 2.0) -> None:
         self._sessions = sessions
         self._server = server
         self.grace = grace
