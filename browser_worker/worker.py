@@ -245,12 +245,12 @@ class BrowserWorker:
     async def clear_app_cache(self, workspace: Any, app_id: Any, context: dict[str, Any] | None = None) -> dict[str, Any]:
         """Delete one app's route cache: ``{"deleted_entries": n}``."""
         workspace, app_id = self._cache_of("clear_app_cache", workspace, app_id, context)
-        return {"deleted_entries": await self._engine.route_cache.clear(workspace, app_id)}
+        return {"deleted_entries": await self._engine.clear_route_cache(workspace, app_id)}
 
     async def get_app_cache_stats(self, workspace: Any, app_id: Any, context: dict[str, Any] | None = None) -> dict[str, Any]:
         """One app's route cache: entries, bytes, oldest/newest entry, this process's hits/misses."""
         workspace, app_id = self._cache_of("get_app_cache_stats", workspace, app_id, context)
-        return await self._engine.route_cache.stats(workspace, app_id)
+        return await self._engine.route_cache_stats(workspace, app_id)
 
     def _cache_of(self, method: str, workspace: Any, app_id: Any, context: Mapping[str, Any] | None) -> tuple[str, str]:
         """The workspace and app whose cache ``method`` may touch (the caller's own workspace)."""

@@ -15,7 +15,6 @@ from hypha_rpc import connect_to_server
 
 from browser_worker import BrowserWorker, WorkerError
 from browser_worker.hypha.service import registered
-from browser_worker.testing import internals
 
 from ._support import browser_pids, read_until, settle, wait_for, web_app_config
 

@@ -22,6 +22,7 @@ from hypha_rpc import connect_to_server
 from browser_worker import BrowserWorker, SessionNotFoundError, WorkerSettings
 from browser_worker.errors import WorkerError
 from browser_worker.testing.hypha_server import LocalHyphaServer
+from browser_worker.testing import internals
 from browser_worker._net.loopback import start_site
 from browser_worker.testing import internals
 
@@ -217,7 +218,7 @@ async def test_session_ids_stay_bound_to_their_workspace(hypha_style_worker: Bro
     tenant = {"ws": "test-workspace", "user": {"id": "carol", "roles": []}}
     with pytest.raises(WorkerError, match=r"rule: <workspace>/<client_id>"):
         await hypha_style_worker.start(config, tenant)
-    assert not hypha_style_worker.sessions.is_active("test-storage-session")
+    assert "test-storage-session" not in hypha_style_worker.stats().active
 
 
 # ----- inject_auth_params: the connection parameters in the query, the token never in a URL ---
@@ -289,7 +290,7 @@ async def test_inject_auth_params_gives_nothing_to_other_origins_or_frames(
     sid = await hypha_style_worker.start(config)
     try:
         assert await hypha_style_worker.execute(sid, "globalThis.env.HYPHA_TOKEN") == alice_token
-        page = hypha_style_worker.sessions.active(sid).lease.page
+        page = internals(hypha_style_worker).sessions.active(sid).lease.page
         child = next(f for f in page.frames if f.url.endswith("/framed.html"))
         assert await child.evaluate("typeof globalThis.env") == "undefined"
     finally:

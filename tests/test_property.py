@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 
 from browser_worker import AppStartError, BrowserWorker, CapacityError, WorkerError
-from browser_worker.testing import internals
 
 from ._support import APP_JS, bad_configs, registered_clients, settle
 

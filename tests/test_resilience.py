@@ -202,7 +202,7 @@ def samples(text: str) -> dict[str, float]:
 async def test_health_and_metrics_endpoint(settings: Any, window_config: Any) -> None:
     async with BrowserWorker(settings.with_(pool_size=1, max_sessions=4)) as w:
         port = free_port()
-        runner = await serve_metrics(w, "127.0.0.1", port)
+        runner = await serve_metrics(w.metrics, "127.0.0.1", port)
         base = f"http://127.0.0.1:{port}"
         try:
             async with aiohttp.ClientSession() as http:

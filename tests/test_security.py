@@ -185,7 +185,7 @@ async def test_session_ids_are_bound_to_their_workspace(
 async def test_token_planted_in_a_boot_error_never_leaves_the_worker(
     hypha_server: Any, alice: Any, served: Any, worker: BrowserWorker, alice_token: str
 ) -> None:
-    runner = await serve_metrics(worker, "127.0.0.1", 0)
+    runner = await serve_metrics(worker.metrics, "127.0.0.1", 0)
     port = runner.addresses[0][1]
     progress: list[str] = []
     cfg = alice_window(hypha_server, alice_token,
@@ -216,7 +216,7 @@ async def test_token_planted_in_a_boot_error_never_leaves_the_worker(
 async def test_server_side_fetches_never_reach_internal_addresses(
     hypha_server: Any, alice: Any, bob: Any, served: Any, worker: BrowserWorker
 ) -> None:
-    runner = await serve_metrics(worker, "127.0.0.1", 0)
+    runner = await serve_metrics(worker.metrics, "127.0.0.1", 0)
     metrics_url = f"http://127.0.0.1:{runner.addresses[0][1]}/metrics"
     as_bob = await worker_as(bob, alice)
     try:

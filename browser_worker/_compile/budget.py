@@ -12,7 +12,6 @@ import math
 import time
 from dataclasses import dataclass, field, fields
 
-from browser_worker.config import WorkerSettings
 from browser_worker.errors import WorkerError
 from browser_worker.config import DEFAULTS
 

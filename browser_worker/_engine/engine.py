@@ -510,6 +510,13 @@ class SessionEngine:
                 await prefill(self.route_cache.store, self.net, workspace, content_hash, html, rule, progress)
         return out_manifest, out_files
 
+    async def clear_route_cache(self, workspace: str, app_id: str) -> int:
+        """Delete one app's route cache; the number of entries deleted."""
+        return await self.route_cache.clear(workspace, app_id)
+
+    async def route_cache_stats(self, workspace: str, app_id: str) -> dict[str, Any]:
+        return await self.route_cache.stats(workspace, app_id)
+
     # ----- reading the engine -------------------------------------------------------------
 
     def stats(self) -> WorkerStats:

@@ -23,6 +23,7 @@ from browser_worker._session import SCREENSHOT, TRACE, Artifact
 from browser_worker._session import Session, SessionStatus
 from browser_worker._postmortem.tracezip import scrub_zip
 from browser_worker._redact import known_secrets, redact
+from browser_worker.errors import first_line
 
 if TYPE_CHECKING:
     from browser_worker._browser import Lease

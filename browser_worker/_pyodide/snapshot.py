@@ -30,6 +30,7 @@ from browser_worker._pyodide.assets import PYODIDE_VERSION
 from browser_worker._pyodide.page_assets import PageAssets
 from browser_worker._browser import BrowserHost
 from browser_worker._render import template_text, render_worker_page
+from browser_worker.errors import first_line
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,6 @@ failed fetch is a warning, never a failed install.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Protocol

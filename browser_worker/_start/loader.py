@@ -19,7 +19,7 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, Route
 
 from browser_worker._browser import COLD_START, WARM_START
-from browser_worker.errors import AppStartError
+from browser_worker.errors import AppStartError, first_line
 from browser_worker._browser import Lease
 from browser_worker._net import origin_of
 

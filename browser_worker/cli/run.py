@@ -19,6 +19,7 @@ from playwright.async_api import async_playwright
 from browser_worker._browser import launch_chromium
 from browser_worker.config import WorkerSettings
 from browser_worker._logs import CONSOLE_LEVELS
+from browser_worker.errors import first_line
 
 
 @dataclass
