@@ -57,6 +57,10 @@ class WorkerSettings:
         90.0, env="BROWSER_WORKER_SESSION_RECONNECT_GRACE", commands=SERVE, unit="s", min=0, finite=True,
         help="Seconds an app page may take to reconnect after the worker reconnected to a restarted server; "
              "sessions whose page the server still does not know then are ended (0: never).")
+    control_idle_timeout: float = setting(
+        60.0, env="BROWSER_WORKER_CONTROL_IDLE_TIMEOUT", commands=SERVE, unit="s", positive=True, finite=True,
+        help="Seconds a session's control lease is held after its holder's last action (act or viewer "
+             "input); then anyone who may act in the session can take it.")
     progress_coalesce: float = setting(
         0.5, env="BROWSER_WORKER_PROGRESS_COALESCE", commands=SERVE, unit="s", min=0, finite=True,
         help="Seconds a start's progress messages are held and joined before the caller's callback gets "

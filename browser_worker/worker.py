@@ -15,9 +15,9 @@ import logging
 from typing import Any, AsyncIterator, Mapping
 
 from browser_worker._door import (
-    SUPPORTED_TYPES, Caller, Limits, Role, authorize, caller_from, check_name, parse_artifact_kind,
+    SUPPORTED_TYPES, Actor, Caller, Kind, Limits, Role, authorize, caller_from, check_name, parse_artifact_kind,
     parse_compile, parse_execute, parse_logs, parse_pdf, parse_screenshot, parse_session_id, parse_start,
-    parse_stream_logs, parse_watch, reroute_start,
+    parse_act, parse_snapshot, parse_stream_logs, parse_watch, reroute_start,
 )
 from browser_worker._engine import SessionEngine
 from browser_worker._route_cache import check_app_id
@@ -36,7 +36,8 @@ class BrowserWorker:
     #: Method names registered as the service (everything a Hypha server or user may call).
     SERVICE_METHODS = ("start", "stop", "get_logs", "get_artifact", "get_session_info", "list_sessions", "execute",
                        "take_screenshot", "print_pdf", "prepare_workspace", "close_workspace", "compile", "shutdown",
-                       "clear_app_cache", "get_app_cache_stats", "watch", "stream_logs")
+                       "clear_app_cache", "get_app_cache_stats", "watch", "stream_logs",
+                       "snapshot", "act", "take_control", "release_control")
     name = "Browser Worker"
     description = ("Runs web apps (window, web-worker, web-python, iframe, web-app) in a warm pool "
                    "of headless Chromium contexts")
@@ -234,6 +235,43 @@ class BrowserWorker:
         first), each with its ``position``; ends once the session has ended."""
         position = parse_stream_logs(offset)
         return self._engine.stream_logs(self._authorized_session("stream_logs", session_id, context), position)
+
+    # ----- control: what an agent reads and does, who may act now ---------------------------
+
+    def _actor(self, context: Mapping[str, Any] | None, kind: Kind) -> Actor:
+        caller = self._caller(context)
+        who = "local" if caller.role is Role.LOCAL else f"{caller.user_id or 'anonymous'}@{caller.workspace}"
+        return Actor(who, kind)
+
+    async def snapshot(self, session_id: Any, depth: Any = None, max_chars: Any = None, root: Any = None,
+                       context: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The page's accessibility tree as YAML with ``[ref=eN]`` (Playwright's AI snapshot,
+        frames included), at most ``max_chars`` (default 24 000); ``truncated`` says when it was
+        cut and how to narrow it (``depth``, ``root=<ref>``). Secret fields' values are masked."""
+        req = parse_snapshot(depth, max_chars, root)
+        return await self._engine.snapshot(self._authorized_session("snapshot", session_id, context), req)
+
+    async def act(self, session_id: Any, steps: Any, return_snapshot: Any = False,
+                  context: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run up to 10 typed steps (click, double_click, hover, type, fill, press, select, check,
+        scroll, navigate, back, forward, reload, wait_for, upload) addressed by snapshot ref, role
+        and name, or point; holds the session's control lease as an agent. Returns a result per
+        step, the new URL and title, dialogs dismissed, popups refused and console lines since."""
+        req = parse_act(steps, return_snapshot)
+        session = self._authorized_session("act", session_id, context)
+        return await self._engine.act(session, req, self._actor(context, "agent"))
+
+    async def take_control(self, session_id: Any, context: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Hold the session's control lease as a person (taken from an agent if one holds it);
+        it lapses after ``control_idle_timeout`` seconds without an action."""
+        session = self._authorized_session("take_control", session_id, context)
+        return self._engine.take_control(session, self._actor(context, "person"))
+
+    async def release_control(self, session_id: Any, context: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Give the control lease up (nothing happens if the caller does not hold it)."""
+        session = self._authorized_session("release_control", session_id, context)
+        caller = self._actor(context, "person")
+        return self._engine.release_control(session, caller)
 
     async def compile(self, manifest: Any, files: Any, config: Any = None,
                       context: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:

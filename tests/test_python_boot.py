@@ -179,7 +179,7 @@ async def test_cold_web_python_starts_from_the_snapshot(settings: Any, hypha_ser
     client = await connect_to_server({"server_url": hypha_server.url, "token": token})
     cold = settings.with_(python_pool_size=0, pool_size=0, allow_hosts="127.0.0.1", python_boot_concurrency=1)
     async with BrowserWorker(cold) as worker:
-        assert internals(worker).snapshot is not None and not internals(worker).snapshot.ready  # made on first demand
+        assert internals(worker).pyodide_snapshot is not None and not internals(worker).pyodide_snapshot.ready  # made on first demand
         gate = internals(worker).pool.python_boots
         seen: list[tuple[int, int]] = []
 
@@ -191,7 +191,7 @@ async def test_cold_web_python_starts_from_the_snapshot(settings: Any, hypha_ser
         watcher = asyncio.create_task(watch())
         sids = await asyncio.gather(*(worker.start(config(hypha_server, token, RANDOM_APP)) for _ in range(2)))
         watcher.cancel()
-        assert internals(worker).snapshot.ready and internals(worker).snapshot.size > 10_000_000
+        assert internals(worker).pyodide_snapshot.ready and internals(worker).pyodide_snapshot.size > 10_000_000
         assert max(active for active, _ in seen) == 1  # python_boot_concurrency=1: one page at a time
         assert max(waiting for _, waiting in seen) == 1  # the other start waited its turn
         values = []
@@ -226,7 +226,7 @@ async def test_without_the_snapshot_pages_boot_the_full_way(settings: Any, hypha
     token = await hypha_server.user_token("dora")
     plain = settings.with_(python_pool_size=0, pool_size=0, allow_hosts="127.0.0.1", pyodide_snapshot=False)
     async with BrowserWorker(plain) as worker:
-        assert internals(worker).snapshot is None and "snapshot" not in (worker.assets_config or {})
+        assert internals(worker).pyodide_snapshot is None and "snapshot" not in (worker.assets_config or {})
         sid = await worker.start(config(hypha_server, token, RANDOM_APP))
         texts = [i["content"] for i in (await worker.get_logs(sid))["items"]]
         assert "[info] snapshot app hypha_rpc" in texts, texts

@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Mapping
+from typing import Any, Mapping, Literal
 
 from browser_worker.errors import PermissionDeniedError, WorkerError
 
@@ -51,11 +51,23 @@ WORKSPACE_METHODS = frozenset({
     "start", "compile", "stop", "get_logs", "get_artifact", "get_session_info", "execute", "take_screenshot",
     "print_pdf",
     "list_sessions", "prepare_workspace", "close_workspace", "clear_app_cache", "get_app_cache_stats",
-    "watch", "stream_logs",
+    "watch", "stream_logs", "snapshot", "act", "take_control", "release_control",
 })
 #: Methods that concern the worker as a whole.
 OPEN_METHODS = frozenset({"get_load"})
 OWNER_METHODS = frozenset({"shutdown"})
+
+
+Kind = Literal["person", "agent"]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts in a page: ``id`` says who it is (``user@workspace``, ``local``, or an agent
+    grant); ``kind`` whether a person drives or an agent (control lease: ``_control``)."""
+
+    id: str
+    kind: Kind
 
 
 @dataclass(frozen=True)

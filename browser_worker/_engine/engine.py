@@ -18,7 +18,9 @@ from playwright.async_api import Playwright, async_playwright
 from browser_worker._aio import TaskSet
 from browser_worker._browser import BrowserHost, ChromiumInfo, ContextPool, Lease
 from browser_worker._compile import ENTRY, CompileBudget, compile_app
+from browser_worker._control import ControlLease, StepRunner, scrub, take_snapshot
 from browser_worker._door import (
+    CALL_SECONDS, DEFAULT_SNAPSHOT_CHARS, ActRequest, Actor, SnapshotRequest, Step,
     CompileRequest, ExecuteRequest, LogsQuery, PdfRequest, ScreenshotRequest, StartRequest, WatchRequest,
     CONNECTS_TO_HYPHA, canonical_type,
 )
@@ -82,7 +84,7 @@ class SessionEngine:
         #: What web-python pages are told about the local assets (None: no assets here).
         self.page_assets: PageAssets | None = None
         #: The snapshot of a booted Pyodide that web-python pages start from (made at open).
-        self.snapshot: SnapshotStore | None = None
+        self.pyodide_snapshot: SnapshotStore | None = None
         self._background = TaskSet("session engine")
         #: Open watches (screencasts) and log streams of running sessions.
         self.live = LiveView(watchers_per_session=settings.max_watchers_per_session,
@@ -104,7 +106,7 @@ class SessionEngine:
             self._host.subscribe(on_lost=self._browser_lost)
             local = await assembly.start_local_assets(s, self._host)
             if local is not None:
-                self._assets, self.page_assets, self.snapshot = local.server, local.config, local.snapshot
+                self._assets, self.page_assets, self.pyodide_snapshot = local.server, local.config, local.snapshot
             self._pool = assembly.warm_pool(s, self._host, local, self.net)
             await self._pool.start()
             if s.session_ttl > 0:
@@ -129,8 +131,8 @@ class SessionEngine:
         await self._background.wait()
         await self.live.close()
         await self.route_cache.close()
-        if self.snapshot is not None:
-            await self.snapshot.close()
+        if self.pyodide_snapshot is not None:
+            await self.pyodide_snapshot.close()
         if self._pool:
             await self._pool.close()
         if self._host:
@@ -562,3 +564,88 @@ class SessionEngine:
             return False
         await self.end(session, SessionStatus.FAILED, reason)
         return True
+
+    # ----- control: snapshot and act (the facade authorized the caller) ------------------------
+
+    def _control_of(self, session: Session) -> ControlLease:
+        if session.control is None:
+            session.control = ControlLease(self.settings.control_idle_timeout)
+        return session.control
+
+    async def snapshot(self, session: Session, req: SnapshotRequest) -> dict[str, Any]:
+        """The page's accessibility snapshot, secrets masked (see ``_control.snapshot``)."""
+        page = self._lease_of_running(session).page
+        snap = await take_snapshot(page, depth=req.depth, max_chars=req.max_chars, root=req.root,
+                                   typed_secrets=session.typed_secrets)
+        return snap.reply()
+
+    async def act(self, session: Session, req: ActRequest, actor: Actor) -> dict[str, Any]:
+        """Run the steps as ``actor``, who must hold (or be able to take) the control lease;
+        every step run goes into the session's logs as an ``action`` item."""
+        lease = self._lease_of_running(session)
+        self._control_of(session).take(actor)
+        for step in req.steps:
+            if step.secret and step.text:
+                session.typed_secrets.add(step.text)
+                session.logs.add_secret(step.text, min_length=4)
+        console_from, popups_from = session.logs.end, lease.popups_blocked
+
+        async def check_url(url: str) -> str:
+            await self.net.check_fetch_url(url, "navigate.url")
+            return url
+
+        run = await StepRunner(lease.page, check_url, time.monotonic() + CALL_SECONDS).run(req.steps)
+        await read_console(lease)  # the lines the steps caused, before the reply counts them
+        for step, result in zip(req.steps, run.steps):
+            session.logs.action(_audit_line(actor, step, result.target, result.error))
+        secrets = session.typed_secrets
+        console, _ = session.logs.since(console_from, limit=500)
+        reply: dict[str, Any] = {
+            "ok": run.ok, "steps": [r.reply() for r in run.steps],
+            "skipped": len(req.steps) - len(run.steps),
+            "url": scrub(lease.page.url, secrets), "title": scrub(await _title(lease.page), secrets),
+            "dialogs": [scrub(d, secrets) for d in run.dialogs],
+            "popups_refused": lease.popups_blocked - popups_from,
+            "downloads": [],
+            "console": [i["content"] for i in console if i["type"] == "console"][-20:],
+        }
+        if req.return_snapshot:
+            reply["snapshot"] = await self.snapshot(session, SnapshotRequest(None, DEFAULT_SNAPSHOT_CHARS, None))
+        return reply
+
+    def take_control(self, session: Session, actor: Actor) -> dict[str, Any]:
+        self._lease_of_running(session)
+        self._control_of(session).take(actor)
+        session.logs.action(f"{actor.id} ({actor.kind}) took control")
+        return self._control_of(session).state()
+
+    def release_control(self, session: Session, actor: Actor) -> dict[str, Any]:
+        if self._control_of(session).release(actor):
+            session.logs.action(f"{actor.id} ({actor.kind}) released control")
+        return self._control_of(session).state()
+
+    def control_state(self, session: Session) -> dict[str, Any]:
+        return self._control_of(session).state()
+
+
+async def _title(page: Any) -> str:
+    try:
+        return await asyncio.wait_for(page.title(), 2.0)
+    except Exception:
+        return ""
+
+
+def _audit_line(actor: Actor, step: Step, target: str | None, error: str | None) -> str:
+    """Who did what to which target; typed text as its length only, never its characters."""
+    line = f"{actor.id} ({actor.kind}): {step.action}"
+    if target:
+        line += f" {target[:300]}"
+    if step.text is not None:
+        line += f" ({'secret, ' if step.secret else ''}{len(step.text)} characters)"
+    if step.key:
+        line += f" key {step.key}"
+    if step.files:
+        line += f" ({len(step.files)} file(s), {sum(len(b) for _, _, b in step.files)} bytes)"
+    if error:
+        line += f" — failed: {error[:300]}"
+    return line

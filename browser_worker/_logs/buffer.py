@@ -11,6 +11,8 @@ error      uncaught page errors, crashes, failed starts, failed        page / wo
 network    HTTP responses with status ≥ 400 (the request went through) network
 info       worker lifecycle and start progress                         worker
 warning    worker notices (session TTL, dropped console traffic, …)    worker
+action     what a person or agent did (``act``, viewer input): who,    worker
+           the verb, the target; typed text as its length only
 =========  ==========================================================  ================
 
 Each item also carries ``level`` (log/info/warning/error/debug), ``time`` (ISO 8601, UTC) and
@@ -33,7 +35,9 @@ from browser_worker.errors import WorkerError
 
 #: Hypha's ``type`` values (see the table above).
 CONSOLE, ERROR, NETWORK, INFO, WARNING = "console", "error", "network", "info", "warning"
-TYPES = (CONSOLE, ERROR, NETWORK, INFO, WARNING)
+#: Ours beside Hypha's: what a person or an agent did in the page.
+ACTION = "action"
+TYPES = (CONSOLE, ERROR, NETWORK, INFO, WARNING, ACTION)
 LEVELS = ("log", "info", "warning", "error", "debug")
 SOURCES = ("console", "page", "network", "worker")
 #: Console message types (Playwright's names, which Hypha's built-in writes as ``[type] text``)
@@ -85,9 +89,10 @@ class LogBuffer:
         self.truncated = 0  # entries whose content was cut to max_entry_bytes
         self._news: list[asyncio.Future[None]] = []  # readers waiting for the next entry
 
-    def add_secret(self, secret: str | None) -> None:
-        """Redact ``secret`` from every later entry (tokens must never reach logs)."""
-        if secret and len(secret) >= 8 and secret not in self._secrets:
+    def add_secret(self, secret: str | None, min_length: int = 8) -> None:
+        """Redact ``secret`` from every later entry (tokens must never reach logs; neither must
+        text typed as a secret, down to ``min_length`` characters)."""
+        if secret and len(secret) >= min_length and secret not in self._secrets:
             self._secrets.append(secret)
 
     def append(self, type: str, content: str, *, level: str, source: str) -> None:
@@ -156,6 +161,11 @@ class LogBuffer:
         console message type: log, info, warning, error, debug, trace, …)."""
         kind = "warning" if kind == "warn" else kind if kind in CONSOLE_LEVELS else "log"
         self.append(CONSOLE, f"[{kind}] {text}", level=CONSOLE_LEVELS[kind], source="console")
+
+    def action(self, message: str) -> None:
+        """What someone did in the page (``act``, viewer input): who, which verb, which target;
+        typed text appears as its length only."""
+        self.append(ACTION, message, level="info", source="worker")
 
     def worker(self, message: str, level: str = "info") -> None:
         """A line from the worker itself (lifecycle, progress, notices)."""

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from browser_worker._control import ControlLease
 from browser_worker.errors import SessionNotFoundError, WorkerError
 from browser_worker._session.artifacts import SessionArtifacts
 from browser_worker._logs import LogBuffer
@@ -77,6 +78,10 @@ class Session:
     tracing: bool = False
     #: The session's token, scrubbed from its trace (never shown: not in ``info``, not in repr).
     token: str | None = field(default=None, repr=False)
+    #: Who may act in the page now (``act``, viewer input); made on the first action.
+    control: ControlLease | None = None
+    #: Text typed into the page as a secret: masked in every snapshot and log line after.
+    typed_secrets: set[str] = field(default_factory=set, repr=False)
 
     @property
     def finalizing(self) -> bool:
@@ -110,6 +115,8 @@ class Session:
             data["stuck"] = True
         if self.artifacts.settled:
             data["artifacts"] = self.artifacts.kinds()
+        if self.control is not None and self.control.current() is not None:
+            data["control"] = self.control.state()
         return data
 
 

@@ -14,7 +14,7 @@ def test_an_unknown_log_type_is_refused_naming_the_allowed_ones() -> None:
     with pytest.raises(WorkerError) as err:
         logs.query(type="nonexistent")
     assert str(err.value) == ("get_logs: unknown log type 'nonexistent' "
-                              "(rule: one of console, error, network, info, warning, or none for all)")
+                              "(rule: one of console, error, network, info, warning, action, or none for all)")
 
 
 @pytest.mark.parametrize("kind", TYPES)
