@@ -12,22 +12,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, AsyncIterator, Mapping
+from typing import Any, AsyncIterator, Mapping, Protocol
 
 from browser_worker._door import (
     SUPPORTED_TYPES, Actor, Caller, Kind, Limits, Role, authorize, caller_from, check_name, parse_artifact_kind,
     parse_compile, parse_execute, parse_logs, parse_pdf, parse_screenshot, parse_session_id, parse_start,
-    parse_act, parse_snapshot, parse_stream_logs, parse_watch, reroute_start,
+    parse_act, parse_grant, parse_snapshot, parse_stream_logs, parse_watch, reroute_start,
 )
 from browser_worker._engine import SessionEngine
 from browser_worker._route_cache import check_app_id
 from browser_worker._session import Session, WorkerStats
 from browser_worker._redact import redact_value, redacting
 from browser_worker.config import WorkerSettings
-from browser_worker.errors import SessionNotFoundError
+from browser_worker.errors import SessionNotFoundError, WorkerError
 from browser_worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
+
+
+class AgentHost(Protocol):
+    """Where agent grants live (``hypha.AgentGrants`` on the worker's Hypha connection)."""
+
+    async def grant(self, session_id: str, ttl: float, grantor: str) -> dict[str, Any]: ...
+    async def revoke(self, session_id: str) -> bool: ...
 
 
 class BrowserWorker:
@@ -37,7 +44,7 @@ class BrowserWorker:
     SERVICE_METHODS = ("start", "stop", "get_logs", "get_artifact", "get_session_info", "list_sessions", "execute",
                        "take_screenshot", "print_pdf", "prepare_workspace", "close_workspace", "compile", "shutdown",
                        "clear_app_cache", "get_app_cache_stats", "watch", "stream_logs",
-                       "snapshot", "act", "take_control", "release_control")
+                       "snapshot", "act", "take_control", "release_control", "grant_agent", "revoke_agent")
     name = "Browser Worker"
     description = ("Runs web apps (window, web-worker, web-python, iframe, web-app) in a warm pool "
                    "of headless Chromium contexts")
@@ -69,6 +76,7 @@ class BrowserWorker:
         #: The workspace the worker's service is registered in (set by ``registered``).
         self.owner_workspace: str | None = None
         self.shutdown_requested = asyncio.Event()
+        self._agents: AgentHost | None = None
 
     # ----- lifetime -------------------------------------------------------------------------
 
@@ -272,6 +280,41 @@ class BrowserWorker:
         session = self._authorized_session("release_control", session_id, context)
         caller = self._actor(context, "person")
         return self._engine.release_control(session, caller)
+
+    async def grant_agent(self, session_id: Any, ttl: Any = None, context: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Let an agent drive the session through Hypha's MCP route: registers a tool service
+        for this session only and returns its URL (``{url, expires_at, ttl}``). The URL is the
+        grant's secret (docs/control.md); it ends after ``ttl`` seconds (default 600, at most
+        3600), on ``revoke_agent``, or when the session ends."""
+        seconds = parse_grant(ttl)
+        session = self._authorized_session("grant_agent", session_id, context)
+        if self._agents is None:
+            raise WorkerError("grant_agent: agent grants need the worker registered on a Hypha server "
+                              "(browser-worker serve), whose MCP route is on (hypha --enable-mcp)")
+        if not self.is_running(session.id):
+            raise WorkerError(f"Session {session.id} is {session.status.value}, not running")
+        return await self._agents.grant(session.id, seconds, self._actor(context, "person").id)
+
+    async def revoke_agent(self, session_id: Any, context: dict[str, Any] | None = None) -> dict[str, Any]:
+        """End the session's agent grant: its tool service is unregistered at once."""
+        session = self._authorized_session("revoke_agent", session_id, context)
+        return {"revoked": self._agents is not None and await self._agents.revoke(session.id)}
+
+    def attach_agents(self, agents: AgentHost | None) -> None:
+        """Where grants are registered (``hypha.AgentGrants``, set when the worker registers)."""
+        self._agents = agents
+
+    async def agent_snapshot(self, session_id: str, depth: int | None = None) -> dict[str, Any]:
+        """``snapshot`` for an agent grant (in-process; the grant was authorized when made)."""
+        session = self._authorized_session("snapshot", session_id, None)
+        return await self._engine.snapshot(session, parse_snapshot(depth))
+
+    async def agent_act(self, session_id: str, steps: list[dict[str, Any]], actor_id: str,
+                        return_snapshot: bool = False) -> dict[str, Any]:
+        """``act`` for an agent grant, audited as ``actor_id``."""
+        req = parse_act(steps, return_snapshot)
+        session = self._authorized_session("act", session_id, None)
+        return await self._engine.act(session, req, Actor(actor_id, "agent"))
 
     async def compile(self, manifest: Any, files: Any, config: Any = None,
                       context: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:

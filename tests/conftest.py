@@ -52,7 +52,8 @@ def no_orphaned_task_errors() -> Any:
 
 @pytest_asyncio.fixture(scope="session")
 async def hypha_server() -> AsyncIterator[LocalHyphaServer]:
-    async with LocalHyphaServer() as server:
+    # MCP on: agent grants (tests/test_control_mcp.py) go through the server's MCP route.
+    async with LocalHyphaServer(extra_args=["--enable-mcp"]) as server:
         yield server
 
 

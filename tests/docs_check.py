@@ -84,7 +84,7 @@ TOP_LEVEL_FILES = ("README.md", "Makefile", "pyproject.toml", "LICENSE", "CHANGE
 OTHER_TOOLS_FLAGS = frozenset({
     # python -m hypha.server (the Hypha server's own command line; --root-token is also ours)
     "--startup-functions", "--from-env", "--server-id", "--redis-uri", "--public-base-url",
-    "--local-base-url",
+    "--local-base-url", "--enable-mcp",
     # Chromium: named as never used (docs/security.md), so the package does not spell it
     "--disable-web-security",
     # not a flag: a CSS custom property the compiler writes (docs/security.md)

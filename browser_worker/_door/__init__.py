@@ -8,7 +8,7 @@ from browser_worker._door.authz import Actor, authorize, Caller, caller_from, ch
 from browser_worker._door.calls import ExecuteRequest, Limits, LogsQuery, MAX_SCRIPT_CHARS, parse_execute, parse_logs, parse_session_id
 from browser_worker._door.control import (
     CALL_SECONDS, DEFAULT_SNAPSHOT_CHARS, MAX_WAIT_SECONDS, NAVIGATION_SECONDS, STEP_SECONDS, ActRequest, SnapshotRequest, Step, Target,
-    parse_act, parse_snapshot,
+    parse_act, parse_grant, parse_snapshot,
 )
 from browser_worker._door.compile import CompileRequest, parse_compile
 from browser_worker._door.live import parse_stream_logs, parse_watch, WatchRequest
@@ -25,6 +25,7 @@ __all__ = [
     "MAX_WAIT_SECONDS",
     "NAVIGATION_SECONDS",
     "parse_act",
+    "parse_grant",
     "parse_snapshot",
     "SnapshotRequest",
     "Step",

@@ -282,3 +282,18 @@ def parse_act(steps: Any, return_snapshot: Any = None) -> ActRequest:
                 raise WorkerError(f"{where}: files are over the upload budget of {MAX_UPLOAD_BYTES >> 20} MiB")
             out.append(Step("upload", target, files=files))
     return ActRequest(steps=tuple(out), return_snapshot=raw.return_snapshot)
+
+
+#: An agent grant lives this long unless the call asks (seconds), and at most this long.
+DEFAULT_GRANT_SECONDS = 600.0
+MAX_GRANT_SECONDS = 3600.0
+
+
+class _RawGrant(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ttl: Annotated[float, Field(gt=0, le=MAX_GRANT_SECONDS, allow_inf_nan=False)] = DEFAULT_GRANT_SECONDS
+
+
+def parse_grant(ttl: Any = None) -> float:
+    """The seconds an agent grant lives."""
+    return float(_validate(_RawGrant, {} if ttl is None else {"ttl": ttl}, "grant_agent arguments").ttl)

@@ -15,6 +15,7 @@ from typing import Any, AsyncIterator
 from browser_worker._redact import add_secret
 from browser_worker.worker import BrowserWorker
 from browser_worker.config import DEFAULTS
+from browser_worker.hypha.agents import AgentGrants
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,13 @@ async def registered(
         info = await service.register(server)
         log.info("registered %s on %s", info["id"], server_url)
         await _register_viewer(service, server, server_url)
-        yield service, server
+        agents = AgentGrants(worker, server, getattr(server.config, "public_base_url", None) or server_url)
+        worker.attach_agents(agents)
+        try:
+            yield service, server
+        finally:
+            worker.attach_agents(None)
+            await agents.close()
     finally:
         try:
             await server.disconnect()
