@@ -17,7 +17,7 @@ from typing import Any, AsyncIterator, Mapping, Protocol
 from browser_worker._door import (
     SUPPORTED_TYPES, Actor, Caller, Kind, Limits, Role, authorize, caller_from, check_name, parse_artifact_kind,
     parse_compile, parse_execute, parse_logs, parse_pdf, parse_screenshot, parse_session_id, parse_start,
-    parse_act, parse_grant, parse_snapshot, parse_stream_logs, parse_watch, reroute_start,
+    parse_act, parse_grant, parse_input, parse_snapshot, parse_stream_logs, parse_watch, reroute_start,
 )
 from browser_worker._engine import SessionEngine
 from browser_worker._route_cache import check_app_id
@@ -44,7 +44,7 @@ class BrowserWorker:
     SERVICE_METHODS = ("start", "stop", "get_logs", "get_artifact", "get_session_info", "list_sessions", "execute",
                        "take_screenshot", "print_pdf", "prepare_workspace", "close_workspace", "compile", "shutdown",
                        "clear_app_cache", "get_app_cache_stats", "watch", "stream_logs",
-                       "snapshot", "act", "take_control", "release_control", "grant_agent", "revoke_agent")
+                       "snapshot", "act", "take_control", "release_control", "grant_agent", "revoke_agent", "send_input")
     name = "Browser Worker"
     description = ("Runs web apps (window, web-worker, web-python, iframe, web-app) in a warm pool "
                    "of headless Chromium contexts")
@@ -280,6 +280,14 @@ class BrowserWorker:
         session = self._authorized_session("release_control", session_id, context)
         caller = self._actor(context, "person")
         return self._engine.release_control(session, caller)
+
+    async def send_input(self, session_id: Any, events: Any, context: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A person's input from the viewer: up to 120 mouse, wheel, key and text events (CSS
+        pixels of the viewport; text is inserted as typed, so IME and paste work). Holds the
+        control lease as a person; the burst is one ``action`` item in the session's logs."""
+        burst = parse_input(events)
+        session = self._authorized_session("send_input", session_id, context)
+        return await self._engine.send_input(session, burst, self._actor(context, "person"))
 
     async def grant_agent(self, session_id: Any, ttl: Any = None, context: dict[str, Any] | None = None) -> dict[str, Any]:
         """Let an agent drive the session through Hypha's MCP route: registers a tool service

@@ -5,11 +5,13 @@ session that decides who may act now (a person may take it from an agent, never 
 from browser_worker._control.lease import ControlBusyError, ControlLease
 from browser_worker._control.snapshot import MASK, Snapshot, scrub
 from browser_worker._control.snapshot import take as take_snapshot
-from browser_worker._control.steps import Run, StepRunner
+from browser_worker._control.steps import Run, StepRunner, burst_summary, dispatch
 
 __all__ = [
     "ControlBusyError",
+    "burst_summary",
     "ControlLease",
+    "dispatch",
     "MASK",
     "Run",
     "scrub",

@@ -15,7 +15,7 @@ from typing import Any, Awaitable, Callable
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Locator, Page
 
-from browser_worker._door import MAX_WAIT_SECONDS, NAVIGATION_SECONDS, STEP_SECONDS, Step, Target
+from browser_worker._door import MAX_WAIT_SECONDS, InputEvent, NAVIGATION_SECONDS, STEP_SECONDS, Step, Target
 from browser_worker.errors import WorkerError, first_line
 
 
@@ -199,3 +199,37 @@ def _explain(exc: BaseException) -> str:
     if "Ref " in text and "not found" in text or "does not match any" in text:
         return text + " (take a new snapshot: refs hold only for the latest one)"
     return text
+
+
+async def dispatch(page: Page, events: tuple[InputEvent, ...], deadline: float) -> None:
+    """Replay a viewer's input burst in the page, in order, within ``deadline`` (monotonic)."""
+    for e in events:
+        if time.monotonic() > deadline:
+            raise WorkerError("send_input: the burst took longer than its deadline; the rest was dropped")
+        if e.kind == "mouse":
+            await page.mouse.move(e.x, e.y)
+            if e.action == "down":
+                await page.mouse.down(button=e.button)  # type: ignore[arg-type]
+            elif e.action == "up":
+                await page.mouse.up(button=e.button)  # type: ignore[arg-type]
+        elif e.kind == "wheel":
+            await page.mouse.move(e.x, e.y)
+            await page.mouse.wheel(e.dx, e.dy)
+        elif e.kind == "key":
+            action = {"down": page.keyboard.down, "up": page.keyboard.up, "press": page.keyboard.press}[e.action]
+            await action(e.key)
+        else:
+            await page.keyboard.insert_text(e.text)
+
+
+def burst_summary(events: tuple[InputEvent, ...]) -> str:
+    """What a burst did, for the audit: counts per kind, typed text as its length only."""
+    counts: dict[str, int] = {}
+    chars = 0
+    for e in events:
+        counts[e.kind] = counts.get(e.kind, 0) + 1
+        chars += len(e.text)
+    parts = [f"{n} {kind}" for kind, n in counts.items() if kind != "text"]
+    if chars:
+        parts.append(f"text ({chars} characters)")
+    return ", ".join(parts)

@@ -8,7 +8,7 @@ from browser_worker._door.authz import Actor, authorize, Caller, caller_from, ch
 from browser_worker._door.calls import ExecuteRequest, Limits, LogsQuery, MAX_SCRIPT_CHARS, parse_execute, parse_logs, parse_session_id
 from browser_worker._door.control import (
     CALL_SECONDS, DEFAULT_SNAPSHOT_CHARS, MAX_WAIT_SECONDS, NAVIGATION_SECONDS, STEP_SECONDS, ActRequest, SnapshotRequest, Step, Target,
-    parse_act, parse_grant, parse_snapshot,
+    InputEvent, parse_act, parse_grant, parse_input, parse_snapshot,
 )
 from browser_worker._door.compile import CompileRequest, parse_compile
 from browser_worker._door.live import parse_stream_logs, parse_watch, WatchRequest
@@ -24,7 +24,9 @@ __all__ = [
     "DEFAULT_SNAPSHOT_CHARS",
     "MAX_WAIT_SECONDS",
     "NAVIGATION_SECONDS",
+    "InputEvent",
     "parse_act",
+    "parse_input",
     "parse_grant",
     "parse_snapshot",
     "SnapshotRequest",

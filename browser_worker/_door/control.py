@@ -297,3 +297,77 @@ class _RawGrant(BaseModel):
 def parse_grant(ttl: Any = None) -> float:
     """The seconds an agent grant lives."""
     return float(_validate(_RawGrant, {} if ttl is None else {"ttl": ttl}, "grant_agent arguments").ttl)
+
+
+#: Input events one ``send_input`` call may carry (a viewer flushes a burst about every 30 ms).
+MAX_INPUT_EVENTS = 120
+
+
+class _Mouse(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["mouse"]
+    action: Literal["move", "down", "up"]
+    x: Coord
+    y: Coord
+    button: Literal["left", "right", "middle"] = "left"
+
+
+class _Wheel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["wheel"]
+    x: Coord
+    y: Coord
+    dx: Annotated[float, Field(ge=-10_000, le=10_000, allow_inf_nan=False)] = 0
+    dy: Annotated[float, Field(ge=-10_000, le=10_000, allow_inf_nan=False)] = 0
+
+
+class _KeyEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["key"]
+    action: Literal["down", "up", "press"] = "press"
+    key: Key
+
+
+class _TextEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["text"]
+    text: Annotated[StrictStr, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
+
+
+_Event = Annotated[Union[_Mouse, _Wheel, _KeyEvent, _TextEvent], Field(discriminator="type")]
+
+
+class _RawInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    events: Annotated[list[_Event], Field(min_length=1, max_length=MAX_INPUT_EVENTS)]
+
+
+@dataclass(frozen=True)
+class InputEvent:
+    """One event a person's viewer forwards: ``kind`` mouse, wheel, key or text."""
+
+    kind: str
+    action: str = ""
+    x: float = 0.0
+    y: float = 0.0
+    button: str = "left"
+    dx: float = 0.0
+    dy: float = 0.0
+    key: str = ""
+    text: str = ""
+
+
+def parse_input(events: Any) -> tuple[InputEvent, ...]:
+    """A burst of a viewer's input events, in CSS pixels of the page's viewport."""
+    raw = _validate(_RawInput, {"events": events}, "send_input arguments")
+    out = []
+    for e in raw.events:
+        if isinstance(e, _Mouse):
+            out.append(InputEvent("mouse", e.action, x=e.x, y=e.y, button=e.button))
+        elif isinstance(e, _Wheel):
+            out.append(InputEvent("wheel", x=e.x, y=e.y, dx=e.dx, dy=e.dy))
+        elif isinstance(e, _KeyEvent):
+            out.append(InputEvent("key", e.action, key=e.key))
+        else:
+            out.append(InputEvent("text", text=e.text))
+    return tuple(out)

@@ -18,9 +18,9 @@ from playwright.async_api import Playwright, async_playwright
 from browser_worker._aio import TaskSet
 from browser_worker._browser import BrowserHost, ChromiumInfo, ContextPool, Lease
 from browser_worker._compile import ENTRY, CompileBudget, compile_app
-from browser_worker._control import ControlLease, StepRunner, scrub, take_snapshot
+from browser_worker._control import ControlLease, StepRunner, burst_summary, dispatch, scrub, take_snapshot
 from browser_worker._door import (
-    CALL_SECONDS, DEFAULT_SNAPSHOT_CHARS, ActRequest, Actor, SnapshotRequest, Step,
+    CALL_SECONDS, DEFAULT_SNAPSHOT_CHARS, STEP_SECONDS, ActRequest, Actor, InputEvent, SnapshotRequest, Step,
     CompileRequest, ExecuteRequest, LogsQuery, PdfRequest, ScreenshotRequest, StartRequest, WatchRequest,
     CONNECTS_TO_HYPHA, canonical_type,
 )
@@ -612,6 +612,17 @@ class SessionEngine:
         if req.return_snapshot:
             reply["snapshot"] = await self.snapshot(session, SnapshotRequest(None, DEFAULT_SNAPSHOT_CHARS, None))
         return reply
+
+    async def send_input(self, session: Session, events: tuple[InputEvent, ...], actor: Actor) -> dict[str, Any]:
+        """Replay a person's input burst; they must hold (or be able to take) the lease."""
+        lease = self._lease_of_running(session)
+        control = self._control_of(session)
+        control.take(actor)
+        try:
+            await dispatch(lease.page, events, time.monotonic() + STEP_SECONDS)
+        finally:
+            session.logs.action(f"{actor.id} ({actor.kind}): input {burst_summary(events)}")
+        return control.state()
 
     def take_control(self, session: Session, actor: Actor) -> dict[str, Any]:
         self._lease_of_running(session)
