@@ -8,7 +8,7 @@ import base64
 import pytest
 
 from browser_worker._control import ControlBusyError, ControlLease
-from browser_worker._door import Actor, parse_act, parse_snapshot
+from browser_worker._door import Actor, parse_act, parse_input, parse_snapshot
 from browser_worker.errors import WorkerError
 
 CLICK = {"action": "click", "ref": "e3"}
@@ -130,3 +130,27 @@ def test_the_lease_lapses_when_idle_and_only_its_holder_releases_it() -> None:
     clock.now += 60
     assert control.state() == {"holder": None}
     assert control.take(AGENT).actor == AGENT
+
+
+@pytest.mark.parametrize("events, message", [
+    ([{"type": "mouse", "action": "down", "x": 1, "y": 2}] * 121, "events: List should have at most 120 items"),
+    ([{"type": "mouse", "action": "click", "x": 1, "y": 2}], "events.0.mouse.action: Input should be 'move', 'down' or 'up'"),
+    ([{"type": "mouse", "action": "down", "x": -1, "y": 2}], "events.0.mouse.x: Input should be greater than or equal to 0"),
+    ([{"type": "key", "key": "Enter; evil()"}], "events.0.key.key: String should match pattern"),
+    ([{"type": "text", "text": ""}], "events.0.text.text: String should have at least 1 character"),
+    ([{"type": "script", "code": "1"}], "events.0: Input tag 'script' found using 'type'"),
+])
+def test_hostile_viewer_input_is_refused(events: object, message: str) -> None:
+    with pytest.raises(WorkerError) as err:
+        parse_input(events)
+    assert message in str(err.value)
+
+
+def test_viewer_input_parses_in_order() -> None:
+    burst = parse_input([{"type": "mouse", "action": "down", "x": 10.5, "y": 20, "button": "right"},
+                         {"type": "wheel", "x": 1, "y": 1, "dy": -120},
+                         {"type": "key", "action": "press", "key": "Shift+Tab"},
+                         {"type": "text", "text": "héllo 日本"}])
+    assert [(e.kind, e.action, e.x, e.button, e.dy, e.key, e.text) for e in burst] == [
+        ("mouse", "down", 10.5, "right", 0.0, "", ""), ("wheel", "", 1, "left", -120, "", ""),
+        ("key", "press", 0.0, "left", 0.0, "Shift+Tab", ""), ("text", "", 0.0, "left", 0.0, "", "héllo 日本")]
