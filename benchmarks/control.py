@@ -1,8 +1,8 @@
 """Control of a session (issue 26), through a real Hypha server as a client meets it: ``snapshot``
 p50 on a page of about 500 elements; ``act`` (one click) with the snapshot after it, round
 trip; viewer input (``send_input``) until the first ``watch`` frame that shows its effect; and a
-start on a warm pooled context vs on a fresh context of its own (what an app with context
-settings of its own pays; downloads will take the same path).
+start with downloads off (a warm pooled context) vs on (a fresh context that accepts them:
+Chromium fixes that when a context is made, and warm contexts never accept downloads).
 
 Starts a local Hypha server and a worker registered on it. Run:
   .venv/bin/python benchmarks/control.py [--runs 20]
@@ -106,8 +106,8 @@ async def main(runs: int) -> None:
             await asyncio.gather(follower, return_exceptions=True)
             await remote.stop(sid)
 
-            for name, manifest in (("start on a warm pooled context", {}),
-                                   ("start on a fresh context of its own", {"device_scale_factor": 2})):
+            for name, manifest in (("start on a warm pooled context (downloads off)", {}),
+                                   ("start with downloads on (a fresh context of its own)", {"downloads": True})):
                 samples = []
                 for _ in range(runs):
                     ms, sid = await timed(lambda: remote.start(config("data:text/html,<p>hi</p>", **manifest)))

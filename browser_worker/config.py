@@ -254,6 +254,19 @@ class WorkerSettings:
         "off", env="BROWSER_WORKER_TRACE", choices=TRACE_MODES, shape=f"one of {', '.join(TRACE_MODES)}",
         help="Playwright tracing of sessions (read with `get_artifact(id, 'trace')`): on-failure keeps a "
              "failed session's trace, on keeps every one; the ceiling for what apps' manifests ask.")
+    download_max_file_bytes: int = setting(
+        25 * 1024 * 1024, env="BROWSER_WORKER_DOWNLOAD_MAX_FILE_BYTES", unit="bytes", min=1,
+        help="Largest file a session may download (sessions with manifest `downloads: true`); a larger "
+             "one is deleted, saying so in its logs.")
+    download_max_session_bytes: int = setting(
+        100 * 1024 * 1024, env="BROWSER_WORKER_DOWNLOAD_MAX_SESSION_BYTES", unit="bytes", min=1,
+        help="Bytes of downloads one session keeps; past it, further files are deleted.")
+    download_max_files: int = setting(
+        20, env="BROWSER_WORKER_DOWNLOAD_MAX_FILES", min=1,
+        help="Files one session may download.")
+    download_max_bytes: int = setting(
+        1024 * 1024 * 1024, env="BROWSER_WORKER_DOWNLOAD_MAX_BYTES", unit="bytes", min=1,
+        help="Bytes of downloads this worker keeps over all sessions (they go with the session's logs).")
     trace_max_bytes: int = setting(
         32 * 1024 * 1024, env="BROWSER_WORKER_TRACE_MAX_BYTES", unit="bytes", min=1,
         help="Largest trace kept for one session; a larger one is deleted, saying so in its logs.")

@@ -44,7 +44,8 @@ class BrowserWorker:
     SERVICE_METHODS = ("start", "stop", "get_logs", "get_artifact", "get_session_info", "list_sessions", "execute",
                        "take_screenshot", "print_pdf", "prepare_workspace", "close_workspace", "compile", "shutdown",
                        "clear_app_cache", "get_app_cache_stats", "watch", "stream_logs",
-                       "snapshot", "act", "take_control", "release_control", "grant_agent", "revoke_agent", "send_input")
+                       "snapshot", "act", "take_control", "release_control", "grant_agent", "revoke_agent", "send_input",
+                       "list_downloads", "get_download")
     name = "Browser Worker"
     description = ("Runs web apps (window, web-worker, web-python, iframe, web-app) in a warm pool "
                    "of headless Chromium contexts")
@@ -288,6 +289,17 @@ class BrowserWorker:
         burst = parse_input(events)
         session = self._authorized_session("send_input", session_id, context)
         return await self._engine.send_input(session, burst, self._actor(context, "person"))
+
+    async def list_downloads(self, session_id: Any, context: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The files the session's page downloaded (``{id, name, size, created_at}``); only a
+        session started with ``downloads: true`` (manifest or start config) keeps any."""
+        return self._engine.downloads_of(self._authorized_session("list_downloads", session_id, context))
+
+    async def get_download(self, session_id: Any, download_id: Any, context: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One downloaded file: ``{id, name, size, created_at, bytes}``."""
+        download_id = check_name(download_id, "download_id")
+        session = self._authorized_session("get_download", session_id, context)
+        return await self._engine.download(session, download_id)
 
     async def grant_agent(self, session_id: Any, ttl: Any = None, context: dict[str, Any] | None = None) -> dict[str, Any]:
         """Let an agent drive the session through Hypha's MCP route: registers a tool service

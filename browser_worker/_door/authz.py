@@ -52,7 +52,7 @@ WORKSPACE_METHODS = frozenset({
     "print_pdf",
     "list_sessions", "prepare_workspace", "close_workspace", "clear_app_cache", "get_app_cache_stats",
     "watch", "stream_logs", "snapshot", "act", "take_control", "release_control",
-    "grant_agent", "revoke_agent", "send_input",
+    "grant_agent", "revoke_agent", "send_input", "list_downloads", "get_download",
 })
 #: Methods that concern the worker as a whole.
 OPEN_METHODS = frozenset({"get_load"})

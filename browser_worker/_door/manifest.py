@@ -251,11 +251,18 @@ def viewport(value: Any, scale: Any = None) -> dict[str, int] | None:
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")
 
 
-def context_settings(manifest: dict[str, Any]) -> dict[str, Any]:
+def context_settings(manifest: dict[str, Any], downloads: bool | None = None) -> dict[str, Any]:
     """The browser context settings an app asks for (Playwright ``new_context`` options):
     ``user_agent``, ``locale``, ``timezone_id``, ``color_scheme``, ``geolocation``,
-    ``bypass_csp``, ``ignore_https_errors``. They apply to the app's own context only."""
+    ``bypass_csp``, ``ignore_https_errors``, and ``downloads`` (the manifest's, or the start
+    config's ``downloads``). They apply to the app's own context only: a warm context never
+    accepts downloads, and Chromium fixes that when a context is made."""
     out: dict[str, Any] = {}
+    wanted = manifest.get("downloads")
+    if wanted is not None and not isinstance(wanted, bool):
+        raise WorkerError(f"manifest 'downloads' must be true or false, got {str(wanted)[:40]}")
+    if wanted or downloads:
+        out["accept_downloads"] = True
     agent = manifest.get("user_agent")
     if agent is not None:
         if not isinstance(agent, str) or not 0 < len(agent) <= 512 or not agent.isprintable():

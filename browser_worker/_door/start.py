@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, StrictBool
 
 from browser_worker._door.apptypes import canonical_type
 from browser_worker._door.calls import MAX_MANIFEST_BYTES, Limits, Seconds, _timeout, _validate, check_free_id, parse_session_id
@@ -44,6 +44,8 @@ class _RawStart(BaseModel):
     source: StrictStr | None = None
     app_type: StrictStr | None = None
     progress_callback: Any = None
+    #: Let the session's page download files (also ``manifest.downloads``); off by default.
+    downloads: StrictBool | None = None
 
 
 @dataclass(frozen=True)
@@ -223,7 +225,7 @@ def parse_start(raw: Any, *, workspace: str | None, limits: Limits, net: Network
         required_files=required_artifact_files(manifest.get("required_artifact_files"), app_type),
         viewport=viewport(manifest.get("viewport"), manifest.get("device_scale_factor")),
         device_scale_factor=device_scale_factor(manifest.get("device_scale_factor")),
-        context_settings=context_settings(manifest),
+        context_settings=context_settings(manifest, downloads=cfg.downloads),
     )
 
 

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
+import shutil
+import tempfile
 import time
+from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Coroutine
 
 from playwright.async_api import Playwright, async_playwright
@@ -34,11 +38,12 @@ from browser_worker._pyodide import AssetServer, PageAssets, SnapshotStore
 from browser_worker._redact import add_secret, redact, redact_value
 from browser_worker._route_cache import CacheRule, RouteCache, RouteStore, default_cache_dir, prefill
 from browser_worker._session import (
+    Download, safe_name,
     Session, SessionArtifacts, SessionRegistry, SessionStatus, StartObserver, Unobserved, WorkerStats,
 )
 from browser_worker._start import EntryCache, build_document, load, run_startup_script
 from browser_worker.config import WorkerSettings
-from browser_worker.errors import AppStartError, PageStuckError, SessionNotFoundError, WorkerError
+from browser_worker.errors import AppStartError, PageStuckError, SessionNotFoundError, WorkerError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +95,8 @@ class SessionEngine:
         self.live = LiveView(watchers_per_session=settings.max_watchers_per_session,
                              watchers=settings.max_watchers)
         self._reaper: asyncio.Task[None] | None = None
+        #: Where sessions' downloads are kept (made at open, deleted at close).
+        self._downloads: Path | None = None
         #: Set by ``drain``: new starts are refused from then on.
         self.draining = False
 
@@ -99,6 +106,7 @@ class SessionEngine:
         """Launch Chromium now (not lazily) and fill the warm pool."""
         s = self.settings
         self.capture.open()
+        self._downloads = Path(tempfile.mkdtemp(prefix="browser-worker-downloads-"))  # mode 0700
         self._playwright = await async_playwright().start()
         try:
             self._host = assembly.browser_host(self._playwright, s)
@@ -145,6 +153,9 @@ class SessionEngine:
         self._pool = self._host = self._playwright = None
         self.sessions.drop_artifacts("the worker closed")
         self.capture.close()
+        if self._downloads is not None:
+            shutil.rmtree(self._downloads, ignore_errors=True)
+            self._downloads = None
 
     @property
     def is_open(self) -> bool:
@@ -281,7 +292,9 @@ class SessionEngine:
                 for task in (doc_task, lease_task):
                     task.cancel()
                 await asyncio.gather(doc_task, lease_task, return_exceptions=True)
-            follow_page(session, lease, lambda reason, browser: self._fail_soon(session, reason, browser))
+            session.downloads.enabled = bool(req.context_settings.get("accept_downloads"))
+            follow_page(session, lease, lambda reason, browser: self._fail_soon(session, reason, browser),
+                        on_download=lambda download: self._spawn(self._download(session, download)))
             await self.capture.begin(session, lease)
             progress.info("Browser context ready; loading the app")
             if cache_rule and req.content_hash:
@@ -529,6 +542,7 @@ class SessionEngine:
             by_status[s.status.value] = by_status.get(s.status.value, 0) + 1
         pool, host = self._pool, self._host
         kinds = ("window", "web-python")
+        kept = [f for x in (*active, *self.sessions.ended_sessions()) for f in x.downloads.files.values()]
         return WorkerStats(
             is_open=self.is_open, browser_up=bool(self.is_open and host is not None and host.alive),
             active=tuple(s.id for s in active), by_status=by_status,
@@ -542,9 +556,61 @@ class SessionEngine:
             warm_target={k: pool.target(k) for k in kinds} if pool else {},
             contexts=self.context_count(),
             browser_restarts=host.restarts if host else 0, browser_recycles=host.recycles if host else 0,
+            downloads=len(kept), download_bytes=sum(f.size for f in kept),
             screencasts=self.live.active_screencasts, watchers=self.live.watches.count,
             log_streams=self.live.log_streams.count,
         )
+
+    # ----- downloads (sessions with manifest ``downloads``) ---------------------------------
+
+    async def _download(self, session: Session, download: Any) -> None:
+        """Keep a file the page downloaded, within the per-file, per-session and per-worker
+        budgets; or refuse it, saying why in the session's logs."""
+        d, s = session.downloads, self.settings
+        name = safe_name(str(download.suggested_filename or "download"))
+        if not d.enabled:
+            session.logs.worker(f"download of {name} refused: downloads are off for this session "
+                                "(manifest or start config downloads: true turns them on)", "warning")
+            await _quietly(download.cancel())
+            return
+        d.started += 1
+        if d.started > s.download_max_files:
+            session.logs.worker(f"download of {name} refused: over download_max_files ({s.download_max_files} "
+                                "files per session)", "warning")
+            await _quietly(download.cancel())
+            return
+        if self._downloads is None:
+            return
+        download_id = f"d{d.started}"
+        path = self._downloads / f"{secrets.token_hex(8)}-{download_id}"  # the folder is ours, 0700
+        try:
+            await asyncio.wait_for(download.save_as(path), self.settings.stop_timeout * 6)
+            size = path.stat().st_size
+        except Exception as exc:
+            path.unlink(missing_ok=True)
+            session.logs.worker(f"download of {name} failed: {first_line(exc, 200)}", "warning")
+            return
+        total = sum(x.downloads.bytes for x in (*self.sessions.active_sessions(), *self.sessions.ended_sessions()))
+        over = (f"download_max_file_bytes ({s.download_max_file_bytes} bytes)" if size > s.download_max_file_bytes
+                else f"download_max_session_bytes ({s.download_max_session_bytes} bytes)"
+                if d.bytes + size > s.download_max_session_bytes
+                else f"download_max_bytes ({s.download_max_bytes} bytes for the worker)"
+                if total + size > s.download_max_bytes else None)
+        if over is not None or d.dropped_reason is not None:
+            path.unlink(missing_ok=True)
+            why = f"over {over}" if over is not None else d.dropped_reason
+            session.logs.worker(f"download of {name} ({size} bytes) removed: {why}", "warning")
+            return
+        d.files[download_id] = Download(download_id, name, size, path)
+        session.logs.worker(f"download kept: {name} ({size} bytes) as {download_id}")
+
+    def downloads_of(self, session: Session) -> list[dict[str, Any]]:
+        return session.downloads.listing()
+
+    async def download(self, session: Session, download_id: str) -> dict[str, Any]:
+        found = session.downloads.get(download_id, session.id)
+        data = await asyncio.to_thread(found.path.read_bytes)
+        return {**found.info(), "bytes": data}
 
     # ----- after a Hypha server restart ---------------------------------------------------
 
@@ -660,3 +726,11 @@ def _audit_line(actor: Actor, step: Step, target: str | None, error: str | None)
     if error:
         line += f" — failed: {error[:300]}"
     return line
+
+
+async def _quietly(action: Any) -> None:
+    try:
+        await asyncio.wait_for(action, 5.0)
+    except Exception:  # the page or the download went away meanwhile
+        pass
+

@@ -38,7 +38,8 @@ class PopupNotices:
             self._logs.worker("further popups are blocked without a log line", "warning")
 
 
-def follow_page(session: Session, lease: "Lease", on_failure: Callable[[str, Any], None]) -> None:
+def follow_page(session: Session, lease: "Lease", on_failure: Callable[[str, Any], None],
+                on_download: Callable[[Any], None] | None = None) -> None:
     """Turn the page's console, errors, failed requests and popups into ``session``'s logs;
     call ``on_failure(reason, browser)`` when the page crashes or its context closes."""
     logs = session.logs
@@ -80,6 +81,8 @@ def follow_page(session: Session, lease: "Lease", on_failure: Callable[[str, Any
     page.on("requestfailed", on_request_failed)
     page.on("response", on_response)
     page.on("crash", on_crash)
+    if on_download is not None:
+        page.on("download", on_download)
     page.on("close", lambda _: pump.stop())
     pump.start()
 

@@ -3,10 +3,13 @@ the registry of active and ended sessions, what a session keeps when it ends (ar
 the engine's stats snapshot."""
 
 from browser_worker._session.artifacts import Artifact, SCREENSHOT, SessionArtifacts, TRACE
+from browser_worker._session.downloads import Download, safe_name
 from browser_worker._session.session import Session, SessionRegistry, SessionStatus
 from browser_worker._session.stats import StartObserver, Unobserved, WorkerStats
 
 __all__ = [
+    "Download",
+    "safe_name",
     "Artifact",
     "SCREENSHOT",
     "Session",

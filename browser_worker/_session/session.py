@@ -12,6 +12,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from browser_worker._control import ControlLease
+from browser_worker._session.downloads import SessionDownloads
 from browser_worker.errors import SessionNotFoundError, WorkerError
 from browser_worker._session.artifacts import SessionArtifacts
 from browser_worker._logs import LogBuffer
@@ -80,6 +81,8 @@ class Session:
     token: str | None = field(default=None, repr=False)
     #: Who may act in the page now (``act``, viewer input); made on the first action.
     control: ControlLease | None = None
+    #: Files the page downloaded (when the session may: manifest ``downloads``).
+    downloads: SessionDownloads = field(default_factory=SessionDownloads)
     #: Text typed into the page as a secret: masked in every snapshot and log line after.
     typed_secrets: set[str] = field(default_factory=set, repr=False)
 
@@ -154,6 +157,7 @@ class SessionRegistry:
         replaced = self._ended.pop(session.id, None)
         if replaced is not None:
             replaced.artifacts.drop("a new session took this id")
+            replaced.downloads.drop("a new session took this id")
         self._active[session.id] = session
 
     def active(self, session_id: str) -> Session:
@@ -203,6 +207,7 @@ class SessionRegistry:
         """Forget the artifacts of every ended session (the worker is closing)."""
         for session in self._ended.values():
             session.artifacts.drop(reason)
+            session.downloads.drop(reason)
 
     def _ended_bytes(self) -> int:
         return sum(s.logs.bytes for s in self._ended.values())
@@ -219,6 +224,7 @@ class SessionRegistry:
             ):
                 self._ended.popitem(last=False)
                 oldest.artifacts.drop("the session is no longer retained")
+                oldest.downloads.drop("the session is no longer retained")
                 held -= oldest.logs.bytes
             else:
                 break

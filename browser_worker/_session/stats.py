@@ -39,6 +39,9 @@ class WorkerStats:
     #: Chromium relaunches after a crash, and recycles after ``recycle_after`` sessions.
     browser_restarts: int = 0
     browser_recycles: int = 0
+    #: Files sessions downloaded and keep (active and retained sessions), and their bytes.
+    downloads: int = 0
+    download_bytes: int = 0
     #: Screencasts running, watch streams open, log streams open.
     screencasts: int = 0
     watchers: int = 0

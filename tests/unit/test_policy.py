@@ -83,7 +83,7 @@ def test_the_method_sets_are_the_documented_table() -> None:
         "start", "compile", "stop", "get_logs", "get_session_info", "execute", "take_screenshot", "print_pdf",
         "list_sessions", "prepare_workspace", "close_workspace", "clear_app_cache", "get_app_cache_stats",
         "watch", "stream_logs", "get_artifact", "snapshot", "act", "take_control", "release_control",
-        "grant_agent", "revoke_agent"}
+        "grant_agent", "revoke_agent", "send_input", "list_downloads", "get_download"}
     assert OPEN_METHODS == {"get_load"} and OWNER_METHODS == {"shutdown"}
 
 
