@@ -127,6 +127,11 @@ async def test_another_tenant_and_anonymous_callers_are_refused_every_control_me
         "act": lambda r, c: r.act(sid, [{"action": "click", "role": "button", "name": "Sign in"}], **c),
         "take_control": lambda r, c: r.take_control(sid, **c),
         "release_control": lambda r, c: r.release_control(sid, **c),
+        "send_input": lambda r, c: r.send_input(sid, [{"type": "mouse", "action": "down", "x": 5, "y": 5}], **c),
+        "list_downloads": lambda r, c: r.list_downloads(sid, **c),
+        "get_download": lambda r, c: r.get_download(sid, "d1", **c),
+        "grant_agent": lambda r, c: r.grant_agent(sid, 60, **c),
+        "revoke_agent": lambda r, c: r.revoke_agent(sid, **c),
     }
     try:
         for context, who in ((BOB, "bob (tenant, workspace ws-user-bob) cannot "), (ANONYMOUS, "")):

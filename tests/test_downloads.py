@@ -106,3 +106,35 @@ async def test_budgets_and_retention(settings: Any) -> None:
         await w.stop(later)
         await wait_for(lambda: w.stats().downloads == 0, 10)
         assert w.stats().download_bytes == 0
+
+
+UPLOAD = "data:text/html," + __import__("urllib.parse").parse.quote("""<title>upload</title>
+<a download="report.csv" href="data:text/csv,a%2Cb%0A1%2C2%0A">Get the report</a>
+<input type=file aria-label="Upload"><h1 id=got>nothing yet</h1>
+<script>
+document.querySelector('input').onchange = async (e) => {
+  const f = e.target.files[0];
+  document.getElementById('got').textContent = 'got ' + f.name + ' ' + (await f.text()).length + ' characters';
+};
+</script>""")
+
+
+async def test_a_downloaded_file_is_uploaded_again_by_its_id(worker: BrowserWorker) -> None:
+    sid = await worker.start(web_app_config(UPLOAD, downloads=True))
+    try:
+        clicked = await worker.act(sid, [{"action": "click", "role": "link", "name": "Get the report"}])
+        assert clicked["ok"], clicked
+        await logs_say(worker, sid, "download kept: report.csv")
+        (listed,) = await worker.list_downloads(sid)
+        done = await worker.act(sid, [{"action": "upload", "role": "button", "name": "Upload",
+                                       "files": [{"download": listed["id"]}]}], return_snapshot=True)
+        assert done["ok"], done
+        for _ in range(50):
+            if 'heading "got report.csv 8 characters"' in (await worker.snapshot(sid))["snapshot"]:
+                break
+            await __import__("asyncio").sleep(0.1)
+        assert 'heading "got report.csv 8 characters"' in (await worker.snapshot(sid))["snapshot"]
+        with pytest.raises(Exception, match="no download 'd9' in session"):
+            await worker.act(sid, [{"action": "upload", "role": "button", "name": "Upload", "files": [{"download": "d9"}]}])
+    finally:
+        await worker.stop(sid)

@@ -7,7 +7,7 @@ from browser_worker._door.artifact_kinds import ARTIFACT_KINDS, CONTENT_TYPES, p
 from browser_worker._door.authz import Actor, authorize, Caller, caller_from, check_name, Kind, Role
 from browser_worker._door.calls import ExecuteRequest, Limits, LogsQuery, MAX_SCRIPT_CHARS, parse_execute, parse_logs, parse_session_id
 from browser_worker._door.control import (
-    CALL_SECONDS, DEFAULT_SNAPSHOT_CHARS, MAX_WAIT_SECONDS, NAVIGATION_SECONDS, STEP_SECONDS, ActRequest, SnapshotRequest, Step, Target,
+    CALL_SECONDS, DEFAULT_SNAPSHOT_CHARS, MAX_UPLOAD_BYTES, MAX_WAIT_SECONDS, NAVIGATION_SECONDS, STEP_SECONDS, ActRequest, SnapshotRequest, Step, Target,
     InputEvent, parse_act, parse_grant, parse_input, parse_snapshot,
 )
 from browser_worker._door.compile import CompileRequest, parse_compile
@@ -22,6 +22,7 @@ __all__ = [
     "ActRequest",
     "CALL_SECONDS",
     "DEFAULT_SNAPSHOT_CHARS",
+    "MAX_UPLOAD_BYTES",
     "MAX_WAIT_SECONDS",
     "NAVIGATION_SECONDS",
     "InputEvent",

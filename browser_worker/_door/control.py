@@ -135,9 +135,19 @@ class _WaitFor(BaseModel):
 
 class _File(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: Annotated[StrictStr, Field(min_length=1, max_length=200, pattern=r"^[^/\\\x00-\x1f]+$")]
-    data: Any  # bytes, or base64 text: checked below
+    name: Annotated[StrictStr, Field(min_length=1, max_length=200, pattern=r"^[^/\\\x00-\x1f]+$")] | None = None
+    data: Any = None  # bytes, or base64 text: checked below
     mime_type: Annotated[StrictStr, Field(max_length=100)] = "application/octet-stream"
+    #: Or a file this session downloaded (its id from ``list_downloads``).
+    download: Annotated[StrictStr, Field(pattern=r"^d[0-9]{1,6}$")] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "_File":
+        if (self.download is None) == (self.data is None):
+            raise ValueError("give a file as name and data, or as download (the id of one this session downloaded)")
+        if self.download is None and self.name is None:
+            raise ValueError("a file given as data needs a name")
+        return self
 
 
 class _Upload(_Target):
@@ -201,6 +211,8 @@ class Step:
     wait_text_gone: str | None = None
     wait_seconds: float | None = None
     files: tuple[tuple[str, str, bytes], ...] = ()  # (name, mime type, bytes)
+    #: Files to upload that the session downloaded (ids), added to ``files`` by the engine.
+    downloads: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -277,10 +289,12 @@ def parse_act(steps: Any, return_snapshot: Any = None) -> ActRequest:
         elif isinstance(s, _WaitFor):
             out.append(Step("wait_for", wait_text=s.text, wait_text_gone=s.text_gone, wait_seconds=s.time))
         elif isinstance(s, _Upload):
-            files = tuple((f.name, f.mime_type, _file_bytes(f, f"{where}.files.{j}")) for j, f in enumerate(s.files))
+            files = tuple((f.name or "", f.mime_type, _file_bytes(f, f"{where}.files.{j}"))
+                          for j, f in enumerate(s.files) if f.download is None)
             if sum(len(b) for _, _, b in files) > MAX_UPLOAD_BYTES:
                 raise WorkerError(f"{where}: files are over the upload budget of {MAX_UPLOAD_BYTES >> 20} MiB")
-            out.append(Step("upload", target, files=files))
+            out.append(Step("upload", target, files=files,
+                            downloads=tuple(f.download for f in s.files if f.download is not None)))
     return ActRequest(steps=tuple(out), return_snapshot=raw.return_snapshot)
 
 

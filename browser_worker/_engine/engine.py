@@ -14,6 +14,7 @@ import secrets
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Coroutine
 
@@ -24,7 +25,7 @@ from browser_worker._browser import BrowserHost, ChromiumInfo, ContextPool, Leas
 from browser_worker._compile import ENTRY, CompileBudget, compile_app
 from browser_worker._control import ControlLease, StepRunner, burst_summary, dispatch, scrub, take_snapshot
 from browser_worker._door import (
-    CALL_SECONDS, DEFAULT_SNAPSHOT_CHARS, STEP_SECONDS, ActRequest, Actor, InputEvent, SnapshotRequest, Step,
+    CALL_SECONDS, DEFAULT_SNAPSHOT_CHARS, MAX_UPLOAD_BYTES, STEP_SECONDS, ActRequest, Actor, InputEvent, SnapshotRequest, Step,
     CompileRequest, ExecuteRequest, LogsQuery, PdfRequest, ScreenshotRequest, StartRequest, WatchRequest,
     CONNECTS_TO_HYPHA, canonical_type,
 )
@@ -294,7 +295,7 @@ class SessionEngine:
                 await asyncio.gather(doc_task, lease_task, return_exceptions=True)
             session.downloads.enabled = bool(req.context_settings.get("accept_downloads"))
             follow_page(session, lease, lambda reason, browser: self._fail_soon(session, reason, browser),
-                        on_download=lambda download: self._spawn(self._download(session, download)))
+                        on_download=lambda download: self._spawn(self._download(session, download, self._count(session))))
             await self.capture.begin(session, lease)
             progress.info("Browser context ready; loading the app")
             if cache_rule and req.content_hash:
@@ -563,7 +564,15 @@ class SessionEngine:
 
     # ----- downloads (sessions with manifest ``downloads``) ---------------------------------
 
-    async def _download(self, session: Session, download: Any) -> None:
+    @staticmethod
+    def _count(session: Session) -> int:
+        """Number a download as its event arrives (``act`` reports the ones its steps started)."""
+        if not session.downloads.enabled:
+            return 0
+        session.downloads.started += 1
+        return session.downloads.started
+
+    async def _download(self, session: Session, download: Any, number: int) -> None:
         """Keep a file the page downloaded, within the per-file, per-session and per-worker
         budgets; or refuse it, saying why in the session's logs."""
         d, s = session.downloads, self.settings
@@ -573,15 +582,14 @@ class SessionEngine:
                                 "(manifest or start config downloads: true turns them on)", "warning")
             await _quietly(download.cancel())
             return
-        d.started += 1
-        if d.started > s.download_max_files:
+        if number > s.download_max_files:
             session.logs.worker(f"download of {name} refused: over download_max_files ({s.download_max_files} "
                                 "files per session)", "warning")
             await _quietly(download.cancel())
             return
         if self._downloads is None:
             return
-        download_id = f"d{d.started}"
+        download_id = f"d{number}"
         path = self._downloads / f"{secrets.token_hex(8)}-{download_id}"  # the folder is ours, 0700
         try:
             await asyncio.wait_for(download.save_as(path), self.settings.stop_timeout * 6)
@@ -650,6 +658,8 @@ class SessionEngine:
         every step run goes into the session's logs as an ``action`` item."""
         lease = self._lease_of_running(session)
         self._control_of(session).take(actor)
+        req = replace(req, steps=tuple(self._with_downloads(session, s) for s in req.steps))
+        downloads_from = session.downloads.started
         for step in req.steps:
             if step.secret and step.text:
                 session.typed_secrets.add(step.text)
@@ -672,7 +682,7 @@ class SessionEngine:
             "url": scrub(lease.page.url, secrets), "title": scrub(await _title(lease.page), secrets),
             "dialogs": [scrub(d, secrets) for d in run.dialogs],
             "popups_refused": lease.popups_blocked - popups_from,
-            "downloads": [],
+            "downloads": [f"d{i}" for i in range(downloads_from + 1, session.downloads.started + 1)],
             "console": [i["content"] for i in console if i["type"] == "console"][-20:],
         }
         if req.return_snapshot:
@@ -689,6 +699,18 @@ class SessionEngine:
         finally:
             session.logs.action(f"{actor.id} ({actor.kind}): input {burst_summary(events)}")
         return control.state()
+
+    def _with_downloads(self, session: Session, step: Step) -> Step:
+        """An upload step's files named by download id, read from the session's downloads."""
+        if not step.downloads:
+            return step
+        files = list(step.files)
+        for download_id in step.downloads:
+            found = session.downloads.get(download_id, session.id)
+            files.append((found.name, "application/octet-stream", found.path.read_bytes()))
+        if sum(len(b) for _, _, b in files) > MAX_UPLOAD_BYTES:
+            raise WorkerError(f"upload: files are over the upload budget of {MAX_UPLOAD_BYTES >> 20} MiB")
+        return replace(step, files=tuple(files), downloads=())
 
     def take_control(self, session: Session, actor: Actor) -> dict[str, Any]:
         self._lease_of_running(session)

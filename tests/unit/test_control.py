@@ -38,6 +38,11 @@ CLICK = {"action": "click", "ref": "e3"}
      "steps.0.upload.files.0.name: String should match pattern"),
     ([{"action": "upload", "ref": "e1", "files": [{"name": "big", "data": b"x" * (10 * 1024 * 1024 + 1)}]}],
      "steps.0: files are over the upload budget of 10 MiB"),
+    ([{"action": "upload", "ref": "e1", "files": [{"download": "d1", "name": "a", "data": "YQ=="}]}],
+     "give a file as name and data, or as download (the id of one this session downloaded)"),
+    ([{"action": "upload", "ref": "e1", "files": [{"download": "../d1"}]}],
+     "steps.0.upload.files.0.download: String should match pattern"),
+    ([{"action": "upload", "ref": "e1", "files": [{"data": "YQ=="}]}], "a file given as data needs a name"),
 ])
 def test_hostile_steps_are_refused_naming_the_field_and_rule(steps: object, message: str) -> None:
     with pytest.raises(WorkerError) as err:
