@@ -28,8 +28,9 @@ PAGE = ('<!doctype html><script src="/big.js"></script>'
 
 
 class Origin:
-    def __init__(self, size: int, delay: float, mbps: float = 0.0) -> None:
+    def __init__(self, size: int, delay: float, mbps: float = 0.0, cache_control: str = "") -> None:
         self.size, self.delay, self.requests, self.port = size, delay, 0, 0
+        self.headers = {"Cache-Control": cache_control} if cache_control else {}
         self.mbps = mbps  # 0: as fast as loopback
         self.runner: web.AppRunner | None = None
 
@@ -38,14 +39,15 @@ class Origin:
 
         async def page(_: web.Request) -> web.Response:
             self.requests += 1
-            return web.Response(text=PAGE, content_type="text/html")
+            return web.Response(text=PAGE, content_type="text/html", headers=self.headers)
 
         async def big(request: web.Request) -> web.StreamResponse:
             self.requests += 1
             await asyncio.sleep(self.delay)
             if not self.mbps:
-                return web.Response(body=body, content_type="text/javascript")
-            resp = web.StreamResponse(headers={"Content-Type": "text/javascript", "Content-Length": str(len(body))})
+                return web.Response(body=body, content_type="text/javascript", headers=self.headers)
+            resp = web.StreamResponse(headers={"Content-Type": "text/javascript", "Content-Length": str(len(body)),
+                                               **self.headers})
             await resp.prepare(request)
             chunk = 64 * 1024
             for i in range(0, len(body), chunk):  # a link of --mbps megabits per second
@@ -110,9 +112,11 @@ async def main() -> None:
     parser.add_argument("--mbps", type=float, default=0.0,
                         help="the origin's bandwidth in megabits per second, like a CDN seen from the worker (0: loopback speed)")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--cache-control", default="",
+                        help="what the origin answers as Cache-Control, e.g. no-store (the app lists the route itself)")
     args = parser.parse_args()
     quiet_logs()
-    origin = Origin(int(args.size_mb * 2**20), args.delay, args.mbps)
+    origin = Origin(int(args.size_mb * 2**20), args.delay, args.mbps, args.cache_control)
     await origin.start()
     results = []
     with tempfile.TemporaryDirectory() as cache_dir:

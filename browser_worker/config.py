@@ -150,8 +150,9 @@ class WorkerSettings:
         0.0, env="BROWSER_WORKER_SESSION_TTL", unit="s", min=0, finite=True,
         help="Seconds a session may live before it is stopped (0: no limit).")
     execute_timeout: float = setting(
-        30.0, env="BROWSER_WORKER_EXECUTE_TIMEOUT", unit="s", positive=True, finite=True,
-        help="Deadline of `execute` when the call gives none (a call may ask for up to max_execute_timeout).")
+        25.0, env="BROWSER_WORKER_EXECUTE_TIMEOUT", unit="s", positive=True, finite=True,
+        help="Deadline of `execute` when the call gives none (a call may ask for up to max_execute_timeout); "
+             "the default ends before hypha-rpc's 30 s call timeout, so a caller gets this deadline's error.")
     max_execute_timeout: float = setting(
         300.0, env="BROWSER_WORKER_MAX_EXECUTE_TIMEOUT", unit="s", positive=True, finite=True,
         help="Longest timeout a call of `execute`, `take_screenshot` or `print_pdf` may ask for.")
@@ -331,6 +332,10 @@ class WorkerSettings:
 #: Every setting at its default: what a component uses when it is built without settings (one
 #: instance, so no module writes a default of its own).
 DEFAULTS = WorkerSettings()
+
+#: hypha-rpc's default call timeout (seconds): the default deadline of every method a client calls
+#: directly ends at least 2 s before it, so the caller gets the worker's error, not the transport's.
+RPC_CALL_TIMEOUT = 30.0
 
 OTHER_ENV = {
     "HYPHA_ROOT_TOKEN": "The Hypha server's root token, for `serve --public` (as `--root-token`): used once, "

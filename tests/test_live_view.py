@@ -227,6 +227,11 @@ async def test_the_viewer_shows_a_failed_session_s_logs_and_failure_screenshot_t
                 else:
                     await page.wait_for_function(
                         "() => document.getElementById('status').textContent.includes('Permission denied')", timeout=15000)
+                    shown = await page.text_content("#status")  # one sentence: no traceback, no paths
+                    assert shown.startswith("Permission denied: bob (tenant, workspace ws-user-bob) cannot "), shown
+                    assert "Traceback" not in shown and ".py" not in shown and "/work" not in shown, shown
+                    assert await page.evaluate("""() => [...document.images].filter(
+                        (i) => !i.getAttribute('src') && getComputedStyle(i).visibility !== 'hidden').length""") == 0
                     await page.click("#failure")
                     await page.wait_for_function(
                         "() => document.getElementById('status').textContent.startsWith('No screenshot')", timeout=15000)

@@ -46,7 +46,9 @@ Promise.all([
 class Origin:
     """The app's own web server, which the test counts requests on and can stop."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache_control: str | None = None) -> None:
+        #: What index.html and big.js answer as Cache-Control (None: nothing).
+        self.cache_control = cache_control
         self.seen: Counter[str] = Counter()
         self.agents: list[str] = []  # who fetched big.js: Chromium, or the worker itself (aiohttp)
         self.port = 0
@@ -55,14 +57,14 @@ class Origin:
     async def start(self) -> "Origin":
         async def index(request: web.Request) -> web.Response:
             self.seen[request.path] += 1
-            return web.Response(text=INDEX, content_type="text/html")
+            return web.Response(text=INDEX, content_type="text/html", headers=self._cache_headers())
 
         async def big(request: web.Request) -> web.Response:
             self.seen[request.path] += 1
             self.agents.append(request.headers.get("User-Agent", ""))
             await asyncio.sleep(DELAY)
             body = b"window.__big = '" + b"x" * (BIG - 32) + b"';\n"
-            return web.Response(body=body, content_type="text/javascript")
+            return web.Response(body=body, content_type="text/javascript", headers=self._cache_headers())
 
         async def private(request: web.Request) -> web.Response:
             self.seen[request.path] += 1
@@ -84,6 +86,9 @@ class Origin:
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self
+
+    def _cache_headers(self) -> dict[str, str]:
+        return {"Cache-Control": self.cache_control} if self.cache_control else {}
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -354,3 +359,28 @@ async def test_installed_through_the_server_the_install_fills_the_cache(
             await apps.uninstall(app["id"])
         finally:
             await client.disconnect()
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("cache_control", ["no-store", "private, max-age=0"])
+async def test_a_route_the_app_lists_is_cached_whatever_the_origin_s_cache_control(
+        tmp_path: Path, cache_control: str) -> None:
+    """As a service worker's Cache API would (Hypha's built-in): the author listed the route."""
+    origin = await Origin(cache_control).start()
+    try:
+        async with BrowserWorker(worker_settings(tmp_path)) as worker:
+            _, sid = await timed_start(worker, origin.config())
+            await until_fetched(worker, sid)
+            await worker.stop(sid)
+            _, sid = await timed_start(worker, origin.config())
+            assert "from disk" in await logs_text(worker, sid)
+            await until_fetched(worker, sid)
+            await worker.stop(sid)
+            assert origin.seen["/big.js"] == 1 and origin.seen["/index.html"] == 1
+            # Still never: the answers to a request with credentials or one that sets a cookie.
+            assert origin.seen["/private.json"] == 2 and origin.seen["/cookie.json"] == 2
+            await origin.stop()
+            _, sid = await timed_start(worker, origin.config())  # the origin is down
+            await worker.stop(sid)
+    finally:
+        await origin.stop()

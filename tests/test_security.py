@@ -168,7 +168,8 @@ async def test_session_ids_are_bound_to_their_workspace(
                                               r"session's workspace 'ws-user-bob'"):
         await as_bob.start(squat)
     squat["workspace"] = None
-    with pytest.raises(RemoteException, match=rf"{REFUSED}workspace 'ws-user-alice' is not the caller's workspace 'ws-user-bob'"):
+    with pytest.raises(RemoteException, match=r"browser_worker\.errors\.PermissionDeniedError: Permission denied: "
+                                              r"workspace 'ws-user-alice' is not the caller's workspace 'ws-user-bob'"):
         await as_bob.start(squat)
     for bad, why in (("no-slash", "id 'no-slash' is malformed"), ("", "id '' is malformed"),
                      ("ws-user-bob/", "client_id '' is malformed"), ("ws-user-bob/a b", "client_id 'a b' is malformed")):

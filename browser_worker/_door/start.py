@@ -21,7 +21,7 @@ from browser_worker._door.manifest import (app_file_path, context_settings, cook
 from browser_worker._door.authz import NAME_PATTERN, check_name
 from browser_worker._net import NetworkPolicy
 from browser_worker._render import query_params, with_query
-from browser_worker.errors import WorkerError
+from browser_worker.errors import PermissionDeniedError, WorkerError
 
 
 # ----- start ----------------------------------------------------------------------------------
@@ -134,8 +134,8 @@ def parse_start(raw: Any, *, workspace: str | None, limits: Limits, net: Network
         ws = cfg.id.split("/", 1)[0]
     if workspace is not None:
         if ws is not None and ws != workspace:
-            raise WorkerError(
-                f"workspace {ws[:80]!r} is not the caller's workspace {workspace!r} "
+            raise PermissionDeniedError(
+                f"Permission denied: workspace {ws[:80]!r} is not the caller's workspace {workspace!r} "
                 "(rule: a session belongs to the caller's workspace)"
             )
         ws = workspace

@@ -101,7 +101,7 @@ async def prefill(store: "RouteStore", net: "NetworkPolicy", workspace: str, con
             except WorkerError as exc:
                 progress.warning(f"Route cache: {display_url(url)} was not cached at install ({exc})")
                 return
-        if not response_storable(200, got.headers):
+        if not response_storable(200, got.headers, explicit=rule.explicit):
             return
         if await asyncio.to_thread(store.put, workspace, app, url, 200, kept_headers(got.headers), got.body):
             result.stored += 1

@@ -78,7 +78,7 @@ class RouteCache:
 
         async def handle(route: "Route") -> None:
             try:
-                await self._handle(route, context, workspace, app_id, counts)
+                await self._handle(route, context, workspace, app_id, counts, rule.explicit)
             except Exception as exc:  # the page or context went away meanwhile, mostly
                 log.debug("route cache: %s: %s", display_url(route.request.url), exc)
                 with contextlib.suppress(Exception):  # not handled yet: let the request go on
@@ -88,7 +88,7 @@ class RouteCache:
         return counts
 
     async def _handle(self, route: "Route", context: "BrowserContext", workspace: str, app_id: str,
-                      counts: SessionCacheCounts) -> None:
+                      counts: SessionCacheCounts, explicit: bool = False) -> None:
         request = route.request
         url, headers = request.url, request.headers
         if not request_cacheable(request.method, url, headers) or (
@@ -112,18 +112,18 @@ class RouteCache:
             return
         try:
             counts.fetched += 1
-            await self._answer(route, response, workspace, app_id, url, counts)
+            await self._answer(route, response, workspace, app_id, url, counts, explicit)
         finally:
             with contextlib.suppress(Exception):
                 await response.dispose()
 
     async def _answer(self, route: "Route", response: "APIResponse", workspace: str, app_id: str,
-                      url: str, counts: SessionCacheCounts) -> None:
+                      url: str, counts: SessionCacheCounts, explicit: bool = False) -> None:
         """Fulfill with the fetched response; keep it when it may be kept."""
         headers = response.headers
         length = headers.get("content-length", "")
         too_big = length.isdigit() and int(length) > self.store.max_entry_bytes
-        if too_big or not response_storable(response.status, headers):
+        if too_big or not response_storable(response.status, headers, explicit=explicit):
             await route.fulfill(response=response)  # the body stays in Playwright's driver
             return
         body = await response.body()

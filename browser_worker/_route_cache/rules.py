@@ -87,6 +87,10 @@ class CacheRule:
     """The URLs one app's responses are cached for."""
 
     patterns: tuple[str, ...]
+    #: The app's author listed these routes (``cache_routes``): their responses are kept even when
+    #: the origin says ``no-store`` or ``private``, as a service worker's Cache API would keep
+    #: them. False for the routes web-python apps get by default.
+    explicit: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_globs", tuple(Glob(p) for p in self.patterns))
@@ -101,6 +105,7 @@ def parse_rule(manifest: Mapping[str, Any], app_type: str) -> CacheRule | None:
     if not isinstance(enabled, bool):
         raise WorkerError(f"manifest.enable_cache must be true or false, got {type(enabled).__name__}")
     routes = manifest.get("cache_routes")
+    explicit = routes is not None
     if routes is None:
         routes = list(WEB_PYTHON_ROUTES) if app_type == "web-python" else []
     if not isinstance(routes, (list, tuple)):
@@ -114,7 +119,7 @@ def parse_rule(manifest: Mapping[str, Any], app_type: str) -> CacheRule | None:
         raise WorkerError(f"manifest.cache_routes: more than {MAX_RULE_CHARS} characters in all")
     if not enabled or not routes:
         return None
-    return CacheRule(tuple(dict.fromkeys(routes)))
+    return CacheRule(tuple(dict.fromkeys(routes)), explicit=explicit)
 
 
 def check_app_id(value: Any) -> str:
@@ -141,15 +146,16 @@ def request_cacheable(method: str, url: str, headers: Mapping[str, str]) -> bool
     return not any(name.lower() in SECRET_PARAMS for name, _ in parse_qsl(parts.query, keep_blank_values=True))
 
 
-def response_storable(status: int, headers: Mapping[str, str]) -> bool:
-    """Is a response (before its body is read) one the cache may keep?"""
+def response_storable(status: int, headers: Mapping[str, str], *, explicit: bool = False) -> bool:
+    """Is a response (before its body is read) one the cache may keep? What is personal by
+    construction never is (a cookie set, a partial or failed answer, ``Vary: *``); the origin's
+    ``no-store``/``private`` is obeyed unless the app listed the route itself (``explicit``).
+    Requests with credentials, cookies or ranges never get here (``request_cacheable``)."""
     lowered = {k.lower(): v for k, v in headers.items()}
-    if status != 200 or "set-cookie" in lowered:
+    if status != 200 or "set-cookie" in lowered or lowered.get("vary", "").strip() == "*":
         return False
     directives = {d.strip().split("=", 1)[0].lower() for d in lowered.get("cache-control", "").split(",")}
-    if directives & {"no-store", "private"} or lowered.get("vary", "").strip() == "*":
-        return False
-    return True
+    return explicit or not directives & {"no-store", "private"}
 
 
 def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:

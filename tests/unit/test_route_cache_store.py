@@ -158,9 +158,10 @@ def test_parse_rule_defaults_and_bad_values() -> None:
     assert parse_rule({}, "window") is None
     assert parse_rule({"cache_routes": ["https://x/*"], "enable_cache": False}, "window") is None
     rule = parse_rule({"cache_routes": ["https://x/*"]}, "window")
-    assert rule is not None and rule.matches("https://x/y")
+    assert rule is not None and rule.matches("https://x/y") and rule.explicit
     web_python = parse_rule({}, "web-python")
     assert web_python is not None and web_python.matches("https://cdn.jsdelivr.net/pyodide/v0.27/full/numpy.whl")
+    assert not web_python.explicit  # the default routes obey the origin's no-store
     for bad, field in (({"enable_cache": "yes"}, "enable_cache"), ({"cache_routes": "https://x/*"}, "cache_routes"),
                        ({"cache_routes": [1]}, r"cache_routes\[0\]"), ({"cache_routes": [""]}, r"cache_routes\[0\]"),
                        ({"cache_routes": ["x"] * 65}, "at most 64"),
@@ -187,6 +188,14 @@ def test_which_responses_are_kept_and_which_headers() -> None:
     assert not response_storable(200, {"set-cookie": "s=1"})
     assert not response_storable(200, {"cache-control": "max-age=0, no-store"})
     assert not response_storable(200, {"Cache-Control": "private"})
+    # A route the app listed itself is kept whatever the origin's Cache-Control says; what is
+    # personal by construction still never is.
+    assert response_storable(200, {"cache-control": "no-store"}, explicit=True)
+    assert response_storable(200, {"Cache-Control": "private, max-age=0"}, explicit=True)
+    assert not response_storable(200, {"set-cookie": "s=1", "cache-control": "no-store"}, explicit=True)
+    assert not response_storable(206, {"cache-control": "no-store"}, explicit=True)
+    assert not response_storable(404, {}, explicit=True)
+    assert not response_storable(200, {"vary": "*"}, explicit=True)
     assert kept_headers({"Content-Type": "a", "Set-Cookie": "s", "Content-Encoding": "gzip",
                          "Content-Length": "9", "ETag": "e"}) == {"content-type": "a", "etag": "e"}
 
