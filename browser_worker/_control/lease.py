@@ -31,8 +31,13 @@ class Holder:
                 "until": expires.isoformat(timespec="seconds"), "seconds_left": round(max(0.0, self.until - now), 1)}
 
 
+#: Input events a session takes per second from its holder, and the burst it allows.
+INPUT_RATE = 120.0
+INPUT_BURST = 240.0
+
+
 class ControlLease:
-    """The lease of one session (``Session.control``)."""
+    """The lease of one session (``Session.control``), and its holder's input budget."""
 
     def __init__(self, idle: float, clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time) -> None:
@@ -40,6 +45,20 @@ class ControlLease:
         self._clock = clock
         self._wall = wall
         self.holder: Holder | None = None
+        self._tokens = INPUT_BURST
+        self._filled = clock()
+
+    def spend(self, events: int) -> None:
+        """Take ``events`` input events from the budget (120 a second, bursts of 240), or refuse
+        the whole burst naming the rule."""
+        now = self._clock()
+        self._tokens = min(INPUT_BURST, self._tokens + (now - self._filled) * INPUT_RATE)
+        self._filled = now
+        if events > self._tokens:
+            raise WorkerError(f"send_input: {events} events is over this session's input rate "
+                              f"(rule: at most {INPUT_RATE:g} events a second, bursts of {INPUT_BURST:g}); "
+                              "send fewer, or wait a moment")
+        self._tokens -= events
 
     def current(self) -> Holder | None:
         if self.holder is not None and self._clock() >= self.holder.until:

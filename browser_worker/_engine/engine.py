@@ -694,6 +694,7 @@ class SessionEngine:
         lease = self._lease_of_running(session)
         control = self._control_of(session)
         control.take(actor)
+        control.spend(len(events))
         try:
             await dispatch(lease.page, events, time.monotonic() + STEP_SECONDS)
         finally:

@@ -159,3 +159,16 @@ def test_viewer_input_parses_in_order() -> None:
     assert [(e.kind, e.action, e.x, e.button, e.dy, e.key, e.text) for e in burst] == [
         ("mouse", "down", 10.5, "right", 0.0, "", ""), ("wheel", "", 1, "left", -120, "", ""),
         ("key", "press", 0.0, "left", 0.0, "Shift+Tab", ""), ("text", "", 0.0, "left", 0.0, "", "héllo 日本")]
+
+
+def test_viewer_input_has_a_rate_per_session() -> None:
+    clock = Clock()
+    control = lease(clock)
+    control.spend(120)
+    control.spend(120)  # a burst of 240
+    with pytest.raises(WorkerError, match=r"over this session's input rate \(rule: at most 120 events a second"):
+        control.spend(1)
+    clock.now += 0.5
+    control.spend(60)  # half a second refills 60
+    with pytest.raises(WorkerError):
+        control.spend(1)
