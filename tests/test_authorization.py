@@ -69,8 +69,8 @@ async def test_cannot_start_in_another_workspace(hypha_server: Any, alice: Any, 
             if s["id"].endswith(":browser-worker")
         )
         as_bob = await bob.get_service(service_id)
-        with pytest.raises(RemoteException, match=r"browser_worker\.errors\.WorkerError: workspace 'ws-user-alice' is not "
-                                                  r"the caller's workspace 'ws-user-bob'"):
+        with pytest.raises(RemoteException, match=r"browser_worker\.errors\.PermissionDeniedError: Permission denied: "
+                                                  r"workspace 'ws-user-alice' is not the caller's workspace 'ws-user-bob'"):
             await as_bob.start(web_app_config("data:text/html,<p>x</p>"))
     finally:
         await bob.disconnect()
