@@ -80,7 +80,7 @@ async def test_the_owner_takes_control_clicks_and_types_through_the_live_image(
             await viewer.mouse.click(*await on_screen(viewer, *await centre(worker, sid, "go")))
             await viewer.mouse.click(*await on_screen(viewer, *await centre(worker, sid, "box")))
             await viewer.keyboard.type(TEXT)
-            await viewer.wait_for_function("() => window.__viewer.sent >= 6", timeout=10000)
+            await viewer.wait_for_function(f"() => window.__viewer.sentText >= {len(TEXT)}", timeout=15000)
             snapshot = ""
             for _ in range(50):
                 snapshot = (await worker.snapshot(sid))["snapshot"]

@@ -168,7 +168,10 @@ def parse_start(raw: Any, *, workspace: str | None, limits: Limits, net: Network
 
     app_type = canonical_type(manifest.get("type") or cfg.app_type)
     server_url = _url(net, cfg.server_url, "server_url")
-    files_base_url = _url(net, cfg.app_files_base_url, "app_files_base_url")
+    # Hypha names apps from a word list that has spaces ("… mess up …"), and puts the app id in
+    # this URL unencoded: a space is encoded here; any other whitespace is still refused.
+    files_base = cfg.app_files_base_url.replace(" ", "%20") if cfg.app_files_base_url else None
+    files_base_url = _url(net, files_base, "app_files_base_url")
     entry_point = cfg.entry_point or manifest.get("entry_point")
     if entry_point is not None and not isinstance(entry_point, str):
         raise WorkerError(f"manifest.entry_point must be a string, got {type(entry_point).__name__}")

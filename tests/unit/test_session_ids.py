@@ -108,3 +108,13 @@ def test_errors_import_and_raise_without_hypha() -> None:
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_an_app_id_with_a_space_in_the_files_url_is_encoded_not_refused() -> None:
+    """Hypha's app ids come from a word list with spaces (seen: 'accused-toad-mess up-accidentally')."""
+    req = start(config(app_files_base_url="http://127.0.0.1:9000/ws/artifacts/toad-mess up-x/files",
+                       entry_point="index.html"), free_id=True)
+    assert req.files_base_url == "http://127.0.0.1:9000/ws/artifacts/toad-mess%20up-x/files"
+    with pytest.raises(WorkerError, match="may not contain whitespace"):
+        start(config(app_files_base_url="http://127.0.0.1:9000/ws/a\tb/files", entry_point="index.html"),
+              free_id=True)
