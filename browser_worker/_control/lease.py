@@ -7,6 +7,7 @@ action. While someone else holds it, an action fails at once naming the holder a
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -45,6 +46,8 @@ class ControlLease:
         self._clock = clock
         self._wall = wall
         self.holder: Holder | None = None
+        #: Held while input or steps run in the page: bursts apply in the order they arrived.
+        self.acting = asyncio.Lock()
         self._tokens = INPUT_BURST
         self._filled = clock()
 

@@ -670,7 +670,8 @@ class SessionEngine:
             await self.net.check_fetch_url(url, "navigate.url")
             return url
 
-        run = await StepRunner(lease.page, check_url, time.monotonic() + CALL_SECONDS).run(req.steps)
+        async with self._control_of(session).acting:
+            run = await StepRunner(lease.page, check_url, time.monotonic() + CALL_SECONDS).run(req.steps)
         await read_console(lease)  # the lines the steps caused, before the reply counts them
         for step, result in zip(req.steps, run.steps):
             session.logs.action(_audit_line(actor, step, result.target, result.error))
@@ -695,10 +696,11 @@ class SessionEngine:
         control = self._control_of(session)
         control.take(actor)
         control.spend(len(events))
-        try:
-            await dispatch(lease.page, events, time.monotonic() + STEP_SECONDS)
-        finally:
-            session.logs.action(f"{actor.id} ({actor.kind}): input {burst_summary(events)}")
+        async with control.acting:
+            try:
+                await dispatch(lease.page, events, time.monotonic() + STEP_SECONDS)
+            finally:
+                session.logs.action(f"{actor.id} ({actor.kind}): input {burst_summary(events)}")
         return control.state()
 
     def _with_downloads(self, session: Session, step: Step) -> Step:
