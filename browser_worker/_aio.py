@@ -6,8 +6,9 @@ waits for what is still running."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from typing import Any, Coroutine
+from typing import Any, Awaitable, Coroutine
 
 log = logging.getLogger(__name__)
 
@@ -42,3 +43,10 @@ class TaskSet:
         """Until every task started so far (and any they start) has ended."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+async def quietly(action: Awaitable[Any], seconds: float) -> None:
+    """Clean-up that may not hold anything up: bounded by ``seconds`` and never raising (the
+    page, frame, dialog or download it touches may be gone or stuck)."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(action, seconds)

@@ -258,7 +258,7 @@ class BrowserWorker:
         frames included), at most ``max_chars`` (default 24 000); ``truncated`` says when it was
         cut and how to narrow it (``depth``, ``root=<ref>``). Secret fields' values are masked."""
         req = parse_snapshot(depth, max_chars, root)
-        return await self._engine.snapshot(self._authorized_session("snapshot", session_id, context), req)
+        return await self._engine.control.snapshot(self._authorized_session("snapshot", session_id, context), req)
 
     async def act(self, session_id: Any, steps: Any, return_snapshot: Any = False,
                   context: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -268,19 +268,19 @@ class BrowserWorker:
         step, the new URL and title, dialogs dismissed, popups refused and console lines since."""
         req = parse_act(steps, return_snapshot)
         session = self._authorized_session("act", session_id, context)
-        return await self._engine.act(session, req, self._actor(context, "agent"))
+        return await self._engine.control.act(session, req, self._actor(context, "agent"))
 
     async def take_control(self, session_id: Any, context: dict[str, Any] | None = None) -> dict[str, Any]:
         """Hold the session's control lease as a person (taken from an agent if one holds it);
         it lapses after ``control_idle_timeout`` seconds without an action."""
         session = self._authorized_session("take_control", session_id, context)
-        return self._engine.take_control(session, self._actor(context, "person"))
+        return self._engine.control.take(session, self._actor(context, "person"))
 
     async def release_control(self, session_id: Any, context: dict[str, Any] | None = None) -> dict[str, Any]:
         """Give the control lease up (nothing happens if the caller does not hold it)."""
         session = self._authorized_session("release_control", session_id, context)
         caller = self._actor(context, "person")
-        return self._engine.release_control(session, caller)
+        return self._engine.control.release(session, caller)
 
     async def send_input(self, session_id: Any, events: Any, context: dict[str, Any] | None = None) -> dict[str, Any]:
         """A person's input from the viewer: up to 120 mouse, wheel, key and text events (CSS
@@ -288,18 +288,18 @@ class BrowserWorker:
         control lease as a person; the burst is one ``action`` item in the session's logs."""
         burst = parse_input(events)
         session = self._authorized_session("send_input", session_id, context)
-        return await self._engine.send_input(session, burst, self._actor(context, "person"))
+        return await self._engine.control.send_input(session, burst, self._actor(context, "person"))
 
     async def list_downloads(self, session_id: Any, context: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """The files the session's page downloaded (``{id, name, size, created_at}``); only a
         session started with ``downloads: true`` (manifest or start config) keeps any."""
-        return self._engine.downloads_of(self._authorized_session("list_downloads", session_id, context))
+        return self._engine.downloads.listing(self._authorized_session("list_downloads", session_id, context))
 
     async def get_download(self, session_id: Any, download_id: Any, context: dict[str, Any] | None = None) -> dict[str, Any]:
         """One downloaded file: ``{id, name, size, created_at, bytes}``."""
         download_id = check_name(download_id, "download_id")
         session = self._authorized_session("get_download", session_id, context)
-        return await self._engine.download(session, download_id)
+        return await self._engine.downloads.read(session, download_id)
 
     async def grant_agent(self, session_id: Any, ttl: Any = None, context: dict[str, Any] | None = None) -> dict[str, Any]:
         """Let an agent drive the session through Hypha's MCP route: registers a tool service
@@ -327,14 +327,14 @@ class BrowserWorker:
     async def agent_snapshot(self, session_id: str, depth: int | None = None) -> dict[str, Any]:
         """``snapshot`` for an agent grant (in-process; the grant was authorized when made)."""
         session = self._authorized_session("snapshot", session_id, None)
-        return await self._engine.snapshot(session, parse_snapshot(depth))
+        return await self._engine.control.snapshot(session, parse_snapshot(depth))
 
     async def agent_act(self, session_id: str, steps: list[dict[str, Any]], actor_id: str,
                         return_snapshot: bool = False) -> dict[str, Any]:
         """``act`` for an agent grant, audited as ``actor_id``."""
         req = parse_act(steps, return_snapshot)
         session = self._authorized_session("act", session_id, None)
-        return await self._engine.act(session, req, Actor(actor_id, "agent"))
+        return await self._engine.control.act(session, req, Actor(actor_id, "agent"))
 
     async def compile(self, manifest: Any, files: Any, config: Any = None,
                       context: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -107,12 +107,16 @@ async def take(page: Page, *, depth: int | None, max_chars: int, root: str | Non
     if truncated:
         cut = text.rfind("\n", 0, max_chars)
         text = text[: cut if cut > 0 else max_chars]
-    try:
-        title = await asyncio.wait_for(page.title(), 2.0)
-    except Exception:
-        title = ""
     return Snapshot(text=text, truncated=truncated, chars=chars, url=scrub(page.url, typed_secrets),
-                    title=scrub(title, typed_secrets))
+                    title=scrub(await page_title(page), typed_secrets))
+
+
+async def page_title(page: Page) -> str:
+    """The page's title, or "" when the page does not answer within 2 s (it may be busy)."""
+    try:
+        return await asyncio.wait_for(page.title(), 2.0)
+    except Exception:
+        return ""
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:

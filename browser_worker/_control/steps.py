@@ -15,6 +15,7 @@ from typing import Any, Awaitable, Callable
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Locator, Page
 
+from browser_worker._aio import quietly
 from browser_worker._door import MAX_WAIT_SECONDS, InputEvent, NAVIGATION_SECONDS, STEP_SECONDS, Step, Target
 from browser_worker.errors import WorkerError, first_line
 
@@ -91,7 +92,7 @@ class StepRunner:
 
         def on_dialog(dialog: Any) -> None:
             run.dialogs.append(f"{dialog.type}: {dialog.message[:200]}")
-            asyncio.ensure_future(_dismiss(dialog))
+            asyncio.ensure_future(quietly(dialog.dismiss(), 5.0))
 
         self.page.on("dialog", on_dialog)
         try:
@@ -185,13 +186,6 @@ class StepRunner:
                                       timeout=self._ms())
             return desc
         raise WorkerError(f"act: step {a} is missing what it acts on")
-
-
-async def _dismiss(dialog: Any) -> None:
-    try:
-        await dialog.dismiss()
-    except Exception:  # the page went away meanwhile
-        pass
 
 
 def _explain(exc: BaseException) -> str:

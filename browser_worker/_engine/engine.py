@@ -10,12 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
-import shutil
-import tempfile
 import time
-from dataclasses import replace
-from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Coroutine
 
 from playwright.async_api import Playwright, async_playwright
@@ -23,13 +18,13 @@ from playwright.async_api import Playwright, async_playwright
 from browser_worker._aio import TaskSet
 from browser_worker._browser import BrowserHost, ChromiumInfo, ContextPool, Lease
 from browser_worker._compile import ENTRY, CompileBudget, compile_app
-from browser_worker._control import ControlLease, StepRunner, burst_summary, dispatch, scrub, take_snapshot
 from browser_worker._door import (
-    CALL_SECONDS, DEFAULT_SNAPSHOT_CHARS, MAX_UPLOAD_BYTES, STEP_SECONDS, ActRequest, Actor, InputEvent, SnapshotRequest, Step,
-    CompileRequest, ExecuteRequest, LogsQuery, PdfRequest, ScreenshotRequest, StartRequest, WatchRequest,
-    CONNECTS_TO_HYPHA, canonical_type,
+    CONNECTS_TO_HYPHA, CompileRequest, ExecuteRequest, LogsQuery, PdfRequest, ScreenshotRequest, StartRequest,
+    WatchRequest, canonical_type,
 )
 from browser_worker._engine import assembly
+from browser_worker._engine.control import SessionControl
+from browser_worker._engine.downloads import DownloadKeeper
 from browser_worker._live import LiveView
 from browser_worker._logs import LogBuffer, Progress
 from browser_worker._net import NetworkPolicy, ServerInstances, origin_of
@@ -39,12 +34,11 @@ from browser_worker._pyodide import AssetServer, PageAssets, SnapshotStore
 from browser_worker._redact import add_secret, redact, redact_value
 from browser_worker._route_cache import CacheRule, RouteCache, RouteStore, default_cache_dir, prefill
 from browser_worker._session import (
-    Download, safe_name,
     Session, SessionArtifacts, SessionRegistry, SessionStatus, StartObserver, Unobserved, WorkerStats,
 )
 from browser_worker._start import EntryCache, build_document, load, run_startup_script
 from browser_worker.config import WorkerSettings
-from browser_worker.errors import AppStartError, PageStuckError, SessionNotFoundError, WorkerError, first_line
+from browser_worker.errors import AppStartError, PageStuckError, SessionNotFoundError, WorkerError
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +90,11 @@ class SessionEngine:
         self.live = LiveView(watchers_per_session=settings.max_watchers_per_session,
                              watchers=settings.max_watchers)
         self._reaper: asyncio.Task[None] | None = None
-        #: Where sessions' downloads are kept (made at open, deleted at close).
-        self._downloads: Path | None = None
+        #: What sessions' pages download (sessions with ``downloads`` on).
+        self.downloads = DownloadKeeper(settings, lambda: (*self.sessions.active_sessions(),
+                                                           *self.sessions.ended_sessions()))
+        #: Snapshots, ``act`` and a person's input, under each session's control lease.
+        self.control = SessionControl(settings.control_idle_timeout, self._navigable)
         #: Set by ``drain``: new starts are refused from then on.
         self.draining = False
 
@@ -107,7 +104,7 @@ class SessionEngine:
         """Launch Chromium now (not lazily) and fill the warm pool."""
         s = self.settings
         self.capture.open()
-        self._downloads = Path(tempfile.mkdtemp(prefix="browser-worker-downloads-"))  # mode 0700
+        self.downloads.open()
         self._playwright = await async_playwright().start()
         try:
             self._host = assembly.browser_host(self._playwright, s)
@@ -154,9 +151,7 @@ class SessionEngine:
         self._pool = self._host = self._playwright = None
         self.sessions.drop_artifacts("the worker closed")
         self.capture.close()
-        if self._downloads is not None:
-            shutil.rmtree(self._downloads, ignore_errors=True)
-            self._downloads = None
+        self.downloads.close()
 
     @property
     def is_open(self) -> bool:
@@ -295,7 +290,8 @@ class SessionEngine:
                 await asyncio.gather(doc_task, lease_task, return_exceptions=True)
             session.downloads.enabled = bool(req.context_settings.get("accept_downloads"))
             follow_page(session, lease, lambda reason, browser: self._fail_soon(session, reason, browser),
-                        on_download=lambda download: self._spawn(self._download(session, download, self._count(session))))
+                        on_download=lambda download: self._spawn(
+                            self.downloads.keep(session, download, self.downloads.number(session))))
             await self.capture.begin(session, lease)
             progress.info("Browser context ready; loading the app")
             if cache_rule and req.content_hash:
@@ -421,6 +417,11 @@ class SessionEngine:
                     except Exception as exc:
                         log.warning("stopping expired session %s failed: %s", session.id, exc)
 
+    async def _navigable(self, url: str) -> str:
+        """``url`` if an ``act`` step may navigate there (the worker's own fetch rules)."""
+        await self.net.check_fetch_url(url, "navigate.url")
+        return url
+
     # ----- routing to the Hypha instance a page can reach ---------------------------------------
 
     async def _to_instance(self, req: StartRequest, reroute: Callable[[str, str], StartRequest]) -> StartRequest:
@@ -450,11 +451,6 @@ class SessionEngine:
 
     # ----- what a caller does with a session (the facade has authorized it) -------------------
 
-    def _lease_of_running(self, session: Session) -> Lease:
-        if session.lease is None or session.status is not SessionStatus.RUNNING:
-            raise WorkerError(f"Session {session.id} is {session.status.value}, not running")
-        return session.lease
-
     async def stop(self, session: Session) -> None:
         """Stop ``session`` if it has not ended (a start in flight or queued is cancelled)."""
         if self.sessions.is_active(session.id):
@@ -483,7 +479,7 @@ class SessionEngine:
     async def evaluate(self, session: Session, req: ExecuteRequest) -> Any:
         """Run a trusted caller's script in the page; a page that does not answer marks the
         session stuck (once in its logs) until it answers again."""
-        page = self._lease_of_running(session).page
+        page = session.running_lease().page
         try:
             result = await evaluate(page, req.script, req.timeout)
         except PageStuckError as exc:
@@ -495,13 +491,13 @@ class SessionEngine:
         return result
 
     async def screenshot(self, session: Session, req: ScreenshotRequest) -> bytes:
-        return await screenshot(self._lease_of_running(session).page, req)
+        return await screenshot(session.running_lease().page, req)
 
     async def pdf(self, session: Session, req: PdfRequest) -> bytes:
-        return await pdf(self._lease_of_running(session).page, req)
+        return await pdf(session.running_lease().page, req)
 
     def watch(self, session: Session, req: WatchRequest) -> AsyncIterator[dict[str, Any]]:
-        return self.live.watch(session, self._lease_of_running(session).page, req)
+        return self.live.watch(session, session.running_lease().page, req)
 
     def stream_logs(self, session: Session, position: int) -> AsyncIterator[dict[str, Any]]:
         return self.live.stream_logs(session, position)
@@ -562,64 +558,6 @@ class SessionEngine:
             log_streams=self.live.log_streams.count,
         )
 
-    # ----- downloads (sessions with manifest ``downloads``) ---------------------------------
-
-    @staticmethod
-    def _count(session: Session) -> int:
-        """Number a download as its event arrives (``act`` reports the ones its steps started)."""
-        if not session.downloads.enabled:
-            return 0
-        session.downloads.started += 1
-        return session.downloads.started
-
-    async def _download(self, session: Session, download: Any, number: int) -> None:
-        """Keep a file the page downloaded, within the per-file, per-session and per-worker
-        budgets; or refuse it, saying why in the session's logs."""
-        d, s = session.downloads, self.settings
-        name = safe_name(str(download.suggested_filename or "download"))
-        if not d.enabled:
-            session.logs.worker(f"download of {name} refused: downloads are off for this session "
-                                "(manifest or start config downloads: true turns them on)", "warning")
-            await _quietly(download.cancel())
-            return
-        if number > s.download_max_files:
-            session.logs.worker(f"download of {name} refused: over download_max_files ({s.download_max_files} "
-                                "files per session)", "warning")
-            await _quietly(download.cancel())
-            return
-        if self._downloads is None:
-            return
-        download_id = f"d{number}"
-        path = self._downloads / f"{secrets.token_hex(8)}-{download_id}"  # the folder is ours, 0700
-        try:
-            await asyncio.wait_for(download.save_as(path), self.settings.stop_timeout * 6)
-            size = path.stat().st_size
-        except Exception as exc:
-            path.unlink(missing_ok=True)
-            session.logs.worker(f"download of {name} failed: {first_line(exc, 200)}", "warning")
-            return
-        total = sum(x.downloads.bytes for x in (*self.sessions.active_sessions(), *self.sessions.ended_sessions()))
-        over = (f"download_max_file_bytes ({s.download_max_file_bytes} bytes)" if size > s.download_max_file_bytes
-                else f"download_max_session_bytes ({s.download_max_session_bytes} bytes)"
-                if d.bytes + size > s.download_max_session_bytes
-                else f"download_max_bytes ({s.download_max_bytes} bytes for the worker)"
-                if total + size > s.download_max_bytes else None)
-        if over is not None or d.dropped_reason is not None:
-            path.unlink(missing_ok=True)
-            why = f"over {over}" if over is not None else d.dropped_reason
-            session.logs.worker(f"download of {name} ({size} bytes) removed: {why}", "warning")
-            return
-        d.files[download_id] = Download(download_id, name, size, path)
-        session.logs.worker(f"download kept: {name} ({size} bytes) as {download_id}")
-
-    def downloads_of(self, session: Session) -> list[dict[str, Any]]:
-        return session.downloads.listing()
-
-    async def download(self, session: Session, download_id: str) -> dict[str, Any]:
-        found = session.downloads.get(download_id, session.id)
-        data = await asyncio.to_thread(found.path.read_bytes)
-        return {**found.info(), "bytes": data}
-
     # ----- after a Hypha server restart ---------------------------------------------------
 
     def sessions_to_reconnect(self) -> list[str]:
@@ -638,124 +576,3 @@ class SessionEngine:
             return False
         await self.end(session, SessionStatus.FAILED, reason)
         return True
-
-    # ----- control: snapshot and act (the facade authorized the caller) ------------------------
-
-    def _control_of(self, session: Session) -> ControlLease:
-        if session.control is None:
-            session.control = ControlLease(self.settings.control_idle_timeout)
-        return session.control
-
-    async def snapshot(self, session: Session, req: SnapshotRequest) -> dict[str, Any]:
-        """The page's accessibility snapshot, secrets masked (see ``_control.snapshot``)."""
-        page = self._lease_of_running(session).page
-        snap = await take_snapshot(page, depth=req.depth, max_chars=req.max_chars, root=req.root,
-                                   typed_secrets=session.typed_secrets)
-        return snap.reply()
-
-    async def act(self, session: Session, req: ActRequest, actor: Actor) -> dict[str, Any]:
-        """Run the steps as ``actor``, who must hold (or be able to take) the control lease;
-        every step run goes into the session's logs as an ``action`` item."""
-        lease = self._lease_of_running(session)
-        self._control_of(session).take(actor)
-        req = replace(req, steps=tuple(self._with_downloads(session, s) for s in req.steps))
-        downloads_from = session.downloads.started
-        for step in req.steps:
-            if step.secret and step.text:
-                session.typed_secrets.add(step.text)
-                session.logs.add_secret(step.text, min_length=4)
-        console_from, popups_from = session.logs.end, lease.popups_blocked
-
-        async def check_url(url: str) -> str:
-            await self.net.check_fetch_url(url, "navigate.url")
-            return url
-
-        async with self._control_of(session).acting:
-            run = await StepRunner(lease.page, check_url, time.monotonic() + CALL_SECONDS).run(req.steps)
-        await read_console(lease)  # the lines the steps caused, before the reply counts them
-        for step, result in zip(req.steps, run.steps):
-            session.logs.action(_audit_line(actor, step, result.target, result.error))
-        secrets = session.typed_secrets
-        console, _ = session.logs.since(console_from, limit=500)
-        reply: dict[str, Any] = {
-            "ok": run.ok, "steps": [r.reply() for r in run.steps],
-            "skipped": len(req.steps) - len(run.steps),
-            "url": scrub(lease.page.url, secrets), "title": scrub(await _title(lease.page), secrets),
-            "dialogs": [scrub(d, secrets) for d in run.dialogs],
-            "popups_refused": lease.popups_blocked - popups_from,
-            "downloads": [f"d{i}" for i in range(downloads_from + 1, session.downloads.started + 1)],
-            "console": [i["content"] for i in console if i["type"] == "console"][-20:],
-        }
-        if req.return_snapshot:
-            reply["snapshot"] = await self.snapshot(session, SnapshotRequest(None, DEFAULT_SNAPSHOT_CHARS, None))
-        return reply
-
-    async def send_input(self, session: Session, events: tuple[InputEvent, ...], actor: Actor) -> dict[str, Any]:
-        """Replay a person's input burst; they must hold (or be able to take) the lease."""
-        lease = self._lease_of_running(session)
-        control = self._control_of(session)
-        control.take(actor)
-        control.spend(len(events))
-        async with control.acting:
-            try:
-                await dispatch(lease.page, events, time.monotonic() + STEP_SECONDS)
-            finally:
-                session.logs.action(f"{actor.id} ({actor.kind}): input {burst_summary(events)}")
-        return control.state()
-
-    def _with_downloads(self, session: Session, step: Step) -> Step:
-        """An upload step's files named by download id, read from the session's downloads."""
-        if not step.downloads:
-            return step
-        files = list(step.files)
-        for download_id in step.downloads:
-            found = session.downloads.get(download_id, session.id)
-            files.append((found.name, "application/octet-stream", found.path.read_bytes()))
-        if sum(len(b) for _, _, b in files) > MAX_UPLOAD_BYTES:
-            raise WorkerError(f"upload: files are over the upload budget of {MAX_UPLOAD_BYTES >> 20} MiB")
-        return replace(step, files=tuple(files), downloads=())
-
-    def take_control(self, session: Session, actor: Actor) -> dict[str, Any]:
-        self._lease_of_running(session)
-        self._control_of(session).take(actor)
-        session.logs.action(f"{actor.id} ({actor.kind}) took control")
-        return self._control_of(session).state()
-
-    def release_control(self, session: Session, actor: Actor) -> dict[str, Any]:
-        if self._control_of(session).release(actor):
-            session.logs.action(f"{actor.id} ({actor.kind}) released control")
-        return self._control_of(session).state()
-
-    def control_state(self, session: Session) -> dict[str, Any]:
-        return self._control_of(session).state()
-
-
-async def _title(page: Any) -> str:
-    try:
-        return await asyncio.wait_for(page.title(), 2.0)
-    except Exception:
-        return ""
-
-
-def _audit_line(actor: Actor, step: Step, target: str | None, error: str | None) -> str:
-    """Who did what to which target; typed text as its length only, never its characters."""
-    line = f"{actor.id} ({actor.kind}): {step.action}"
-    if target:
-        line += f" {target[:300]}"
-    if step.text is not None:
-        line += f" ({'secret, ' if step.secret else ''}{len(step.text)} characters)"
-    if step.key:
-        line += f" key {step.key}"
-    if step.files:
-        line += f" ({len(step.files)} file(s), {sum(len(b) for _, _, b in step.files)} bytes)"
-    if error:
-        line += f" — failed: {error[:300]}"
-    return line
-
-
-async def _quietly(action: Any) -> None:
-    try:
-        await asyncio.wait_for(action, 5.0)
-    except Exception:  # the page or the download went away meanwhile
-        pass
-

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
-from typing import Any, Awaitable
+from typing import Any
 
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Locator, Page
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
+from browser_worker._aio import quietly
 from browser_worker._door import PdfRequest, ScreenshotRequest, WaitCondition
 from browser_worker._page.scripts import js_message
 from browser_worker.errors import WorkerError
@@ -68,12 +68,6 @@ class _Deadline:
 
     def ms(self) -> float:
         return self.left() * 1000
-
-
-async def _quietly(action: Awaitable[Any], seconds: float = 2.0) -> None:
-    """Clean-up after a capture: bounded and never raising (the page may be gone or stuck)."""
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(action, seconds)
 
 
 async def settle(page: Page, conditions: tuple[WaitCondition, ...], deadline: _Deadline, what: str) -> None:
@@ -177,9 +171,9 @@ async def _webp(page: Page, req: ScreenshotRequest, deadline: _Deadline) -> byte
             params.update(clip={**clip, "scale": 1}, captureBeyondViewport=beyond)
         result = await cdp.send("Page.captureScreenshot", params)
     finally:
-        await _quietly(cdp.detach())
+        await quietly(cdp.detach(), 2.0)
         if held:
-            await _quietly(page.evaluate(RELEASE_ANIMATIONS))
+            await quietly(page.evaluate(RELEASE_ANIMATIONS), 2.0)
     return base64.b64decode(result["data"])
 
 

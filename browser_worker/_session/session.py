@@ -99,6 +99,12 @@ class Session:
         if status in (SessionStatus.STOPPED, SessionStatus.FAILED):
             self.ended_at = time.monotonic()
 
+    def running_lease(self) -> "Lease":
+        """The lease of a running session (a caller acts only in a running page)."""
+        if self.lease is None or self.status is not SessionStatus.RUNNING:
+            raise WorkerError(f"Session {self.id} is {self.status.value}, not running")
+        return self.lease
+
     def info(self) -> dict[str, Any]:
         data = {
             "session_id": self.id,
