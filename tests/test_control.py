@@ -17,7 +17,7 @@ from browser_worker import BrowserWorker, PermissionDeniedError
 from browser_worker._control import ControlBusyError
 from browser_worker._net import start_site
 
-from ._support import web_app_config
+from ._support import web_app_config, settle
 
 pytestmark = pytest.mark.e2e
 
@@ -117,6 +117,7 @@ async def test_the_owner_signs_in_through_the_server_and_the_password_never_leav
         no_password(*seen)
     finally:
         await remote.stop(sid)
+    await settle(worker)  # no session, slot or extra context left
 
 
 async def test_another_tenant_and_anonymous_callers_are_refused_every_control_method(
@@ -157,6 +158,7 @@ async def test_another_tenant_and_anonymous_callers_are_refused_every_control_me
         assert "Sign in" in (await worker.snapshot(sid))["snapshot"]
     finally:
         await worker.stop(sid)
+    await settle(worker)  # no session, slot or extra context left
 
 
 async def test_navigation_obeys_the_network_rules(worker: BrowserWorker) -> None:
@@ -176,6 +178,7 @@ async def test_navigation_obeys_the_network_rules(worker: BrowserWorker) -> None
     finally:
         await worker.stop(sid)
         await runner.cleanup()
+    await settle(worker)  # no session, slot or extra context left
 
 
 async def test_while_a_person_holds_control_an_agent_is_refused_naming_them(worker: BrowserWorker) -> None:
@@ -201,3 +204,4 @@ async def test_while_a_person_holds_control_an_agent_is_refused_naming_them(work
         ]
     finally:
         await worker.stop(sid)
+    await settle(worker)  # no session, slot or extra context left

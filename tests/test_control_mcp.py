@@ -18,7 +18,7 @@ from mcp.client.streamable_http import streamablehttp_client
 
 from browser_worker import BrowserWorker
 
-from ._support import web_app_config
+from ._support import web_app_config, settle
 from .test_control import LOGIN, PASSWORD
 
 pytestmark = pytest.mark.e2e
@@ -99,6 +99,7 @@ async def test_an_agent_signs_in_over_mcp_until_the_grant_is_revoked_or_expires(
         last = await remote.grant_agent(sid, 120)
     finally:
         await remote.stop(sid)
+    await settle(worker)  # no session, slot or extra context left
     await asyncio.sleep(2.5)  # the session ended: the sweep unregisters its grant
     worked, said = await answers(last["url"], None)
     assert not worked and "Signed in" not in said, said
@@ -127,3 +128,4 @@ async def test_another_tenant_cannot_grant_and_the_worker_service_is_no_tool_set
     finally:
         await bob.disconnect()
         await worker.stop(sid)
+    await settle(worker)  # no session, slot or extra context left

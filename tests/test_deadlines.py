@@ -12,7 +12,7 @@ from hypha_rpc.rpc import RemoteException
 
 from browser_worker import BrowserWorker
 
-from ._support import web_app_config
+from ._support import web_app_config, settle
 
 pytestmark = pytest.mark.e2e
 
@@ -34,3 +34,4 @@ async def test_execute_on_a_spinning_page_answers_with_our_deadline(
         assert (await remote.get_session_info(sid))["stuck"] is True
     finally:
         await worker.stop(sid)
+    await settle(worker)  # no session, slot or extra context left

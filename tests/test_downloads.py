@@ -11,7 +11,7 @@ import pytest
 
 from browser_worker import BrowserWorker, PermissionDeniedError
 
-from ._support import wait_for, web_app_config
+from ._support import wait_for, web_app_config, settle
 
 pytestmark = pytest.mark.e2e
 
@@ -65,6 +65,7 @@ async def test_a_csv_the_app_makes_is_listed_and_fetched_byte_identical(worker: 
         assert worker.stats().downloads >= 1
     finally:
         await worker.stop(sid)
+    await settle(worker)  # no session, slot or extra context left
     assert (await worker.get_download(sid, "d1"))["bytes"] == expected_csv()  # kept with the logs
 
 
@@ -77,6 +78,7 @@ async def test_without_downloads_a_session_keeps_none_and_says_why(worker: Brows
         assert await worker.list_downloads(sid) == []
     finally:
         await worker.stop(sid)
+    await settle(worker)  # no session, slot or extra context left
 
 
 async def test_budgets_and_retention(settings: Any) -> None:
@@ -106,6 +108,7 @@ async def test_budgets_and_retention(settings: Any) -> None:
         await w.stop(later)
         await wait_for(lambda: w.stats().downloads == 0, 10)
         assert w.stats().download_bytes == 0
+        await settle(w)
 
 
 UPLOAD = "data:text/html," + __import__("urllib.parse").parse.quote("""<title>upload</title>
@@ -138,3 +141,4 @@ async def test_a_downloaded_file_is_uploaded_again_by_its_id(worker: BrowserWork
             await worker.act(sid, [{"action": "upload", "role": "button", "name": "Upload", "files": [{"download": "d9"}]}])
     finally:
         await worker.stop(sid)
+    await settle(worker)  # no session, slot or extra context left

@@ -10,7 +10,7 @@ import pytest
 
 from browser_worker import BrowserWorker, PermissionDeniedError
 
-from ._support import web_app_config
+from ._support import web_app_config, settle
 
 pytestmark = pytest.mark.e2e
 
@@ -61,3 +61,4 @@ async def test_every_method_refuses_another_tenant_with_one_error_class(worker: 
         assert (await worker.get_session_info(sid))["status"] == "running"
     finally:
         await worker.stop(sid)
+    await settle(worker)  # no session, slot or extra context left

@@ -17,6 +17,8 @@ from browser_worker import BrowserWorker
 from browser_worker._browser import launch_chromium
 from browser_worker._control import ControlBusyError
 
+from ._support import settle
+
 pytestmark = pytest.mark.e2e
 
 APP = """
@@ -125,3 +127,4 @@ async def test_the_owner_takes_control_clicks_and_types_through_the_live_image(
         finally:
             await browser.close()
             await worker.stop(sid)
+    await settle(worker)  # no session, slot or extra context left
