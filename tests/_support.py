@@ -303,3 +303,9 @@ def dark_pixels(png: bytes, rows: int = 240) -> int:
         dark += sum(1 for x in range(0, stride, bpp) if line[x] + line[x + 1] + line[x + 2] < 384)
         prev = line
     return dark
+
+
+async def worker_service_id(client: Any) -> str:
+    """The full id of the ``browser-worker`` service a hypha-rpc client sees."""
+    return next(s["id"] for s in await client.list_services({"type": "server-app-worker"})
+                if s["id"].endswith(":browser-worker"))

@@ -17,7 +17,7 @@ from browser_worker import BrowserWorker, PermissionDeniedError
 from browser_worker._control import ControlBusyError
 from browser_worker._net import start_site
 
-from ._support import web_app_config, settle
+from ._support import web_app_config, settle, worker_service_id
 
 pytestmark = pytest.mark.e2e
 
@@ -65,8 +65,7 @@ def no_password(*values: Any) -> None:
 
 async def test_the_owner_signs_in_through_the_server_and_the_password_never_leaves(
         hypha_server: Any, alice: Any, served: Any, worker: BrowserWorker) -> None:
-    worker_id = next(s["id"] for s in await alice.list_services({"type": "server-app-worker"})
-                     if s["id"].endswith(":browser-worker"))
+    worker_id = await worker_service_id(alice)
     remote = await alice.get_service(worker_id)
     sid = await remote.start(web_app_config(LOGIN))
     seen: list[Any] = []
@@ -112,7 +111,7 @@ async def test_the_owner_signs_in_through_the_server_and_the_password_never_leav
             f'alice@ws-user-alice (agent): fill get_by_role("textbox", name="Password") (secret, {len(PASSWORD)} characters)',
             'alice@ws-user-alice (agent): click get_by_role("button", name="Sign in")',
         ]
-        assert actions[4].startswith(f"alice@ws-user-alice (agent): click — failed: ")
+        assert actions[4].startswith("alice@ws-user-alice (agent): click — failed: ")
         seen.append(await remote.get_session_info(sid))
         no_password(*seen)
     finally:
@@ -141,8 +140,7 @@ async def test_another_tenant_and_anonymous_callers_are_refused_every_control_me
                     await call(worker, {"context": context})
                 assert str(err.value).startswith("Permission denied: " + who), str(err.value)
         # And over the wire, as the server hands the call on.
-        worker_id = next(s["id"] for s in await alice.list_services({"type": "server-app-worker"})
-                         if s["id"].endswith(":browser-worker"))
+        worker_id = await worker_service_id(alice)
         bob = await connect_to_server({"server_url": hypha_server.url, "token": await hypha_server.user_token("bob")})
         anonymous = await connect_to_server({"server_url": hypha_server.url})
         try:

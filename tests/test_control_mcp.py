@@ -18,7 +18,7 @@ from mcp.client.streamable_http import streamablehttp_client
 
 from browser_worker import BrowserWorker
 
-from ._support import web_app_config, settle
+from ._support import web_app_config, settle, worker_service_id
 from .test_control import LOGIN, PASSWORD
 
 pytestmark = pytest.mark.e2e
@@ -51,8 +51,7 @@ async def answers(url: str, token: str | None) -> tuple[bool, str]:
 
 
 async def worker_service(client: Any) -> Any:
-    worker_id = next(s["id"] for s in await client.list_services({"type": "server-app-worker"})
-                     if s["id"].endswith(":browser-worker"))
+    worker_id = await worker_service_id(client)
     return worker_id, await client.get_service(worker_id)
 
 
@@ -81,7 +80,7 @@ async def test_an_agent_signs_in_over_mcp_until_the_grant_is_revoked_or_expires(
             assert 'heading "Signed in as agent-user"' in done, done
         assert all(PASSWORD not in t and PASSWORD[:12] not in t for t in texts)
         actions = [i["content"] for i in (await worker.get_logs(sid, type="action"))["items"]]
-        assert actions[-1].startswith("agent ") and f"for alice@ws-user-alice (agent): fill" in actions[-1]
+        assert actions[-1].startswith("agent ") and "for alice@ws-user-alice (agent): fill" in actions[-1]
         assert f"(secret, {len(PASSWORD)} characters)" in actions[-1] and PASSWORD not in actions[-1]
 
         assert await remote.revoke_agent(sid) == {"revoked": True}

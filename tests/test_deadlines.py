@@ -12,15 +12,14 @@ from hypha_rpc.rpc import RemoteException
 
 from browser_worker import BrowserWorker
 
-from ._support import web_app_config, settle
+from ._support import web_app_config, settle, worker_service_id
 
 pytestmark = pytest.mark.e2e
 
 
 async def test_execute_on_a_spinning_page_answers_with_our_deadline(
         alice: Any, served: Any, worker: BrowserWorker) -> None:
-    worker_id = next(s["id"] for s in await alice.list_services({"type": "server-app-worker"})
-                     if s["id"].endswith(":browser-worker"))
+    worker_id = await worker_service_id(alice)
     remote = await alice.get_service(worker_id)
     sid = await remote.start(web_app_config("data:text/html,<p>spin</p>"))
     try:

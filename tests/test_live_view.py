@@ -18,7 +18,7 @@ from playwright.async_api import async_playwright
 from browser_worker import BrowserWorker, WorkerError
 from browser_worker._browser.chromium import launch_chromium
 
-from ._support import settle, wait_for, web_app_config
+from ._support import settle, wait_for, web_app_config, worker_service_id
 
 pytestmark = pytest.mark.e2e
 
@@ -131,8 +131,7 @@ async def test_stream_logs_follows_the_log_and_ends_with_the_session(worker: Bro
 
 async def test_other_tenants_and_anonymous_callers_cannot_watch_or_follow(
         hypha_server: Any, alice: Any, served: Any, worker: BrowserWorker, counter: str) -> None:
-    worker_id = next(s["id"] for s in await alice.list_services({"type": "server-app-worker"})
-                     if s["id"].endswith(":browser-worker"))
+    worker_id = await worker_service_id(alice)
     bob = await connect_to_server({"server_url": hypha_server.url, "token": await hypha_server.user_token("bob")})
     anonymous = await connect_to_server({"server_url": hypha_server.url})
     try:
