@@ -9,6 +9,7 @@ Attacks (each tried for --seconds, default 15):
   two calls in flight), plus calls straight into Playwright's binding dispatcher if the page sees it;
 - ``string``: the same with one 50 MB string per call;
 - ``console``: ``console.log`` of 1 MB strings, 200 a tick, plus forced flushes;
+- ``lines``: the page writes 300 console lines of 1 MB each, once (issue 27's case);
 - ``takeover``: the page replaces the worker's console hooks with ones returning huge values;
 - ``pollute``: ``Array.prototype.join`` is replaced so the page's own console ring answers the
   worker's reads with a 50 MB string or 200 000 lines.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import statistics
 import time
@@ -71,6 +73,11 @@ ATTACKS = {
         setTimeout(tick, 10);
       };
       tick();
+    }""",
+    "lines": """() => {
+      const line = "l".repeat(1024 * 1024);
+      window.__errors = 0; window.__calls = 0;
+      for (let i = 0; i < 300; i++) { window.__calls++; console.log(i + " " + line); }
     }""",
     "takeover": """() => {
       const arr = Array.from({length: 200000}, (_, i) => ["log", "z" + i]);
@@ -167,6 +174,9 @@ async def run_attack(worker: BrowserWorker, attack: str, seconds: float) -> dict
             await asyncio.wait_for(worker.stop(sid), 120)
         except Exception as exc:
             print(f"  stopping {sid} failed: {exc!r}")
+    gc.collect()
+    await asyncio.sleep(1)
+    result["worker_rss_after_stop_mb"] = rss_mb() - rss0
     return result
 
 
@@ -174,12 +184,13 @@ async def main(attacks: list[str], seconds: float) -> None:
     quiet_logs()
     settings = WorkerSettings.from_env(pool_size=1, python_pool_size=0, max_log_entries=10_000)
     async with BrowserWorker(settings) as worker:
-        print(f"{'attack':>9} {'executes':>8} {'p50 ms':>8} {'max ms':>9} {'worker +MB':>10} "
+        print(f"worker RSS at start {rss_mb():.0f} MB; +MB: peak growth while flooding, and after both sessions stopped")
+        print(f"{'attack':>9} {'executes':>8} {'p50 ms':>8} {'max ms':>9} {'worker +MB':>10} {'after':>6} "
               f"{'driver +MB':>10} {'calls':>7} {'errors':>7} {'A logs':>7} {'A log bytes':>12}")
         for attack in attacks:
             r = await run_attack(worker, attack, seconds)
             print(f"{r['attack']:>9} {r['executes']:>8} {r['p50_ms']:>8.1f} {r['max_ms']:>9.1f} "
-                  f"{r['worker_rss_growth_mb']:>10.1f} {r['driver_rss_growth_mb']:>10.1f} "
+                  f"{r['worker_rss_growth_mb']:>10.1f} {r['worker_rss_after_stop_mb']:>6.1f} {r['driver_rss_growth_mb']:>10.1f} "
                   f"{r['attacker_calls']!s:>7} {r['attacker_errors']!s:>7} {r['attacker_log_entries']:>7} "
                   f"{r['attacker_log_bytes']!s:>12}", flush=True)
 

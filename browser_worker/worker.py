@@ -380,6 +380,11 @@ class BrowserWorker:
     def is_running(self, session_id: str) -> bool:
         return self._engine.is_running(session_id)
 
+    def reconnect_pages(self) -> None:
+        """The Hypha server is back after an outage: have each app page end its reconnection
+        back-off now, so that calls to instances from before the outage are not lost."""
+        self._engine.reconnect_pages()
+
     async def end_lost(self, session_id: str, reason: str) -> bool:
         """End a running session whose page did not come back to the server; False if it had
         ended meanwhile (or is not running)."""

@@ -192,6 +192,19 @@ async function boot({ assets, python, upload }) {
 const booted = new Promise((resolve) => {
   self.onmessage = async (event) => {
     const msg = event.data;
+    if (msg.type === "reconnect-now") {
+      let state = "not booted";
+      try {
+        if (pyodide) {
+          const ask = pyodide.globals.get("_bw_reconnect_now");
+          try { state = String(ask()); } finally { ask.destroy(); }
+        }
+      } catch (err) {
+        state = "error: " + String(err && err.message || err).slice(0, 200);
+      }
+      postMessage({ type: "reconnect-state", id: msg.id, state });
+      return;
+    }
     if (msg.type === "boot") {
       try {
         await boot(msg);

@@ -5,8 +5,14 @@ const loadRpc = async (serverUrl) => {
   return rpcModule;
 };
 
+let connection = null;  // the app's hypha-rpc connection, once it has one
+
 self.onmessage = async (event) => {
   const msg = event.data;
+  if (msg.type === "reconnect-now") {
+    postMessage({ type: "reconnect-state", id: msg.id, state: connection ? bwReconnectNow(connection) : "not connected" });
+    return;
+  }
   if (msg.type === "boot") {
     postMessage({ type: "booted" });
     return;
@@ -20,6 +26,7 @@ self.onmessage = async (event) => {
       server_url: config.server_url, workspace: config.workspace, client_id: config.client_id,
       token: config.token, name: app.name,
     });
+    connection = api.rpc && api.rpc._connection;
     for (const url of app.requirements || []) {
       if (/\.mjs(\?|#|$)/.test(url)) await import(url);
       else importScripts(url);

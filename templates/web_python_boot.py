@@ -112,6 +112,69 @@ class ImJoyApi:
         return getattr(self._api, name)
 
 
+class _WakeableAsyncio:
+    """What hypha-rpc's Pyodide connection module sees as ``asyncio``: the real module, except
+    that its sleeps (the reconnection back-off, 1 s doubling to 60 s, among them) end early
+    when the worker says the Hypha server is back (``_bw_reconnect_now``). A woken sleep is
+    harmless elsewhere in that module: each loop checks the connection's state after it."""
+
+    def __init__(self):
+        self._sleepers = set()
+
+    def __getattr__(self, name):
+        return getattr(asyncio, name)
+
+    async def sleep(self, delay, result=None):
+        loop = asyncio.get_running_loop()
+        woken = loop.create_future()
+        self._sleepers.add(woken)
+        timer = loop.call_later(max(0.0, delay), lambda: woken.done() or woken.set_result(None))
+        try:
+            await woken
+        finally:
+            timer.cancel()
+            self._sleepers.discard(woken)
+        return result
+
+    def wake(self):
+        for woken in list(self._sleepers):
+            if not woken.done():
+                woken.set_result(None)
+
+
+_BW_WAKE = _WakeableAsyncio()
+_BW_CONNECTION = None  # the app's hypha-rpc connection, once it has one
+
+
+def _bw_patch_reconnect():
+    import hypha_rpc.pyodide_websocket as module
+
+    module.asyncio = _BW_WAKE
+
+
+_bw_patch_reconnect()
+
+
+def _bw_reconnect_now():
+    """Called by the worker once the server is back: end the connection's back-off now. One
+    word back: connected, reconnecting, attempting, closed, not connected or unsupported."""
+    conn = _BW_CONNECTION
+    if conn is None:
+        return "not connected"
+    ws = getattr(conn, "_websocket", None)
+    if getattr(conn, "_closed", False):
+        return "closed"
+    if ws is not None and ws.readyState == 1:  # OPEN, and not inside a reconnection
+        return "attempting" if getattr(conn, "_reconnected_event", None) is not None else "connected"
+    task = getattr(conn, "_reconnect_task", None)
+    if task is None or not hasattr(task, "done"):
+        return "unsupported"
+    if task.done():
+        return "closed"
+    _BW_WAKE.wake()
+    return "reconnecting"
+
+
 def _bw_imjoy_modules():
     """``imjoy`` and ``imjoy_rpc`` as thin names over hypha-rpc (their ``api`` is set per start)."""
     import types
@@ -283,6 +346,8 @@ async def _bw_start(base, config, app):
         "server_url": config["server_url"], "workspace": config.get("workspace"),
         "client_id": config.get("client_id"), "token": config.get("token"), "name": name,
     })
+    global _BW_CONNECTION
+    _BW_CONNECTION = getattr(getattr(server, "rpc", None), "_connection", None)
     api = AppApi(server, name)
     hypha_rpc.api = api
     sys.modules["imjoy"].api = sys.modules["imjoy_rpc"].api = ImJoyApi(api)

@@ -16,7 +16,7 @@ from hypha_rpc import connect_to_server
 from browser_worker.testing.cluster import LocalRedisServer
 from browser_worker.testing.hypha_server import LocalHyphaServer
 
-from ._support import serve_process
+from ._support import APP_JS, serve_process
 
 pytestmark = pytest.mark.e2e
 
@@ -128,6 +128,19 @@ async def answers_or_ends(client: Any, worker: Any, session_id: str, timeout: fl
             pass
         assert time.monotonic() - t0 < timeout, f"{session_id} is reported running but never answered"
         await asyncio.sleep(0.5)
+
+
+async def call_soon(client: Any, session_id: str, value: Any, timeout: float = 30) -> Any:
+    """``echo(value)`` on the session's default service, asked again at once on a failure (a
+    page back on the server may still be in its handshake, which the server holds up to 1 s)."""
+    t0 = time.monotonic()
+    while True:
+        try:
+            svc = await client.get_service(session_id + ":default", {"timeout": 2})
+            return await asyncio.wait_for(svc.echo(value), 2)
+        except Exception:
+            assert time.monotonic() - t0 < timeout, f"{session_id} did not answer within {timeout}s"
+            await asyncio.sleep(0.1)
 
 
 async def stop(proc: asyncio.subprocess.Process) -> tuple[int, str]:
@@ -258,3 +271,67 @@ async def test_a_server_that_refuses_the_worker_back_makes_it_exit_3(own_server:
     assert code == 3, out
     assert "lost the Hypha server" in out and "the token expired at" in out, out
     assert token not in out
+
+
+WORKER_APP = """await api.export({ setup() {}, echo(x) { return x; } });"""
+PYTHON_APP = """from hypha_rpc import api
+
+class Echo:
+    def setup(self):
+        pass
+    def echo(self, x):
+        return x
+
+api.export(Echo())
+"""
+
+
+@pytest.mark.timeout(600)
+async def test_app_pages_of_every_type_reconnect_when_the_worker_asks(tmp_path: Any) -> None:
+    """Issue 27: after a server restart an app page's hypha-rpc sleeps on its back-off (1 s
+    doubling to 60 s) while the server, on Redis, still hands its instance to every start. The
+    worker asks each page to end the sleep as soon as the server is ready: a window, a web-worker
+    and a web-python page each answer "reconnecting", then "connected" (well before their own
+    next try), and serve calls again."""
+    from browser_worker import BrowserWorker, WorkerSettings
+    from browser_worker.testing import internals
+
+    from ._support import settle
+
+    async with LocalRedisServer() as redis:
+        server = LocalHyphaServer(redis_uri=redis.uri, reset_redis=False, server_id="solo",
+                                  database_uri=f"sqlite+aiosqlite:///{tmp_path / 'hypha.db'}")
+        async with server:
+            token = await server.user_token("pages")
+            settings = WorkerSettings.from_env(server_url=server.url, pool_size=1, python_pool_size=1,
+                                               start_timeout=120.0)
+            async with BrowserWorker(settings) as worker:
+                ids = {}
+                for kind, source in (("window", APP_JS), ("web-worker", WORKER_APP), ("web-python", PYTHON_APP)):
+                    cid = f"rc-{kind}-{os.urandom(3).hex()}"
+                    ids[kind] = await worker.start({
+                        "id": f"ws-user-pages/{cid}", "workspace": "ws-user-pages", "client_id": cid,
+                        "app_id": f"reconnect-{kind}", "server_url": server.url, "token": token,
+                        "source": source, "manifest": {"type": kind, "name": f"reconnect {kind}"},
+                    })
+                reconnector = internals(worker).reconnector
+                worker.reconnect_pages()  # all connected: nothing to do
+                assert set((await reconnector.wait()).values()) == {"connected"}
+
+                # Down for 20 s, each page's back-off has grown to 8-16 s: left alone, none would
+                # be back within 5 s of the server (its next try is about 7 s after ready).
+                await server.kill_and_restart(down=20)
+                worker.reconnect_pages()  # as serve's ConnectionWatch does once the server is ready
+                answers = await asyncio.wait_for(reconnector.wait(), 5)
+                assert answers == {sid: "connected" for sid in ids.values()}, answers
+                assert {reconnector.first[sid] for sid in ids.values()} == {"reconnecting"}, reconnector.first
+                client = await connected(server.url, token)
+                for kind, sid in ids.items():
+                    assert await call_soon(client, sid, kind) == kind
+                    logs = await worker.get_logs(sid)
+                    assert any("the Hypha server is back: the page reconnected" in i["content"]
+                               for i in logs["items"]), (kind, logs["items"][-5:])
+                await client.disconnect()
+                for sid in ids.values():
+                    await worker.stop(sid)
+                await settle(worker)

@@ -25,6 +25,7 @@ from browser_worker._door import (
 from browser_worker._engine import assembly
 from browser_worker._engine.control import SessionControl
 from browser_worker._engine.downloads import DownloadKeeper
+from browser_worker._engine.reconnect import PageReconnector
 from browser_worker._live import LiveView
 from browser_worker._logs import LogBuffer, Progress
 from browser_worker._net import NetworkPolicy, ServerInstances, origin_of
@@ -95,6 +96,8 @@ class SessionEngine:
                                                            *self.sessions.ended_sessions()))
         #: Snapshots, ``act`` and a person's input, under each session's control lease.
         self.control = SessionControl(settings.control_idle_timeout, self._navigable)
+        #: Asks app pages to end their reconnection back-off once the Hypha server is back.
+        self.reconnector = PageReconnector(self._connected_sessions, within=settings.session_reconnect_grace)
         #: Set by ``drain``: new starts are refused from then on.
         self.draining = False
 
@@ -126,6 +129,7 @@ class SessionEngine:
         if self._reaper:
             self._reaper.cancel()
             await asyncio.gather(self._reaper, return_exceptions=True)
+        await self.reconnector.close()
         self.capture.closing = True
         results = await asyncio.gather(
             *(self.end(s, SessionStatus.STOPPED, "the worker is shutting down") for s in self.sessions.active_sessions()),
@@ -560,10 +564,17 @@ class SessionEngine:
 
     # ----- after a Hypha server restart ---------------------------------------------------
 
-    def sessions_to_reconnect(self) -> list[str]:
+    def _connected_sessions(self) -> list[Session]:
         """Running sessions whose page connects to Hypha itself (window, web-worker, web-python)."""
-        return [s.id for s in self.sessions.active_sessions()
+        return [s for s in self.sessions.active_sessions()
                 if s.status is SessionStatus.RUNNING and (s.page_type or s.app_type) in CONNECTS_TO_HYPHA]
+
+    def sessions_to_reconnect(self) -> list[str]:
+        return [s.id for s in self._connected_sessions()]
+
+    def reconnect_pages(self) -> None:
+        """The Hypha server is back: have every app page reconnect now (``PageReconnector``)."""
+        self.reconnector.now()
 
     def is_running(self, session_id: str) -> bool:
         session = self.find(session_id)

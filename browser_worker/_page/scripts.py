@@ -110,3 +110,24 @@ def js_message(exc: PlaywrightError) -> str:
     """The first line of a Playwright error, without its API prefix."""
     message = _API_PREFIX.sub("", str(getattr(exc, "message", exc) or exc).strip(), count=1)
     return message.splitlines()[0][:2000] if message else "unknown error"
+
+
+#: What a page's ``__bwReconnectNow`` may answer (templates/reconnect-now.js); anything else a
+#: page sends back is reported as "unknown", never passed on.
+RECONNECT_STATES = frozenset({
+    "connected", "reconnecting", "attempting", "closed", "unsupported", "not connected", "not booted", "no answer",
+})
+
+
+async def reconnect_now(page: Page, within: float = RESPONSIVE_WITHIN) -> str:
+    """Ask the app's page to end its hypha-rpc reconnection back-off now (the server is back);
+    one word for its connection's state. A page that does not answer within ``within`` s is
+    "no answer"; one without the hook (an iframe, a web-app) is "not connected"."""
+    try:
+        async with asyncio.timeout(within):
+            state = await page.evaluate("globalThis.__bwReconnectNow ? globalThis.__bwReconnectNow() : 'not connected'")
+    except (TimeoutError, PlaywrightError):
+        return "no answer"
+    if isinstance(state, str) and state in RECONNECT_STATES:
+        return state
+    return "error" if isinstance(state, str) and state.startswith("error") else "unknown"

@@ -48,6 +48,10 @@ async def serve(settings: WorkerSettings, public: bool = False, root_token: str 
         if watch is not None:  # back on a restarted server: end the sessions whose page is not
             audit = SessionAudit(service.worker, conn, grace=settings.session_reconnect_grace)
             watch.on_reconnected.append(audit.reconnected)
+            # App pages back as soon as the server is (not on their own back-off), and again
+            # once the worker is (a page's first try may have raced the server's start-up).
+            watch.on_server_ready.append(service.worker.reconnect_pages)
+            watch.on_reconnected.append(service.worker.reconnect_pages)
         metrics = None
         if settings.metrics_port:
             from browser_worker.metrics import serve_metrics

@@ -10,9 +10,10 @@ watches for that and exits non-zero, saying why, so that a supervisor restarts i
 hypha-rpc's own retries back off (1 s doubling up to 60 s), so after an outage of some seconds
 it comes back seconds after the server did, and until then the server's registry still holds
 the worker's registration from before: its app controller's calls to it time out. While the
-connection is down the watch asks the server's readiness endpoint every
-``RECONNECT_POLL`` seconds and reopens the connection the moment it answers; hypha-rpc's retry
-loop then finds the connection restored and stops.
+connection is down the watch asks the server's readiness endpoint (every ``poll_interval`` s:
+50 ms at first, less often as an outage goes on) and, the moment it answers, calls
+``on_server_ready`` (the worker has its app pages reconnect too) and reopens the connection;
+hypha-rpc's retry loop then finds the connection restored and stops.
 """
 
 from __future__ import annotations
@@ -27,8 +28,15 @@ from typing import Any, Callable
 
 log = logging.getLogger(__name__)
 
-#: How often a lost server's readiness is asked while hypha-rpc waits out its back-off.
-RECONNECT_POLL = 0.25
+#: How often a lost server's readiness is asked while hypha-rpc waits out its back-off: (seconds
+#: into the outage, interval) steps. A restart is over in seconds, and every 50 ms of it costs
+#: each app page's users a lost call; a long outage is asked less often.
+RECONNECT_POLL = ((0.0, 0.05), (15.0, 0.25), (120.0, 1.0))
+
+
+def poll_interval(outage: float) -> float:
+    """Seconds between readiness checks ``outage`` seconds into an outage."""
+    return [interval for since, interval in RECONNECT_POLL if outage >= since][-1]
 
 
 class ConnectionWatch:
@@ -47,6 +55,9 @@ class ConnectionWatch:
         #: Called (without arguments) each time the connection is back and its services are
         #: registered again, whoever reopened it.
         self.on_reconnected: list[Callable[[], None]] = []
+        #: Called (without arguments) when a lost server answers its readiness check again,
+        #: before this watch reopens the connection.
+        self.on_server_ready: list[Callable[[], None]] = []
         if self._connection is None or not hasattr(self._connection, "_closed"):
             log.debug("this hypha-rpc connection cannot be watched; a lost server goes unnoticed")
             return
@@ -65,11 +76,7 @@ class ConnectionWatch:
 
             async def on_connected(info: Any) -> None:
                 await connected(info)
-                for callback in list(self.on_reconnected):
-                    try:
-                        callback()
-                    except Exception:
-                        log.exception("a reconnection callback failed")
+                _call_each(self.on_reconnected)
 
             self._connection._handle_connected = on_connected
         self._guard_open()
@@ -108,9 +115,10 @@ class ConnectionWatch:
 
         conn = self._connection
         timeout = aiohttp.ClientTimeout(total=2)
+        lost_at, told = time.monotonic(), False
         async with aiohttp.ClientSession(timeout=timeout) as http:
             while not self.lost.is_set() and not getattr(conn, "_closed", False):
-                await asyncio.sleep(RECONNECT_POLL)
+                await asyncio.sleep(poll_interval(time.monotonic() - lost_at))
                 if self._is_open() and self._registered() is True:
                     return  # back, services registered (by hypha-rpc or by an earlier try)
                 try:
@@ -119,6 +127,9 @@ class ConnectionWatch:
                             continue
                 except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
                     continue
+                if not told:
+                    told = True
+                    _call_each(self.on_server_ready)
                 lock = conn._connecting_lock
                 if lock.locked():
                     continue  # hypha-rpc is connecting right now
@@ -162,6 +173,14 @@ class ConnectionWatch:
         for task in (self._task, self._nudge):
             if task is not None:
                 task.cancel()
+
+
+def _call_each(callbacks: list[Callable[[], None]]) -> None:
+    for callback in list(callbacks):
+        try:
+            callback()
+        except Exception:
+            log.exception("a connection callback failed")
 
 
 def token_expiry(token: str | None) -> float | None:

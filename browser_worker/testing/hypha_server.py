@@ -141,13 +141,15 @@ class LocalHyphaServer:
         self._hypha = await self._spawn("hypha", argv, log_path, env=env)
         await self._wait_ready(log_path)
 
-    async def kill_and_restart(self) -> float:
-        """SIGKILL the Hypha process (not S3) and start it again on the same port, with the same
-        Redis and database when it has them; the ``time.monotonic()`` at which it is ready."""
+    async def kill_and_restart(self, down: float = 0.0) -> float:
+        """SIGKILL the Hypha process (not S3) and, ``down`` seconds later, start it again on the
+        same port, with the same Redis and database when it has them; the ``time.monotonic()``
+        at which it is ready."""
         assert self._hypha is not None, "not started"
         self._hypha.kill()
         await self._hypha.wait()
         self._procs.remove(self._hypha)
+        await asyncio.sleep(down)
         await self._spawn_hypha()
         return time.monotonic()
 

@@ -67,7 +67,7 @@ class Readiness:
 
 @pytest_asyncio.fixture
 async def readiness(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Readiness]:
-    monkeypatch.setattr(connection, "RECONNECT_POLL", 0.01)
+    monkeypatch.setattr(connection, "RECONNECT_POLL", ((0.0, 0.01),))
     state = Readiness()
     app = web.Application()
     app.router.add_get("/health/readiness", state.handle)
@@ -101,6 +101,27 @@ async def test_the_connection_is_reopened_once_the_server_is_ready(readiness: Re
     await until(lambda: watch.reopened == 1)
     assert conn.opened == 1 and event is not None and event.is_set() and conn._reconnected_event is None
     watch.close()
+
+
+async def test_the_server_ready_callback_comes_once_before_the_reopening(readiness: Readiness) -> None:
+    """The worker has its app pages reconnect the moment the server is ready, not after its
+    own connection is back (which takes a handshake and a re-registration longer)."""
+    conn = FakeConnection([False, True])
+    watch = watched(conn, readiness.url)
+    seen: list[int] = []
+    watch.on_server_ready.append(lambda: seen.append(conn.opened))
+    conn.drop()
+    await asyncio.sleep(0.1)
+    assert seen == []  # the server is not ready yet
+    readiness.ready = True
+    await until(lambda: watch.reopened == 1)
+    assert seen == [0]  # once, before the first reopening (and not again on the retry)
+    watch.close()
+
+
+def test_the_readiness_poll_is_fast_at_first_and_slower_in_a_long_outage() -> None:
+    assert connection.poll_interval(0) == 0.05 and connection.poll_interval(14.9) == 0.05
+    assert connection.poll_interval(15) == 0.25 and connection.poll_interval(600) == 1.0
 
 
 async def test_a_failed_re_registration_is_tried_again(readiness: Readiness) -> None:

@@ -25,3 +25,28 @@ def test_every_allowed_type_can_be_asked_for(kind: str) -> None:
     got = logs.query(type=kind)
     assert got["total"] == {"error": 1, "info": 1}.get(kind, 0)
     assert all(item["type"] == kind for item in got["items"])
+
+
+def test_a_flood_of_300_one_megabyte_lines_keeps_the_default_budgets() -> None:
+    """Issue 27: a page writing 300 console lines of 1 MB each. With the default settings the
+    session's logs hold at most max_log_bytes, each entry at most max_log_entry_bytes, the newest
+    kept; and the Python memory they hold stays within twice the byte budget."""
+    import tracemalloc
+
+    from browser_worker.config import DEFAULTS
+
+    line = "l" * (1 << 20)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        logs = LogBuffer()
+        for i in range(300):
+            logs.console("log", f"{i:03d} {line}")
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    texts = logs.texts()
+    assert logs.bytes <= DEFAULTS.max_log_bytes == 4 << 20
+    assert all(len(t.encode()) <= DEFAULTS.max_log_entry_bytes for t in texts)
+    assert logs.dropped == 300 - len(logs) > 0 and texts[-1].startswith("[log] 299 ")
+    assert held < 2 * DEFAULTS.max_log_bytes, f"{held} bytes held for {logs.bytes} bytes of logs"
