@@ -56,7 +56,8 @@ class WorkerSettings:
     session_reconnect_grace: float = setting(
         90.0, env="BROWSER_WORKER_SESSION_RECONNECT_GRACE", commands=SERVE, unit="s", min=0, finite=True,
         help="Seconds an app page may take to reconnect after the worker reconnected to a restarted server; "
-             "sessions whose page the server still does not know then are ended (0: never).")
+             "sessions whose page is not back then, or whose client gave up, are ended and the server is "
+             "asked to stop listing them (0: never).")
     control_idle_timeout: float = setting(
         60.0, env="BROWSER_WORKER_CONTROL_IDLE_TIMEOUT", commands=SERVE, unit="s", positive=True, finite=True,
         help="Seconds a session's control lease is held after its holder's last action (act or viewer "

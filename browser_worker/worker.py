@@ -380,6 +380,11 @@ class BrowserWorker:
     def is_running(self, session_id: str) -> bool:
         return self._engine.is_running(session_id)
 
+    async def page_answers(self) -> dict[str, str]:
+        """Each page's answer to the latest ``reconnect_pages``, once every page is back or the
+        grace is over ("connected", "closed", "still reconnecting after 90s", …)."""
+        return await self._engine.page_answers()
+
     def reconnect_pages(self) -> None:
         """The Hypha server is back after an outage: have each app page end its reconnection
         back-off now, so that calls to instances from before the outage are not lost."""

@@ -572,6 +572,9 @@ class SessionEngine:
     def sessions_to_reconnect(self) -> list[str]:
         return [s.id for s in self._connected_sessions()]
 
+    async def page_answers(self) -> dict[str, str]:
+        return await self.reconnector.wait()
+
     def reconnect_pages(self) -> None:
         """The Hypha server is back: have every app page reconnect now (``PageReconnector``)."""
         self.reconnector.now()

@@ -51,8 +51,17 @@ class PageReconnector:
         self._task.add_done_callback(_retrieve)
 
     async def wait(self) -> dict[str, str]:
-        """The answers of the current rounds, once they are over."""
-        return await self._task if self._task is not None else {}
+        """The answers of the current rounds, once they are over (rounds started over while
+        waiting: the new ones)."""
+        while True:
+            task = self._task
+            if task is None:
+                return {}
+            try:
+                return await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if not task.cancelled() or task is self._task:
+                    raise  # the waiter itself was cancelled (or close() ended the rounds)
 
     async def rounds(self) -> dict[str, str]:
         t0 = time.monotonic()

@@ -22,9 +22,14 @@ class FakeEngine:
     """What the audit asks of the worker (``hypha.session_audit.Sessions``), over plain sessions,
     with the engine's rule: running sessions of the types whose page connects to Hypha."""
 
-    def __init__(self, sessions: list[Session]) -> None:
+    def __init__(self, sessions: list[Session], pages: dict[str, str] | None = None) -> None:
         self.all = sessions
         self.ended: list[tuple[str, SessionStatus, str | None]] = []
+        #: What each page answered the worker's "reconnect now" (default: it could not say).
+        self.pages = pages or {}
+
+    async def page_answers(self) -> dict[str, str]:
+        return {sid: self.pages.get(sid, "unsupported") for sid in self.sessions_to_reconnect()}
 
     def sessions_to_reconnect(self) -> list[str]:
         return [s.id for s in self.all if s.status is SessionStatus.RUNNING
@@ -50,6 +55,8 @@ class FakeServer:
         self.clients = clients
         self.silent = silent
         self.asked: list[str] = []
+        self.stopped: list[str] = []
+        self.refuse_stop: set[str] = set()
 
     async def get_service_info(self, service_id: str) -> dict[str, Any]:
         self.asked.append(service_id)
@@ -59,6 +66,18 @@ class FakeServer:
         if client not in self.clients:
             raise Exception(f"KeyError: 'Service not found: {service_id}@*'")
         return {"id": service_id}
+
+    async def get_service(self, service_id: str) -> Any:
+        assert service_id == "public/server-apps"
+        server = self
+
+        class Apps:
+            async def stop(self, session_id: str, raise_exception: bool = True) -> None:
+                if session_id in server.refuse_stop:
+                    raise Exception("PermissionError: Permission denied for workspace")
+                server.stopped.append(session_id)
+
+        return Apps()
 
 
 async def test_sessions_whose_client_never_comes_back_are_ended_the_others_kept() -> None:
@@ -79,6 +98,21 @@ async def test_sessions_whose_client_never_comes_back_are_ended_the_others_kept(
     assert "did not reconnect within 0.3s" in (reason or "")
     assert back.status is late.status is SessionStatus.RUNNING
     assert "ws-a/back:built-in" in server.asked
+    # and the server is asked to stop listing the ended one (a server on Redis would hand it out)
+    assert server.stopped == ["ws-a/gone"] and audit.forgotten == ["ws-a/gone"]
+
+
+async def test_a_server_that_refuses_to_stop_an_ended_instance_is_logged_not_raised(caplog: Any) -> None:
+    gone = session("ws-other/gone")
+    engine = FakeEngine([gone])
+    server = FakeServer(set())
+    server.refuse_stop = {"ws-other/gone"}
+    audit = SessionAudit(engine, server, grace=0.1, poll=0.02)
+    audit.reconnected()
+    assert await audit.wait() == ["ws-other/gone"]
+    assert server.stopped == [] and audit.forgotten == []
+    assert any("may still list it" in r.getMessage() and "Permission denied" in r.getMessage()
+               for r in caplog.records)
 
 
 async def test_types_that_need_not_connect_and_sessions_not_running_are_not_asked_about() -> None:
@@ -132,3 +166,21 @@ async def test_an_imjoy_iframe_plugin_runs_in_a_window_page_and_is_asked_about()
     audit = SessionAudit(engine, FakeServer(set()), grace=0.1, poll=0.02)
     audit.reconnected()
     assert await audit.wait() == ["ws/plugin"]
+
+
+async def test_the_pages_own_answers_decide_and_the_server_is_asked_only_about_the_others() -> None:
+    """On Redis the server's registry still lists a page's services from before the restart, so
+    a page's own answer wins: one that gave up or was still trying at the end of the grace is
+    ended, one that says it is connected is kept whatever the registry says."""
+    gave_up, trying, back, mute = (session("ws/gave-up"), session("ws/trying"), session("ws/back"),
+                                   session("ws/mute"))
+    engine = FakeEngine([gave_up, trying, back, mute], pages={
+        "ws/gave-up": "closed", "ws/trying": "still reconnecting after 0.1s", "ws/back": "connected",
+        "ws/mute": "still no answer after 0.1s"})
+    server = FakeServer({"ws/gave-up", "ws/trying", "ws/mute"})  # stale registrations
+    audit = SessionAudit(engine, server, grace=0.1, poll=0.02)
+    audit.reconnected()
+    assert await audit.wait() == ["ws/gave-up", "ws/trying"]
+    assert back.status is mute.status is SessionStatus.RUNNING
+    assert server.asked == ["ws/mute:built-in"]  # only the page that could not say
+    assert server.stopped == ["ws/gave-up", "ws/trying"]
