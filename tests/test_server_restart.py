@@ -48,6 +48,13 @@ async def own_server() -> AsyncIterator[LocalHyphaServer]:
         await server.stop()
 
 
+def remembering(redis: LocalRedisServer, folder: Any) -> LocalHyphaServer:
+    """A server whose state outlives its process, as in production: a real Redis and a
+    database file (restarted with the same server id)."""
+    return LocalHyphaServer(redis_uri=redis.uri, reset_redis=False, server_id="solo",
+                            database_uri=f"sqlite+aiosqlite:///{folder / 'hypha.db'}")
+
+
 async def kill_and_restart(server: LocalHyphaServer, jwt_secret: str | None = None) -> float:
     """SIGKILL the Hypha process, start it again on the same port; return when it is ready."""
     hypha = next(p for p in server._procs if p.returncode is None and p is not server._procs[0])
@@ -200,8 +207,7 @@ async def test_with_redis_and_a_database_a_restarted_server_gets_the_worker_and_
     twice, the server lists the worker again, a new start works, and the session from before
     the restarts is either reported ended by the worker or answers again."""
     async with LocalRedisServer() as redis:
-        server = LocalHyphaServer(redis_uri=redis.uri, reset_redis=False, server_id="solo",
-                                  database_uri=f"sqlite+aiosqlite:///{tmp_path / 'hypha.db'}")
+        server = remembering(redis, tmp_path)
         async with server:
             token = await server.user_token("keeper")
             proc = await serve_process(server.url, token, "keeper-worker")
@@ -299,8 +305,7 @@ async def test_app_pages_of_every_type_reconnect_when_the_worker_asks(tmp_path: 
     from ._support import settle
 
     async with LocalRedisServer() as redis:
-        server = LocalHyphaServer(redis_uri=redis.uri, reset_redis=False, server_id="solo",
-                                  database_uri=f"sqlite+aiosqlite:///{tmp_path / 'hypha.db'}")
+        server = remembering(redis, tmp_path)
         async with server:
             token = await server.user_token("pages")
             settings = WorkerSettings.from_env(server_url=server.url, pool_size=1, python_pool_size=1,
@@ -345,8 +350,7 @@ async def test_on_redis_an_instance_whose_page_cannot_come_back_is_not_listed_fo
     instance that answers (before: the dead one, listed for good)."""
     grace = 8
     async with LocalRedisServer() as redis:
-        server = LocalHyphaServer(redis_uri=redis.uri, reset_redis=False, server_id="solo",
-                                  database_uri=f"sqlite+aiosqlite:///{tmp_path / 'hypha.db'}")
+        server = remembering(redis, tmp_path)
         async with server:
             token = await server.user_token("quitter")
             proc = await serve_process(server.url, token, "quitter-worker",
