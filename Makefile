@@ -1,5 +1,5 @@
 # The two commands a new user types: `make demo` and `make test` (both set everything up first).
-.PHONY: setup demo test bench serve
+.PHONY: setup demo test bench serve image
 
 setup:
 	bash scripts/setup.sh
@@ -17,3 +17,7 @@ bench: setup
 
 serve: setup
 	.venv/bin/browser-worker serve
+
+# The container image (Containerfile) with podman or docker: docs/deployment.md, "In a container".
+image: setup
+	bash scripts/build_image.sh

@@ -40,6 +40,8 @@ class WorkerMetrics:
         gauges: dict[str, tuple[str, Callable[[WorkerStats], float]]] = {
             "browser_worker_capacity": ("Maximum concurrent sessions", lambda x: x.capacity),
             "browser_worker_queue_length": ("Starts waiting for a free slot", lambda x: x.queue_length),
+            "browser_worker_load": ("Sessions in use plus queued starts, over capacity (get_load(); "
+                                    "what an autoscaler scales on)", lambda x: x.load),
             "browser_worker_warm_contexts": ("Warm contexts ready in the pool", lambda x: x.warm),
             "browser_worker_browser_restarts": ("Chromium relaunches after a crash", lambda x: x.browser_restarts),
             "browser_worker_browser_recycles": ("Chromium recycles after --recycle-after sessions",

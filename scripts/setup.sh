@@ -28,6 +28,16 @@ if ! command -v redis-server >/dev/null 2>&1 && command -v apt-get >/dev/null 2>
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
 fi
 
+# Debian's podman, mmdebstrap, runc and slirp4netns: `make image` and tests/test_container.py build
+# and run the container image with them (a machine with docker needs none of them).
+if ! command -v docker >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
+   && ! { command -v podman && command -v mmdebstrap && command -v runc && command -v slirp4netns; } >/dev/null 2>&1; then
+  echo "setup: installing Debian's podman, mmdebstrap, runc and slirp4netns packages" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq podman mmdebstrap runc slirp4netns >/dev/null
+fi
+
 PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv" >&2

@@ -233,6 +233,7 @@ async def test_health_and_metrics_endpoint(settings: Any, window_config: Any) ->
     assert during['browser_worker_sessions{state="running"}'] == 1.0
     assert during['browser_worker_sessions{state="starting"}'] == 0.0
     assert during["browser_worker_capacity"] == 4 and during["browser_worker_browser_up"] == 1
+    assert during["browser_worker_load"] == health["load"] == 0.25  # what an autoscaler scales on
     assert during["browser_worker_browser_restarts"] == 0 and during["browser_worker_start_failures_total"] == 0
     assert after['browser_worker_sessions{state="running"}'] == 0.0
     assert after["browser_worker_starts_total"] == during["browser_worker_starts_total"]
