@@ -9,6 +9,7 @@ process exits 0. SIGINT (Ctrl-C) does the same; a second signal skips what is le
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import signal
 import sys
@@ -77,6 +78,11 @@ async def serve(settings: WorkerSettings, public: bool = False, root_token: str 
                 await metrics.cleanup()
 
     if not settings.server_url:
+        if importlib.util.find_spec("hypha") is None:  # e.g. the container image: no server inside
+            print("browser-worker: no --server-url (or HYPHA_SERVER_URL) was given, and the local Hypha "
+                  "server `serve` would start instead is not installed (pip install 'browser-worker[server]'); "
+                  "set HYPHA_SERVER_URL to the Hypha server to serve", file=sys.stderr, flush=True)
+            return 2
         from browser_worker.testing import embedded
 
         async with embedded(settings) as env:
