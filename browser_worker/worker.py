@@ -151,13 +151,15 @@ class BrowserWorker:
     async def start(self, config: Any, context: dict[str, Any] | None = None) -> str:
         """Start an app session; return its id once the page loaded and the app code ran.
         The config is parsed and authorized before anything is allocated. Only a privileged
-        caller (the controller runs as root) may point a page at another Hypha instance."""
+        caller (the controller runs as root) may point a page at another Hypha instance; only a
+        server's own controller (a root call from ``public/<server-id>``) names the replica
+        whose manager the page also registers its services through."""
         caller = self._caller(context)
         workspace = authorize("start", caller, None)
         free_id = caller.role is Role.LOCAL
         net = self._engine.net
         req = parse_start(config, workspace=None if caller.privileged else workspace,
-                          limits=self._limits, net=net, free_id=free_id)
+                          limits=self._limits, net=net, free_id=free_id, asking_server=caller.server_id)
         reroute = None
         if caller.privileged:
             reroute = lambda url, note: reroute_start(config, req, url, note, limits=self._limits,  # noqa: E731

@@ -27,6 +27,7 @@ self.onmessage = async (event) => {
       token: config.token, name: app.name,
     });
     connection = api.rpc && api.rpc._connection;
+    const follow = bwFollowAskingReplica(api, config.asking_manager);
     for (const url of app.requirements || []) {
       if (/\.mjs(\?|#|$)/.test(url)) await import(url);
       else importScripts(url);
@@ -35,6 +36,7 @@ self.onmessage = async (event) => {
     const run = new AsyncFunction("api", "hyphaWebsocketClient",
       app.script + "\n//# sourceURL=" + encodeURI(app.source_name || "worker.js"));
     await run(bwImjoyApi(api), rpc);
+    await follow.settle();
     postMessage({ type: "ready" });
   } catch (err) {
     postMessage({ type: "error", ...describe(err) });

@@ -175,6 +175,91 @@ def _bw_reconnect_now():
     return "reconnecting"
 
 
+FOLLOW_SECONDS = 10
+
+
+class _BwFollow:
+    """Several Hypha replicas behind one load balancer (the same as replica-follow.js for the
+    JS pages): the replica whose app controller asked for this page waits for the app's
+    services on its own process only, and the page may have reached another one. The worker
+    passes the asking replica's manager (from the server-stamped caller of the start, never
+    from the start config) as ``asking_manager``; while the page's connection reports another
+    manager, each service the page registers is registered once more, the same service info
+    under the page's own client id, through the asking replica's manager. ``settle()`` waits
+    for those made so far and raises StartFailure, naming the reason, if one failed; later
+    failures are printed only."""
+
+    def __init__(self, server, asking_manager):
+        self._asking = asking_manager
+        self._rpc = getattr(server, "rpc", None)
+        self._pending = set()
+        self._failure = None
+        self._settled = False
+        self._manager = None  # the asking replica's manager service (a future), fetched once
+        if not asking_manager:
+            return
+        own = getattr(self._rpc, "register_service", None)
+        if own is None or not hasattr(self._rpc, "get_remote_service"):
+            here = self._reached()
+            if here and here != asking_manager:
+                self._failure = (f"the app's page is connected to Hypha replica {here}, not to {asking_manager} whose "
+                                 "app controller started it, and this hypha-rpc cannot register its services there "
+                                 "too (no register_service/get_remote_service on its RPC object)")
+            return
+
+        async def register(api, config=None, **kwargs):
+            info = await own(api, config, **kwargs)
+            if ({**(config or {}), **kwargs}).get("notify", True):
+                await self._follow(info)
+            return info
+
+        def tracked(*args, **kwargs):
+            step = asyncio.ensure_future(register(*args, **kwargs))
+            self._pending.add(step)
+            step.add_done_callback(self._pending.discard)
+            return step
+
+        self._rpc.register_service = tracked  # what export calls
+        server.register_service = tracked  # bound to the original when the client connected
+        if hasattr(server, "registerService"):
+            server.registerService = tracked
+
+    def _reached(self):
+        connection = getattr(self._rpc, "_connection", None)
+        return getattr(connection, "manager_id", None)
+
+    async def _follow(self, info):
+        here = self._reached()
+        if here == self._asking:
+            return
+        try:
+            if self._manager is None:  # one lookup, shared by the registrations made meanwhile
+                self._manager = asyncio.ensure_future(asyncio.wait_for(self._rpc.get_remote_service(
+                    f"*/{self._asking}:default", {"timeout": FOLLOW_SECONDS, "case_conversion": "snake"}),
+                    FOLLOW_SECONDS))
+            manager = await self._manager
+            await asyncio.wait_for(manager.register_service(info), FOLLOW_SECONDS)
+            name = str(info.get("id", "")).split(":")[-1]
+            print(f"[browser-worker] service {name} registered also through {self._asking} (the page reached {here})")
+        except Exception as exc:
+            self._manager = None
+            detail = str(exc).strip() or f"no answer within {FOLLOW_SECONDS} s"
+            reason = (f"the app's page is connected to Hypha replica {here}, not to {self._asking} whose app "
+                      f"controller started it (the load balancer chose), and could not register its services "
+                      f"through {self._asking}: {detail}")
+            if self._settled:
+                print(f"[browser-worker] {reason}", file=sys.stderr)
+            elif self._failure is None:
+                self._failure = reason
+
+    async def settle(self):
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        self._settled = True
+        if self._failure:
+            raise StartFailure(self._failure)
+
+
 def _bw_imjoy_modules():
     """``imjoy`` and ``imjoy_rpc`` as thin names over hypha-rpc (their ``api`` is set per start)."""
     import types
@@ -348,6 +433,7 @@ async def _bw_start(base, config, app):
     })
     global _BW_CONNECTION
     _BW_CONNECTION = getattr(getattr(server, "rpc", None), "_connection", None)
+    follow = _BwFollow(server, config.get("asking_manager"))
     api = AppApi(server, name)
     hypha_rpc.api = api
     sys.modules["imjoy"].api = sys.modules["imjoy_rpc"].api = ImJoyApi(api)
@@ -358,3 +444,4 @@ async def _bw_start(base, config, app):
         await result
     if api._pending:
         await asyncio.gather(*api._pending)
+    await follow.settle()

@@ -76,6 +76,10 @@ class Caller:
     role: Role
     workspace: str | None = None
     user_id: str | None = None
+    #: The Hypha server (replica) whose own client made the call: set only for a ``root`` call
+    #: from ``public/<server-id>`` (a server's app controller), read from the server-stamped
+    #: ``context["from"]``; never from anything a caller passes.
+    server_id: str | None = None
 
     @property
     def privileged(self) -> bool:
@@ -98,13 +102,22 @@ def caller_from(context: Mapping[str, Any] | None, owner_workspace: str | None =
     workspace = context.get("ws") if isinstance(context.get("ws"), str) else None
     roles = user.get("roles") if isinstance(user.get("roles"), (list, tuple)) else ()
     if user_id == "root" or "admin" in roles:
-        return Caller(Role.ADMIN, workspace, user_id)
+        return Caller(Role.ADMIN, workspace, user_id, _server_of(context.get("from")) if user_id == "root" else None)
     anonymous = bool(user.get("is_anonymous")) or not user_id or user_id.startswith("anonymouz-")
     if anonymous or not workspace:
         return Caller(Role.ANONYMOUS, workspace, user_id)
     if owner_workspace and workspace == owner_workspace:
         return Caller(Role.OWNER, workspace, user_id)
     return Caller(Role.TENANT, workspace, user_id)
+
+
+def _server_of(source: Any) -> str | None:
+    """``<server-id>`` of a ``public/<server-id>`` caller (how a Hypha server's own clients are
+    named), or None for anything else."""
+    if not isinstance(source, str) or not source.startswith("public/"):
+        return None
+    server_id = source[len("public/"):]
+    return server_id if NAME_PATTERN.match(server_id) else None
 
 
 def check_name(value: Any, field: str) -> str:

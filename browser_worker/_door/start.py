@@ -96,6 +96,11 @@ class StartRequest:
     notes: tuple[str, ...] = ()
     #: Tracing level of the session: the app's ``trace``, capped by the worker's (``manifest.trace_level``).
     trace: str = "off"
+    #: The Hypha replica whose app controller asked for this start (its server id, from the
+    #: server-stamped caller: ``Caller.server_id``); None for any other caller. Its controller
+    #: waits for the app's services on its own process, so a page that reached another replica
+    #: also registers them through this one's manager (templates/replica-follow.js).
+    asking_server: str | None = None
 
     @property
     def page_type(self) -> str:
@@ -115,16 +120,18 @@ class StartRequest:
             "client_id": self.client_id,
             "token": self.token,
             "app_id": self.app_id,
+            "asking_manager": f"manager-{self.asking_server}" if self.asking_server else None,
         }
 
 
 def parse_start(raw: Any, *, workspace: str | None, limits: Limits, net: NetworkPolicy,
-                free_id: bool = False) -> StartRequest:
+                free_id: bool = False, asking_server: str | None = None) -> StartRequest:
     """Validate a start config. ``workspace`` is the one the caller is authorized for (None:
     a privileged caller, who must name it in the config). ``free_id``: the in-process caller,
     whose ``id`` may be any bounded text (Hypha's tests use ``test-execute-session``), as long
     as an id with a ``/`` names the session's own workspace before it; every other caller's id
-    is ``<workspace>/<client_id>``."""
+    is ``<workspace>/<client_id>``. ``asking_server``: the replica whose controller asked
+    (``Caller.server_id``); no field of the config can set it."""
     cfg: _RawStart = _validate(_RawStart, raw, "start config")
     manifest = {k: v for k, v in (cfg.manifest or {}).items() if k != "_rtype"}
     _check_size(manifest, "manifest", MAX_MANIFEST_BYTES)
@@ -229,6 +236,7 @@ def parse_start(raw: Any, *, workspace: str | None, limits: Limits, net: Network
         viewport=viewport(manifest.get("viewport"), manifest.get("device_scale_factor")),
         device_scale_factor=device_scale_factor(manifest.get("device_scale_factor")),
         context_settings=context_settings(manifest, downloads=cfg.downloads),
+        asking_server=check_name(asking_server, "asking server id") if asking_server is not None else None,
     )
 
 
@@ -249,7 +257,8 @@ def reroute_start(raw: Any, req: StartRequest, server_url: str, note: str, *, li
     if old and isinstance(files, str) and files.startswith(old + "/"):
         data["app_files_base_url"] = server_url + files[len(old):]
     data.update(server_url=server_url, workspace=req.workspace, client_id=req.client_id)
-    again = parse_start(data, workspace=None, limits=limits, net=net, free_id=free_id)
+    again = parse_start(data, workspace=None, limits=limits, net=net, free_id=free_id,
+                        asking_server=req.asking_server)
     return replace(again, notes=tuple(dict.fromkeys((*req.notes, *again.notes, note))))
 
 

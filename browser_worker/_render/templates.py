@@ -65,7 +65,8 @@ def render_window(
 WORKER_KINDS = ("web-worker", "web-python")
 #: The scripts a worker app's Web Worker runs, in order.
 _WORKER_SCRIPTS = {
-    "web-worker": ("worker-console.js", "imjoy-api.js", "reconnect-now.js", "web-worker.worker.js"),
+    "web-worker": ("worker-console.js", "imjoy-api.js", "reconnect-now.js", "replica-follow.js",
+                   "web-worker.worker.js"),
     "web-python": ("worker-console.js", "web-python.worker.js"),
 }
 

@@ -1,9 +1,10 @@
 """Several local Hypha servers as one deployment, the way Hypha scales out.
 
 One real ``redis-server`` (Debian's package), one SQLite file, one S3 bucket (the first
-server's moto), one JWT secret, and optionally one URL in front (a round-robin TCP proxy, as a
-load balancer would be). For tests and benchmarks of the worker in that topology; needs the
-``server`` extra and ``redis-server`` on PATH (``scripts/setup.sh`` installs it).
+server's moto), one JWT secret, and optionally one URL in front (a TCP balancer, round-robin
+or sticky by source address, as a load balancer would be). For tests and benchmarks of the
+worker in that topology; needs the ``server`` extra and ``redis-server`` on PATH
+(``scripts/setup.sh`` installs it).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import secrets
 import shutil
 import tempfile
 import time
+import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,11 +94,25 @@ class LocalRedisServer:
             shutil.rmtree(self._workdir, ignore_errors=True)
 
 
-class RoundRobinProxy:
-    """A TCP load balancer on loopback: each new connection goes to the next live backend port."""
+#: How the balancer picks a backend for a new connection.
+BALANCER_MODES = ("round-robin", "source-hash")
 
-    def __init__(self, backends: list[int], host: str = "127.0.0.1", port: int = 0) -> None:
-        self.backends, self.host, self.port = backends, host, port or free_port()
+
+class TcpBalancer:
+    """A TCP load balancer: each new connection goes to a live backend port on
+    ``backend_host``. ``round-robin``: the next one in turn; ``source-hash``: the one the
+    client's source address hashes to (sticky, like nginx ``hash $remote_addr`` or HAProxy
+    ``balance source``), the next live one if that one is down. It listens on ``host`` (e.g.
+    the address another network namespace reaches this host at). ``landed`` counts the
+    connections each backend port got."""
+
+    def __init__(self, backends: list[int], host: str = "127.0.0.1", port: int = 0, *,
+                 mode: str = "round-robin", backend_host: str = "127.0.0.1") -> None:
+        if mode not in BALANCER_MODES:
+            raise ValueError(f"balancer mode {mode!r} is not one of {BALANCER_MODES}")
+        self.backends, self.host, self.mode, self.backend_host = backends, host, mode, backend_host
+        self.port = port or free_port()
+        self.landed: Counter[int] = Counter()
         self._next = 0
         self._server: asyncio.Server | None = None
 
@@ -111,18 +128,28 @@ class RoundRobinProxy:
             self._server.close()
             self._server = None
 
+    def choices(self, peer: object, mode: str | None = None) -> list[int]:
+        """The backends to try for a client at ``peer``, the chosen one first (``mode``: this
+        balancer's, or another's to ask without choosing)."""
+        n = len(self.backends)
+        if (mode or self.mode) == "source-hash":
+            address = peer[0] if isinstance(peer, tuple) and peer else str(peer)
+            first = zlib.crc32(str(address).encode()) % n
+        else:
+            first, self._next = self._next % n, self._next + 1
+        return [self.backends[(first + k) % n] for k in range(n)]
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        for _ in range(len(self.backends)):
-            port = self.backends[self._next % len(self.backends)]
-            self._next += 1
+        for port in self.choices(writer.get_extra_info("peername")):
             try:
-                up_reader, up_writer = await asyncio.open_connection(self.host, port)
+                up_reader, up_writer = await asyncio.open_connection(self.backend_host, port)
                 break
             except OSError:
                 continue
         else:
             writer.close()
             return
+        self.landed[port] += 1
         await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
 
 
@@ -141,8 +168,12 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 class LocalHyphaCluster:
     """N Hypha server processes as one deployment: one Redis, one SQLite file, one S3 (moto,
     started by the first server), one JWT secret, server ids ``a``, ``b``, … With
-    ``load_balancer`` (default) they also share one ``--public-base-url``, a round-robin TCP
-    proxy in front of them (``url``), as behind a production load balancer.
+    ``load_balancer`` (default) they also share one ``--public-base-url``, a TCP balancer in
+    front of them (``url``; ``balancer``: ``round-robin`` or ``source-hash``), as behind a
+    production load balancer. ``proxy_host``: the address the balancer listens on (the host
+    side of a :class:`~browser_worker.testing.netns.WorkerHost`, for workers on "other hosts");
+    ``extra_args``: more ``hypha.server`` arguments for every replica (``--enable-s3-proxy``
+    lets a worker that reaches only the balancer read app files).
 
     ``async with LocalHyphaCluster(2) as cluster:`` then ``cluster.url``,
     ``cluster.servers[i].url`` and ``await cluster.user_token("alice")`` (valid on every server).
@@ -153,10 +184,13 @@ class LocalHyphaCluster:
     log_dir: Path | None = None
     jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     extra_env: dict[str, str] = field(default_factory=dict)
+    balancer: str = "round-robin"
+    proxy_host: str = "127.0.0.1"
+    extra_args: list[str] = field(default_factory=list)
 
     redis: LocalRedisServer = field(default_factory=LocalRedisServer, init=False)
     servers: list[LocalHyphaServer] = field(default_factory=list, init=False)
-    proxy: RoundRobinProxy | None = field(default=None, init=False)
+    proxy: TcpBalancer | None = field(default=None, init=False)
     _workdir: Path | None = field(default=None, init=False)
 
     @property
@@ -176,7 +210,7 @@ class LocalHyphaCluster:
         ports = [free_port() for _ in range(self.size)]
         try:
             if self.load_balancer:
-                self.proxy = RoundRobinProxy(ports)
+                self.proxy = TcpBalancer(ports, self.proxy_host, mode=self.balancer)
                 await self.proxy.start()
             await self.redis.start()
             database_uri = f"sqlite+aiosqlite:///{self._workdir / 'hypha.db'}"
@@ -186,6 +220,7 @@ class LocalHyphaCluster:
                     server_id=chr(ord("a") + i), database_uri=database_uri, log_dir=self.log_dir,
                     extra_env=dict(self.extra_env), public_base_url=self.proxy.url if self.proxy else None,
                     s3_endpoint=self.servers[0].s3_url if self.servers else None,
+                    extra_args=list(self.extra_args),
                 )
                 self.servers.append(server)
                 await server.start()  # one at a time: the first creates the tables and the bucket
